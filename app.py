@@ -1,0 +1,12 @@
+"""The Chalice app: creates it, registers blueprints, nothing else."""
+from chalice import Chalice
+
+from chalicelib.routes import base, v2
+from chalicelib.http.middleware import install
+
+app = Chalice(app_name="oci-registry")
+# Every body is binary to API Gateway so blob bytes arrive untouched.
+app.api.binary_types = ["*/*"]
+install(app)
+app.register_blueprint(base.bp)
+app.register_blueprint(v2.bp)

@@ -1,0 +1,1 @@
+"""The registry's Lambda code: everything that ships besides app.py."""

@@ -1,0 +1,37 @@
+"""Repository names, tags and references, per the distribution-spec grammar."""
+from __future__ import annotations
+
+import re
+
+from .errors import RegistryError
+
+# path components of lowercase alphanumerics joined by '.', '_', '__', or runs of '-'
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+MAX_NAME_LENGTH = 255
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is a valid repository name, else raise NAME_INVALID."""
+    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+        raise RegistryError(
+            "NAME_INVALID",
+            {"name": name, "reason": "must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/...)* and be at most 255 characters"},
+        )
+    return name
+
+
+def is_tag(reference: str) -> bool:
+    """True when `reference` is a syntactically valid tag."""
+    return bool(TAG_RE.match(reference))
+
+
+def validate_tag(tag: str) -> str:
+    """Return `tag` if valid, else MANIFEST_INVALID (the spec has no tag code)."""
+    if not is_tag(tag):
+        raise RegistryError(
+            "MANIFEST_INVALID",
+            {"tag": tag, "reason": "tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"},
+        )
+    return tag

@@ -1,0 +1,360 @@
+"""The registry's use cases, written against the storage ports only.
+
+Every public method is one operation of the distribution API; routes call
+exactly one of them and render the result.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import manifests as manifest_formats
+from ..manifests import mediatypes as mt
+from ..storage import keys
+from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, ReferenceMissing,
+                             UploadSession)
+from .digest import ResumableHash, compute, looks_like_digest, parse_digest
+from .errors import RegistryError
+from .names import is_tag, validate_name, validate_tag
+
+
+@dataclass
+class ManifestResult:
+    """A manifest as served: bytes may be None for HEAD of an S3-held manifest."""
+
+    digest: str
+    media_type: str
+    size: int
+    body: Optional[bytes]
+
+
+@dataclass
+class UploadResult:
+    """Either a committed blob (`digest` set, 201) or an open session (202)."""
+
+    digest: Optional[str] = None
+    upload_id: Optional[str] = None
+    offset: int = 0
+
+
+@dataclass
+class Page:
+    """One page of a listing and whether another follows."""
+
+    items: list
+    more: bool
+
+
+def _uploads_range(offset: int) -> str:
+    # The spec's Range for an upload is inclusive; an empty upload reports 0-0.
+    return f"0-{max(offset - 1, 0)}"
+
+
+class Registry:
+    """OCI distribution use cases over a MetadataStore and a BlobStore."""
+
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.settings = settings
+
+    # -- manifests ------------------------------------------------------------
+    def get_manifest(self, repo: str, reference: str, want_body: bool = True) -> ManifestResult:
+        """Fetch a manifest by tag or digest: one DynamoDB read (plus S3 for large bodies)."""
+        validate_name(repo)
+        if looks_like_digest(reference):
+            parse_digest(reference, code="DIGEST_INVALID")
+            rec = self.meta.get_manifest(repo, reference)
+        elif not is_tag(reference):
+            # A malformed tag names nothing: 404, as clients and the conformance suite expect.
+            raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference,
+                                                     "reason": "not a valid tag"})
+        else:
+            rec = self.meta.get_tag(repo, reference)
+        if rec is None:
+            raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
+        body = rec.body
+        if body is None and want_body and rec.s3_key:
+            body = self.blobs.get(rec.s3_key)
+        return ManifestResult(rec.digest, rec.media_type, rec.size, body)
+
+    def put_manifest(self, repo: str, reference: str, content_type: Optional[str],
+                     body: bytes) -> tuple[str, Optional[str]]:
+        """Store a manifest (and tag); returns (digest, subject digest)."""
+        validate_name(repo)
+        if len(body) > self.settings.max_manifest_bytes:
+            raise RegistryError("SIZE_INVALID", {"reason": "manifest too large",
+                                                 "size": len(body),
+                                                 "limit": self.settings.max_manifest_bytes},
+                                status=413)
+        tag: Optional[str] = None
+        if looks_like_digest(reference):
+            want = parse_digest(reference, code="DIGEST_INVALID")
+            digest = compute(body, want.algorithm)
+            if digest != reference:
+                raise RegistryError("DIGEST_INVALID", {"reason": "manifest bytes do not match the digest",
+                                                       "expected": reference, "actual": digest})
+        else:
+            tag = validate_tag(reference)
+            digest = compute(body)
+        parsed = manifest_formats.parse(content_type, body)
+        record = ManifestRecord(
+            repo=repo, digest=digest, media_type=parsed.media_type, size=len(body),
+            subject=parsed.subject, artifact_type=parsed.artifact_type,
+            annotations=parsed.annotations,
+        )
+        if len(body) > self.settings.inline_manifest_bytes:
+            record.s3_key = keys.manifest_key(digest)
+            self.blobs.put(record.s3_key, body)  # content addressed: harmless if the put fails later
+        else:
+            record.body = body
+        try:
+            self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
+        except ReferenceMissing as missing:
+            if missing.blobs:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"blobs": missing.blobs,
+                                                              "manifests": missing.manifests}) from None
+            raise RegistryError("MANIFEST_UNKNOWN", {"reason": "index references unknown manifests",
+                                                     "manifests": missing.manifests},
+                                status=400) from None
+        return digest, parsed.subject
+
+    def delete_manifest(self, repo: str, reference: str) -> None:
+        """Delete a tag (by tag) or a manifest and all its tags (by digest)."""
+        validate_name(repo)
+        if looks_like_digest(reference):
+            parse_digest(reference, code="DIGEST_INVALID")
+            found = self.meta.delete_manifest(repo, reference)
+        else:
+            validate_tag(reference)
+            found = self.meta.delete_tag(repo, reference)
+        if not found:
+            raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
+
+    # -- tags, catalog, referrers ------------------------------------------
+    def _page_size(self, n: Optional[int]) -> int:
+        if n is None:
+            return self.settings.page_size_max
+        return max(0, min(n, self.settings.page_size_max))
+
+    def list_tags(self, repo: str, n: Optional[int], last: Optional[str]) -> Page:
+        """Tags in lexical order after `last`."""
+        validate_name(repo)
+        size = self._page_size(n)
+        if size == 0:
+            if not self.meta.repo_exists(repo):
+                raise RegistryError("NAME_UNKNOWN", {"name": repo})
+            return Page([], False)
+        tags, more = self.meta.list_tags(repo, size, last)
+        if not tags and not last and not self.meta.repo_exists(repo):
+            raise RegistryError("NAME_UNKNOWN", {"name": repo})
+        return Page(tags, more)
+
+    def catalog(self, n: Optional[int], last: Optional[str]) -> Page:
+        """Repository names in order after `last`."""
+        size = self._page_size(n)
+        if size == 0:
+            return Page([], False)
+        names, more = self.meta.list_repos(size, last)
+        return Page(names, more)
+
+    def referrers(self, repo: str, digest: str, artifact_type: Optional[str]) -> dict:
+        """The OCI index of manifests whose subject is `digest`."""
+        validate_name(repo)
+        parse_digest(digest, code="DIGEST_INVALID")
+        descriptors = []
+        for rec in self.meta.referrers(repo, digest):
+            if artifact_type and rec.artifact_type != artifact_type:
+                continue
+            d = {"mediaType": rec.media_type, "digest": rec.digest, "size": rec.size}
+            if rec.artifact_type:
+                d["artifactType"] = rec.artifact_type
+            if rec.annotations:
+                d["annotations"] = rec.annotations
+            descriptors.append(d)
+        return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
+
+    # -- blobs ----------------------------------------------------------------
+    def stat_blob(self, repo: str, digest: str) -> BlobLink:
+        """The repository's link to a blob (one read, no S3)."""
+        validate_name(repo)
+        parse_digest(digest, code="DIGEST_INVALID")
+        link = self.meta.get_blob_link(repo, digest)
+        if link is None:
+            raise RegistryError("BLOB_UNKNOWN", {"name": repo, "digest": digest})
+        return link
+
+    def blob_url(self, repo: str, digest: str) -> tuple[BlobLink, str]:
+        """The link and a presigned GET URL (presigning makes no API call)."""
+        link = self.stat_blob(repo, digest)
+        return link, self.blobs.presign_get(link.s3_key, self.settings.presign_ttl)
+
+    def delete_blob(self, repo: str, digest: str) -> None:
+        """Unlink a blob from a repository (bytes stay for other repositories and GC)."""
+        validate_name(repo)
+        parse_digest(digest, code="DIGEST_INVALID")
+        if not self.meta.unlink_blob(repo, digest):
+            raise RegistryError("BLOB_UNKNOWN", {"name": repo, "digest": digest})
+
+    # -- uploads --------------------------------------------------------------
+    def start_upload(self, repo: str, *, digest: Optional[str] = None, body: bytes = b"",
+                     mount: Optional[str] = None, mount_from: Optional[str] = None) -> UploadResult:
+        """POST /blobs/uploads/: mount, monolithic upload, or a new session."""
+        validate_name(repo)
+        if mount:
+            mounted = self._try_mount(repo, mount, mount_from)
+            if mounted:
+                return UploadResult(digest=mount)
+        if digest is not None:
+            return UploadResult(digest=self._put_whole(repo, digest, body))
+        session = UploadSession(upload_id=str(uuid.uuid4()), repo=repo,
+                                expires=int(time.time()) + self.settings.upload_ttl)
+        session.hash_state = ResumableHash().state()
+        self.meta.create_upload(session)
+        return UploadResult(upload_id=session.upload_id, offset=0)
+
+    def _try_mount(self, repo: str, digest: str, mount_from: Optional[str]) -> bool:
+        try:
+            parse_digest(digest)
+        except RegistryError:
+            return False  # a bad mount digest just means a normal upload
+        if mount_from:
+            try:
+                validate_name(mount_from)
+            except RegistryError:
+                return False
+            source = self.meta.get_blob_link(mount_from, digest)
+        elif self.settings.automatic_mount:
+            source = self.meta.get_blob(digest)
+        else:
+            source = None
+        if source is None:
+            return False
+        self.meta.link_blob(repo, digest, source.size, source.s3_key)
+        return True
+
+    def _put_whole(self, repo: str, digest: str, body: bytes) -> str:
+        want = parse_digest(digest)
+        actual = compute(body, want.algorithm)
+        if actual != digest:
+            raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual})
+        key = keys.blob_key(digest)
+        self.blobs.put(key, body)
+        self.meta.link_blob(repo, digest, len(body), key)
+        return digest
+
+    def _session(self, repo: str, upload_id: str) -> UploadSession:
+        validate_name(repo)
+        session = self.meta.get_upload(upload_id)
+        if session is None or session.repo != repo:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id})
+        return session
+
+    def upload_status(self, repo: str, upload_id: str) -> UploadResult:
+        """GET on an upload: how many bytes the registry has."""
+        s = self._session(repo, upload_id)
+        return UploadResult(upload_id=upload_id, offset=s.offset)
+
+    def _check_range(self, s: UploadSession, content_range: Optional[str], length: int) -> None:
+        if not content_range:
+            return
+        raw = content_range.strip()
+        if raw.startswith("bytes"):
+            raw = raw[5:].lstrip(" =")
+        raw = raw.split("/")[0]
+        try:
+            start_s, end_s = raw.split("-", 1)
+            start, end = int(start_s), int(end_s)
+        except ValueError:
+            raise self._range_error(s, f"malformed Content-Range {content_range!r}") from None
+        if start != s.offset:
+            raise self._range_error(s, f"chunk starts at {start}, upload is at {s.offset}")
+        if length and end - start + 1 != length:
+            raise self._range_error(s, f"Content-Range {content_range!r} does not match {length} bytes")
+
+    @staticmethod
+    def _range_error(s: UploadSession, reason: str) -> RegistryError:
+        return RegistryError("BLOB_UPLOAD_INVALID", {"reason": reason, "offset": s.offset}, status=416,
+                             headers={"Range": _uploads_range(s.offset),
+                                      "Location": f"/v2/{s.repo}/blobs/uploads/{s.upload_id}",
+                                      "Docker-Upload-UUID": s.upload_id})
+
+    def patch_upload(self, repo: str, upload_id: str, data: bytes,
+                     content_range: Optional[str] = None) -> UploadResult:
+        """Append a chunk: hash it, send full parts to S3, keep the short tail."""
+        s = self._session(repo, upload_id)
+        self._check_range(s, content_range, len(data))
+        if data:
+            self._append(s, data, final=False)
+        return UploadResult(upload_id=upload_id, offset=s.offset)
+
+    def _append(self, s: UploadSession, data: bytes, final: bool) -> None:
+        """Advance session `s` by `data`, saving it with a conditional write."""
+        expected = s.offset
+        h = ResumableHash(s.hash_state)
+        h.update(data)
+        old_tail = s.tail_key
+        buf = self.blobs.get(s.tail_key) + data if s.tail_size else data
+        if len(buf) >= self.settings.min_part_bytes or (final and s.mpu_id and buf):
+            data_key = keys.upload_data_key(s.upload_id)
+            if not s.mpu_id:
+                s.mpu_id = self.blobs.create_multipart(data_key)
+            number = len(s.parts) + 1
+            etag = self.blobs.upload_part(data_key, s.mpu_id, number, buf)
+            s.parts = [*s.parts, [number, etag]]
+            s.tail_key, s.tail_size = None, 0
+        else:
+            s.tail_key = keys.upload_tail_key(s.upload_id, uuid.uuid4().hex[:12])
+            s.tail_size = len(buf)
+            self.blobs.put(s.tail_key, buf)
+        s.offset += len(data)
+        s.hash_state = h.state()
+        if not self.meta.save_upload(s, expected):
+            raise self._range_error(s, "another request advanced this upload concurrently")
+        if old_tail:
+            self.blobs.delete(old_tail)
+
+    def finish_upload(self, repo: str, upload_id: str, digest: Optional[str], data: bytes = b"",
+                      content_range: Optional[str] = None) -> str:
+        """Closing PUT: append the last bytes, verify the digest, commit and link."""
+        if not digest:
+            raise RegistryError("DIGEST_INVALID", {"reason": "the digest query parameter is required"})
+        want = parse_digest(digest)
+        s = self._session(repo, upload_id)
+        self._check_range(s, content_range, len(data))
+        h = ResumableHash(s.hash_state)
+        h.update(data)
+        actual = h.digest(want.algorithm)
+        size = s.offset + len(data)
+        if actual != digest:
+            self._discard(s)
+            raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
+        key = keys.blob_key(digest)
+        if s.mpu_id:
+            if data or s.tail_size:
+                self._append(s, data, final=True)
+            data_key = keys.upload_data_key(s.upload_id)
+            self.blobs.complete_multipart(data_key, s.mpu_id, s.parts)
+            self.blobs.copy(data_key, key, size)
+            self.blobs.delete(data_key)
+        else:
+            whole = (self.blobs.get(s.tail_key) if s.tail_size else b"") + data
+            self.blobs.put(key, whole)
+            if s.tail_key:
+                self.blobs.delete(s.tail_key)
+        self.meta.link_blob(repo, digest, size, key)
+        self.meta.delete_upload(upload_id)
+        return digest
+
+    def _discard(self, s: UploadSession) -> None:
+        if s.mpu_id:
+            self.blobs.abort_multipart(keys.upload_data_key(s.upload_id), s.mpu_id)
+        if s.tail_key:
+            self.blobs.delete(s.tail_key)
+        self.meta.delete_upload(s.upload_id)
+
+    def cancel_upload(self, repo: str, upload_id: str) -> None:
+        """DELETE on an upload: drop its parts and the session."""
+        self._discard(self._session(repo, upload_id))

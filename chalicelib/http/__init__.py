@@ -1,0 +1,1 @@
+"""HTTP concerns: request parsing, headers, and OCI error rendering (Chalice-aware)."""

@@ -1,0 +1,24 @@
+"""Docker image manifest V2, schema 2 (application/vnd.docker.distribution.manifest.v2+json)."""
+from __future__ import annotations
+
+from . import mediatypes as mt
+from .base import (Parsed, check_declared_type, check_descriptor, check_schema_version, invalid,
+                   load_json, register)
+from .oci_image import layer_blobs
+
+
+@register(mt.DOCKER_V2)
+def parse(media_type: str, body: bytes) -> Parsed:
+    """Validate a Docker v2 schema 2 manifest (its mediaType field is required)."""
+    doc = load_json(body)
+    check_schema_version(doc)
+    check_declared_type(doc, media_type, required=True)
+    config = check_descriptor(doc.get("config"), "config")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise invalid("layers must be an array")
+    for i, layer in enumerate(layers):
+        check_descriptor(layer, f"layers[{i}]")
+    return Parsed(media_type=media_type, body=body, doc=doc,
+                  blobs=[config["digest"], *layer_blobs(layers)],
+                  artifact_type=config["mediaType"])

@@ -1,0 +1,40 @@
+"""OCI image index (application/vnd.oci.image.index.v1+json)."""
+from __future__ import annotations
+
+from . import mediatypes as mt
+from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
+                   check_media_type, check_schema_version, invalid, load_json, register,
+                   subject_of)
+
+
+def check_manifest_list(doc: dict) -> list[dict]:
+    """Validate the `manifests` array shared by OCI indexes and Docker lists."""
+    manifests = doc.get("manifests")
+    if not isinstance(manifests, list):
+        raise invalid("manifests must be an array")
+    for i, m in enumerate(manifests):
+        check_descriptor(m, f"manifests[{i}]")
+        platform = m.get("platform")
+        if platform is not None and not (isinstance(platform, dict)
+                                         and isinstance(platform.get("architecture"), str)
+                                         and isinstance(platform.get("os"), str)):
+            raise invalid(f"manifests[{i}].platform needs string architecture and os")
+    return manifests
+
+
+@register(mt.OCI_INDEX)
+def parse(media_type: str, body: bytes) -> Parsed:
+    """Validate an OCI image index; its children must be manifests in the repository."""
+    doc = load_json(body)
+    check_schema_version(doc)
+    check_declared_type(doc, media_type)
+    manifests = check_manifest_list(doc)
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None:
+        check_media_type(artifact_type, "artifactType")
+    return Parsed(
+        media_type=media_type, body=body, doc=doc,
+        manifests=[m["digest"] for m in manifests],
+        subject=subject_of(doc), artifact_type=artifact_type,
+        annotations=check_annotations(doc.get("annotations"), "annotations"),
+    )

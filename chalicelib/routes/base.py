@@ -1,0 +1,39 @@
+"""GET /v2/ (API version check) and GET /v2/_catalog."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from .. import bootstrap
+from ..http.errors import error_boundary
+from ..http.headers import API_VERSION, next_link
+from .common import json_response, page_params
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/v2", methods=["GET", "HEAD"], content_types=["*/*"])
+def base() -> Response:
+    """The API version check every client starts with."""
+    return _base(bp.current_request)
+
+
+@error_boundary
+def _base(request) -> Response:
+    return Response(body="" if request.method == "HEAD" else "{}", status_code=200,
+                    headers={"Content-Type": "application/json", **API_VERSION})
+
+
+@bp.route("/v2/_catalog", methods=["GET"], content_types=["*/*"])
+def catalog() -> Response:
+    """Repository names in order, paginated with n/last and Link."""
+    return _catalog(bp.current_request)
+
+
+@error_boundary
+def _catalog(request) -> Response:
+    n, last = page_params(request)
+    page = bootstrap.registry().catalog(n, last)
+    headers = {}
+    if page.more and page.items:
+        headers["Link"] = next_link("/v2/_catalog", len(page.items), page.items[-1])
+    return json_response({"repositories": page.items}, headers=headers)

@@ -1,0 +1,34 @@
+"""GET/HEAD/DELETE /v2/<name>/blobs/<digest>."""
+from __future__ import annotations
+
+from chalice import Response
+
+from .. import bootstrap
+from ..http.headers import API_VERSION
+from .common import empty
+from .dispatch import endpoint
+
+PATH = r"(?P<name>.+)/blobs/(?P<digest>[^/]+)"
+
+
+@endpoint(PATH, "HEAD")
+def head_blob(request, name: str, digest: str) -> Response:
+    """Size and digest from the repository's link; no S3 call."""
+    link = bootstrap.registry().stat_blob(name, digest)
+    return Response(body=b"", status_code=200, headers={
+        **API_VERSION, "Content-Length": str(link.size), "Docker-Content-Digest": digest,
+        "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
+
+
+@endpoint(PATH, "GET")
+def get_blob(request, name: str, digest: str) -> Response:
+    """307 to a short-lived presigned S3 URL; Range requests go to S3 directly."""
+    _, url = bootstrap.registry().blob_url(name, digest)
+    return empty(307, {"Location": url, "Docker-Content-Digest": digest})
+
+
+@endpoint(PATH, "DELETE")
+def delete_blob(request, name: str, digest: str) -> Response:
+    """Unlink the blob from this repository."""
+    bootstrap.registry().delete_blob(name, digest)
+    return empty(202)

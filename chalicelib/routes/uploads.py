@@ -1,0 +1,65 @@
+"""Blob uploads: POST /v2/<name>/blobs/uploads/, then PATCH/PUT/GET/DELETE on the session."""
+from __future__ import annotations
+
+from chalice import Response
+
+from .. import bootstrap
+from ..domain.registry import UploadResult
+from ..http.headers import body_bytes, header, query
+from .common import empty
+from .dispatch import endpoint
+
+START = r"(?P<name>.+)/blobs/uploads/?"
+SESSION = r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)"
+
+
+def _committed(name: str, digest: str) -> Response:
+    return empty(201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+
+def _in_progress(name: str, r: UploadResult, status: int = 202) -> Response:
+    headers = {"Location": f"/v2/{name}/blobs/uploads/{r.upload_id}",
+               "Range": f"0-{max(r.offset - 1, 0)}", "Docker-Upload-UUID": r.upload_id}
+    return empty(status, headers)
+
+
+@endpoint(START, "POST")
+def start_upload(request, name: str) -> Response:
+    """Mount, monolithic upload (`?digest=`), or open a session."""
+    reg = bootstrap.registry()
+    r = reg.start_upload(name, digest=query(request, "digest"), body=body_bytes(request),
+                         mount=query(request, "mount"), mount_from=query(request, "from"))
+    if r.digest:
+        return _committed(name, r.digest)
+    resp = _in_progress(name, r)
+    resp.headers["OCI-Chunk-Min-Length"] = str(reg.settings.min_part_bytes)
+    return resp
+
+
+@endpoint(SESSION, "PATCH")
+def patch_upload(request, name: str, upload_id: str) -> Response:
+    """Append a chunk (Content-Range optional for streamed uploads)."""
+    r = bootstrap.registry().patch_upload(name, upload_id, body_bytes(request),
+                                          header(request, "content-range"))
+    return _in_progress(name, r)
+
+
+@endpoint(SESSION, "PUT")
+def finish_upload(request, name: str, upload_id: str) -> Response:
+    """Close the session with the final digest and optional last chunk."""
+    digest = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
+                                                body_bytes(request), header(request, "content-range"))
+    return _committed(name, digest)
+
+
+@endpoint(SESSION, "GET")
+def upload_status(request, name: str, upload_id: str) -> Response:
+    """204 with the Range received so far."""
+    return _in_progress(name, bootstrap.registry().upload_status(name, upload_id), status=204)
+
+
+@endpoint(SESSION, "DELETE")
+def cancel_upload(request, name: str, upload_id: str) -> Response:
+    """Abandon the session and its parts."""
+    bootstrap.registry().cancel_upload(name, upload_id)
+    return empty(204)

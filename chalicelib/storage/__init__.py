@@ -1,0 +1,1 @@
+"""Storage: ports (interfaces), the key layout, and the AWS adapters."""

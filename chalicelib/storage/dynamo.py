@@ -1,0 +1,431 @@
+"""DynamoDB adapter of the MetadataStore port: one table, pynamodb models.
+
+All models share the key schema and one connection (one botocore client), so
+a cold start builds a single DynamoDB client and never calls DescribeTable.
+Invariants are held by conditional writes and transactions; see keys.py for
+the item layout.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable, Optional
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, DeleteError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from . import keys
+from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UploadSession
+
+# A transaction holds at most 100 actions; keep room for manifest, tag, repo.
+_MAX_CONDITION_CHECKS = 96
+_CONFLICT_RETRIES = 4
+
+
+class _ReferrersIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "referrers"
+        projection = IncludeProjection(["digest", "media_type", "size", "artifact_type", "annotations"])
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class _CatalogIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "catalog"
+        projection = KeysOnlyProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+class Item(Model):
+    """Base of every item: the table's keys and indexes, one shared connection."""
+
+    class Meta:
+        table_name = "registry"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    gsi1pk = UnicodeAttribute(null=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
+    gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    referrers_index = _ReferrersIndex()
+    catalog_index = _CatalogIndex()
+
+    @classmethod
+    def _get_connection(cls):  # type: ignore[override]
+        # Subclasses reuse the base's connection instead of building their own client.
+        if cls is not Item:
+            return Item._get_connection()
+        return super()._get_connection()
+
+
+class RepoItem(Item):
+    created = NumberAttribute(null=True)
+
+
+class TagItem(Item):
+    digest = UnicodeAttribute(null=True)
+    media_type = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    body = BinaryAttribute(null=True, legacy_encoding=False)
+    s3_key = UnicodeAttribute(null=True)
+
+
+class ManifestItem(TagItem):
+    subject = UnicodeAttribute(null=True)
+    artifact_type = UnicodeAttribute(null=True)
+    annotations = UnicodeAttribute(null=True)  # JSON object
+
+
+class BlobLinkItem(Item):
+    size = NumberAttribute(null=True)
+    s3_key = UnicodeAttribute(null=True)
+
+
+class BlobItem(BlobLinkItem):
+    refs = NumberAttribute(null=True)
+
+
+class UploadItem(Item):
+    repo = UnicodeAttribute(null=True)
+    offset = NumberAttribute(null=True)
+    hash_state = BinaryAttribute(null=True, legacy_encoding=False)
+    mpu_id = UnicodeAttribute(null=True)
+    parts = UnicodeAttribute(null=True)  # JSON [[number, etag], ...]
+    tail_key = UnicodeAttribute(null=True)
+    tail_size = NumberAttribute(null=True)
+    expires = NumberAttribute(null=True)  # DynamoDB TTL attribute (epoch seconds)
+
+
+def bind(table_name: str, region: str) -> None:
+    """Point every model at `table_name` (called once by bootstrap)."""
+    Item.Meta.table_name = table_name
+    Item.Meta.region = region
+    Item._connection = None
+
+
+def create_table(client: Any) -> None:
+    """Create the table with its indexes and TTL (local server and tests)."""
+    if not Item.exists():
+        Item.create_table(wait=True)
+    client.update_time_to_live(
+        TableName=Item.Meta.table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
+
+
+def _connection() -> Connection:
+    return Item._get_connection().connection
+
+
+def _reasons(err: TransactWriteError) -> list[Optional[str]]:
+    return [r.code if r else None for r in (err.cancellation_reasons or [])]
+
+
+def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
+    return ManifestRecord(
+        repo=repo,
+        digest=it.digest,
+        media_type=it.media_type,
+        size=int(it.size or 0),
+        body=it.body,
+        s3_key=it.s3_key,
+        subject=it.subject,
+        artifact_type=it.artifact_type,
+        annotations=json.loads(it.annotations) if it.annotations else None,
+    )
+
+
+class DynamoMetadataStore:
+    """MetadataStore on one DynamoDB table."""
+
+    # -- manifests and tags -------------------------------------------------
+    def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]:
+        """One consistent read of the tag item (which carries the manifest)."""
+        try:
+            it = TagItem.get(keys.repo_pk(repo), keys.tag_sk(tag), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return TagRecord(repo, tag, it.digest, it.media_type, int(it.size or 0), it.body, it.s3_key)
+
+    def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]:
+        """One consistent read of the manifest item."""
+        try:
+            it = ManifestItem.get(keys.repo_pk(repo), keys.manifest_sk(digest), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _manifest_record(repo, it)
+
+    def put_manifest(
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str]
+    ) -> None:
+        """Write manifest, tag and repository in one transaction that also
+        checks every referenced blob link and child manifest exists."""
+        repo = manifest.repo
+        pk = keys.repo_pk(repo)
+        checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
+        checks += [(ManifestItem, keys.manifest_sk(d), d, "manifest") for d in dict.fromkeys(manifests)
+                   if d != manifest.digest]
+        overflow = checks[_MAX_CONDITION_CHECKS:]
+        checks = checks[:_MAX_CONDITION_CHECKS]
+        if overflow:
+            # Beyond one transaction's room: check the rest by reads first.
+            self._check_exist(repo, overflow)
+        item = ManifestItem(
+            pk, keys.manifest_sk(manifest.digest), digest=manifest.digest,
+            media_type=manifest.media_type, size=manifest.size, body=manifest.body,
+            s3_key=manifest.s3_key, subject=manifest.subject,
+            artifact_type=manifest.artifact_type,
+            annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+        )
+        if manifest.subject:
+            item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
+            item.gsi1sk = manifest.digest
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    for model, sk, _, _ in checks:
+                        t.condition_check(model, pk, sk, condition=model.pk.exists())
+                    t.save(item)
+                    if tag is not None:
+                        t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest,
+                                       media_type=manifest.media_type, size=manifest.size,
+                                       body=manifest.body, s3_key=manifest.s3_key))
+                    self._touch_repo(t, repo)
+                return
+            except TransactWriteError as err:
+                reasons = _reasons(err)
+                missing = [c for c, r in zip(checks, reasons) if r == "ConditionalCheckFailed"]
+                if missing:
+                    raise ReferenceMissing(
+                        [d for _, _, d, kind in missing if kind == "blob"],
+                        [d for _, _, d, kind in missing if kind == "manifest"],
+                    ) from err
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise
+
+    def _check_exist(self, repo: str, checks: list) -> None:
+        pk = keys.repo_pk(repo)
+        missing = []
+        for model, sk, digest, kind in checks:
+            if not model.count(pk, model.sk == sk, consistent_read=True):
+                missing.append((digest, kind))
+        if missing:
+            raise ReferenceMissing([d for d, k in missing if k == "blob"],
+                                   [d for d, k in missing if k == "manifest"])
+
+    @staticmethod
+    def _touch_repo(t: TransactWrite, repo: str) -> None:
+        t.update(
+            RepoItem(keys.repo_pk(repo), keys.REPO_META_SK),
+            actions=[
+                RepoItem.created.set(RepoItem.created | int(time.time())),
+                RepoItem.gsi2pk.set(keys.CATALOG_PK),
+                RepoItem.gsi2sk.set(repo),
+            ],
+        )
+
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        """Delete one tag; False when it did not exist."""
+        try:
+            TagItem(keys.repo_pk(repo), keys.tag_sk(tag)).delete(condition=TagItem.pk.exists())
+            return True
+        except DeleteError as err:
+            if _is_condition_failure(err):
+                return False
+            raise
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        """Delete a manifest and every tag pointing at it, atomically."""
+        pk = keys.repo_pk(repo)
+        tags = [t.sk for t in TagItem.query(
+            pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
+            attributes_to_get=["PK", "SK"], consistent_read=True)]
+        first = True
+        while True:
+            batch, tags = tags[:99], tags[99:]
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    if first:
+                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)),
+                                 condition=ManifestItem.pk.exists())
+                    for sk in batch:
+                        t.delete(TagItem(pk, sk), condition=TagItem.digest == digest)
+            except TransactWriteError as err:
+                reasons = _reasons(err)
+                if first and reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if "ConditionalCheckFailed" in reasons:
+                    # A tag moved to another manifest meanwhile: delete the rest one by one.
+                    for sk in batch:
+                        try:
+                            TagItem(pk, sk).delete(condition=TagItem.digest == digest)
+                        except DeleteError as e:
+                            if not _is_condition_failure(e):
+                                raise
+                else:
+                    raise
+            first = False
+            if not tags:
+                return True
+
+    def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]:
+        """Up to `n` tags after `last` in lexical order, and whether more follow."""
+        pk = keys.repo_pk(repo)
+        # TAG# is the last SK prefix in a repository partition, so `> TAG#last` stays in tags.
+        cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
+        out = []
+        for it in TagItem.query(pk, cond, limit=n + 1, attributes_to_get=["PK", "SK"],
+                                consistent_read=True):
+            if not it.sk.startswith(keys.TAG_PREFIX):
+                break
+            out.append(it.sk[len(keys.TAG_PREFIX):])
+            if len(out) > n:
+                break
+        return out[:n], len(out) > n
+
+    def repo_exists(self, repo: str) -> bool:
+        """True when anything was ever pushed to `repo`."""
+        try:
+            RepoItem.get(keys.repo_pk(repo), keys.REPO_META_SK, consistent_read=True,
+                         attributes_to_get=["PK"])
+            return True
+        except DoesNotExist:
+            return False
+
+    def list_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]:
+        """Up to `n` repository names after `last`, in order."""
+        range_cond = _CatalogIndex.gsi2sk > last if last else None
+        out = [it.gsi2sk for it in Item.catalog_index.query(
+            keys.CATALOG_PK, range_cond, limit=n + 1)]
+        return out[:n], len(out) > n
+
+    def referrers(self, repo: str, subject: str) -> Iterable[ManifestRecord]:
+        """Manifests in `repo` whose subject is `subject` (from the GSI)."""
+        for it in Item.referrers_index.query(keys.referrers_pk(repo, subject)):
+            yield ManifestRecord(
+                repo=repo, digest=it.attribute_values.get("digest") or it.gsi1sk,
+                media_type=it.attribute_values.get("media_type", ""),
+                size=int(it.attribute_values.get("size") or 0),
+                artifact_type=it.attribute_values.get("artifact_type"),
+                annotations=json.loads(it.attribute_values["annotations"])
+                if it.attribute_values.get("annotations") else None,
+            )
+
+    # -- blobs --------------------------------------------------------------
+    def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]:
+        """One consistent read of the repository's link to a blob."""
+        try:
+            it = BlobLinkItem.get(keys.repo_pk(repo), keys.blob_link_sk(digest), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return BlobLink(repo, digest, int(it.size), it.s3_key)
+
+    def get_blob(self, digest: str) -> Optional[BlobLink]:
+        """The blob's global record, if any repository ever committed it."""
+        try:
+            it = BlobItem.get(keys.blob_pk(digest), keys.META_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return BlobLink("", digest, int(it.size), it.s3_key)
+
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
+        """Link a committed blob into `repo`; False when it was linked already."""
+        pk = keys.repo_pk(repo)
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+                           condition=BlobLinkItem.pk.does_not_exist())
+                    t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
+                        BlobItem.size.set(size),
+                        BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
+                        BlobItem.refs.add(1),
+                    ])
+                    self._touch_repo(t, repo)
+                return True
+            except TransactWriteError as err:
+                reasons = _reasons(err)
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise
+        return False
+
+    def unlink_blob(self, repo: str, digest: str) -> bool:
+        """Remove `repo`'s link to a blob; False when there was none."""
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                t.delete(BlobLinkItem(keys.repo_pk(repo), keys.blob_link_sk(digest)),
+                         condition=BlobLinkItem.pk.exists())
+                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),
+                         actions=[BlobItem.refs.add(-1)])
+            return True
+        except TransactWriteError as err:
+            if _reasons(err)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+
+    # -- upload sessions ----------------------------------------------------
+    def create_upload(self, session: UploadSession) -> None:
+        """Store a new session (its id is fresh, so this never overwrites)."""
+        self._upload_item(session).save(condition=UploadItem.pk.does_not_exist())
+
+    def get_upload(self, upload_id: str) -> Optional[UploadSession]:
+        """One consistent read of a session; expired ones count as missing."""
+        try:
+            it = UploadItem.get(keys.upload_pk(upload_id), keys.META_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if it.expires and it.expires < time.time():
+            return None
+        return UploadSession(
+            upload_id=upload_id, repo=it.repo, offset=int(it.offset or 0),
+            hash_state=it.hash_state or b"", mpu_id=it.mpu_id,
+            parts=json.loads(it.parts) if it.parts else [], tail_key=it.tail_key,
+            tail_size=int(it.tail_size or 0), expires=int(it.expires or 0),
+        )
+
+    def save_upload(self, session: UploadSession, expected_offset: int) -> bool:
+        """Write the session only if nobody advanced it since `expected_offset`."""
+        try:
+            self._upload_item(session).save(
+                condition=UploadItem.pk.exists() & (UploadItem.offset == expected_offset))
+            return True
+        except PutError as err:
+            if _is_condition_failure(err):
+                return False
+            raise
+
+    def delete_upload(self, upload_id: str) -> None:
+        """Forget a session."""
+        UploadItem(keys.upload_pk(upload_id), keys.META_SK).delete()
+
+    @staticmethod
+    def _upload_item(s: UploadSession) -> UploadItem:
+        return UploadItem(
+            keys.upload_pk(s.upload_id), keys.META_SK, repo=s.repo, offset=s.offset,
+            hash_state=s.hash_state or None, mpu_id=s.mpu_id,
+            parts=json.dumps(s.parts) if s.parts else None, tail_key=s.tail_key,
+            tail_size=s.tail_size, expires=s.expires,
+        )
+
+
+def _is_condition_failure(err: Exception) -> bool:
+    cause = getattr(err, "cause", None)
+    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
+    return code == "ConditionalCheckFailedException"

@@ -1,0 +1,86 @@
+"""The only place S3 keys and DynamoDB keys are built.
+
+S3 bucket layout:
+    blobs/<alg>/<hex>                  blob bytes, content addressed, one copy per digest
+    manifests/<alg>/<hex>              manifest bytes too large to keep inline in DynamoDB
+    uploads/<uuid>/data                target of an upload's S3 multipart upload
+    uploads/<uuid>/tail-<nonce>        bytes received but not yet a full part (< min part size)
+    (uploads/ is expired by a bucket lifecycle rule; committed blobs are copied out)
+
+DynamoDB single table (PK, SK):
+    REPO#<name>       META               repository: created; GSI2 (catalog) "CATALOG"/<name>
+    REPO#<name>       TAG#<tag>          tag: digest, media type, manifest bytes (inline) or S3 key
+    REPO#<name>       MANIFEST#<digest>  manifest: media type, bytes or S3 key, subject,
+                                         artifactType, annotations; GSI1 (referrers)
+                                         "REF#<name>#<subject>"/<digest>
+    REPO#<name>       BLOB#<digest>      repo->blob link: size, S3 key
+    BLOB#<digest>     META               blob: size, S3 key, link count
+    UPLOAD#<uuid>     META               upload session: repo, offset, hash state, multipart
+                                         id and parts, tail object; TTL attribute `expires`
+"""
+from __future__ import annotations
+
+SEP = "#"
+
+
+def repo_pk(name: str) -> str:
+    """Partition key of everything a repository owns."""
+    return f"REPO#{name}"
+
+
+REPO_META_SK = "META"
+TAG_PREFIX = "TAG#"
+MANIFEST_PREFIX = "MANIFEST#"
+BLOB_PREFIX = "BLOB#"
+CATALOG_PK = "CATALOG"
+
+
+def tag_sk(tag: str) -> str:
+    return f"{TAG_PREFIX}{tag}"
+
+
+def manifest_sk(digest: str) -> str:
+    return f"{MANIFEST_PREFIX}{digest}"
+
+
+def blob_link_sk(digest: str) -> str:
+    return f"{BLOB_PREFIX}{digest}"
+
+
+def blob_pk(digest: str) -> str:
+    return f"BLOB#{digest}"
+
+
+def upload_pk(upload_id: str) -> str:
+    return f"UPLOAD#{upload_id}"
+
+
+META_SK = "META"
+
+
+def referrers_pk(name: str, subject: str) -> str:
+    """GSI1 partition of the manifests in `name` whose subject is `subject`."""
+    return f"REF#{name}#{subject}"
+
+
+def blob_key(digest: str) -> str:
+    """S3 key of a committed blob (`digest` is `alg:hex`)."""
+    alg, hexpart = digest.split(":", 1)
+    return f"blobs/{alg}/{hexpart}"
+
+
+def manifest_key(digest: str) -> str:
+    """S3 key of manifest bytes too large for a DynamoDB item."""
+    alg, hexpart = digest.split(":", 1)
+    return f"manifests/{alg}/{hexpart}"
+
+
+def upload_data_key(upload_id: str) -> str:
+    return f"uploads/{upload_id}/data"
+
+
+def upload_tail_key(upload_id: str, nonce: str) -> str:
+    return f"uploads/{upload_id}/tail-{nonce}"
+
+
+UPLOADS_PREFIX = "uploads/"

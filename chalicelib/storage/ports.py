@@ -1,0 +1,108 @@
+"""Storage ports: what the use cases need from metadata and blob storage.
+
+The records are plain dataclasses so the domain never sees pynamodb or boto3.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Protocol
+
+
+@dataclass
+class ManifestRecord:
+    """A manifest stored in a repository (bytes inline or in S3)."""
+
+    repo: str
+    digest: str
+    media_type: str
+    size: int
+    body: Optional[bytes] = None
+    s3_key: Optional[str] = None
+    subject: Optional[str] = None
+    artifact_type: Optional[str] = None
+    annotations: Optional[dict] = None
+
+
+@dataclass
+class TagRecord:
+    """A tag with a denormalised copy of its manifest, so a pull by tag is one read."""
+
+    repo: str
+    tag: str
+    digest: str
+    media_type: str
+    size: int
+    body: Optional[bytes] = None
+    s3_key: Optional[str] = None
+
+
+@dataclass
+class BlobLink:
+    """A blob as seen from one repository."""
+
+    repo: str
+    digest: str
+    size: int
+    s3_key: str
+
+
+@dataclass
+class UploadSession:
+    """A chunked upload in progress."""
+
+    upload_id: str
+    repo: str
+    offset: int = 0
+    hash_state: bytes = b""
+    mpu_id: Optional[str] = None
+    parts: list = field(default_factory=list)  # [[part_number, etag], ...]
+    tail_key: Optional[str] = None
+    tail_size: int = 0
+    expires: int = 0
+
+
+class ReferenceMissing(Exception):
+    """A manifest put named blobs or manifests the repository does not have."""
+
+    def __init__(self, blobs: list[str], manifests: list[str]) -> None:
+        super().__init__(f"missing blobs {blobs} manifests {manifests}")
+        self.blobs = blobs
+        self.manifests = manifests
+
+
+class MetadataStore(Protocol):
+    """Tags, manifests, blob links, repositories and upload sessions."""
+
+    def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]: ...
+    def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]: ...
+    def put_manifest(
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str]
+    ) -> None: ...
+    def delete_tag(self, repo: str, tag: str) -> bool: ...
+    def delete_manifest(self, repo: str, digest: str) -> bool: ...
+    def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]: ...
+    def repo_exists(self, repo: str) -> bool: ...
+    def list_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]: ...
+    def referrers(self, repo: str, subject: str) -> Iterable[ManifestRecord]: ...
+    def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]: ...
+    def get_blob(self, digest: str) -> Optional[BlobLink]: ...
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool: ...
+    def unlink_blob(self, repo: str, digest: str) -> bool: ...
+    def create_upload(self, session: UploadSession) -> None: ...
+    def get_upload(self, upload_id: str) -> Optional[UploadSession]: ...
+    def save_upload(self, session: UploadSession, expected_offset: int) -> bool: ...
+    def delete_upload(self, upload_id: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Object storage for blob bytes, oversized manifests and upload parts."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def copy(self, src: str, dst: str) -> None: ...
+    def presign_get(self, key: str, ttl: int) -> str: ...
+    def create_multipart(self, key: str) -> str: ...
+    def upload_part(self, key: str, mpu_id: str, number: int, data: bytes) -> str: ...
+    def complete_multipart(self, key: str, mpu_id: str, parts: list) -> None: ...
+    def abort_multipart(self, key: str, mpu_id: str) -> None: ...

@@ -1,0 +1,65 @@
+"""`python -m local`: run the registry on 127.0.0.1 with embedded S3 and DynamoDB.
+
+Environment: PORT (default 5000), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's
+6 MB payload and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use
+those services instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .server import LambdaGateway
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def main() -> int:
+    """Start embedded storage (unless pointed elsewhere) and serve until killed."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = int(os.environ.get("PORT", "5000"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    lambda_limits = _truthy("REGISTRY_LAMBDA_LIMITS")
+    embedded = None
+    external = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if not external and not _truthy("REGISTRY_USE_AWS"):
+        from .embedded import EmbeddedAWS
+
+        embedded = EmbeddedAWS(int(os.environ.get("EMBEDDED_AWS_PORT", "0")) or None).start()
+    if lambda_limits:
+        os.environ.setdefault("REGISTRY_LAMBDA_LIMITS", "1")
+    from .embedded import provision
+
+    provision()
+    import app as chalice_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Handler(WSGIRequestHandler):
+        def log_request(self, code="-", size="-"):  # one short line per request
+            if _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None:
+                super().log_request(code, size)
+
+    server = make_server(host, port, LambdaGateway(chalice_app.app, lambda_limits),
+                         threaded=True, request_handler=Handler)
+    where = (f"embedded S3 and DynamoDB at {embedded.url} (in memory: everything is lost when "
+             f"this process stops)") if embedded else "the S3 and DynamoDB endpoints configured"
+    print(f"registry listening on http://{host}:{server.port} using {where}", flush=True)
+    if lambda_limits:
+        print("Lambda limits on: request payloads over 6 MB get 413, handlers over 29 s get 504",
+              flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

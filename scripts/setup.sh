@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent set-up: the Python venv and its packages, and (with --clients) the
+# real registry clients the end-to-end tests drive. Safe to run repeatedly.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "[setup] creating .venv"
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv .venv
+    else
+      echo "python3 -m venv failed; install python3-venv" >&2; exit 1
+    fi
+  fi
+fi
+stamp=.venv/.requirements.sha
+want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  echo "[setup] installing Python packages"
+  .venv/bin/python -m pip install -q 'pip>=23,<26.3' >/dev/null  # chalice 1.34 needs pip<26.3
+  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
+if [[ "${1:-}" == "--clients" ]]; then
+  if [[ "$(id -u)" -eq 0 ]]; then
+    bash scripts/install-clients.sh
+  else
+    sudo bash scripts/install-clients.sh
+  fi
+fi
