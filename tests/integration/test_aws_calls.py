@@ -1,0 +1,89 @@
+"""AWS API calls per registry operation, held at the design minimum.
+
+Counted from botocore `before-call` events on the registry's own clients while
+real HTTP requests go through the local server.
+"""
+from __future__ import annotations
+
+import pytest
+
+from support import count_aws_calls
+
+OCI = "application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.fixture
+def image(client, repo):
+    digest, body = client.push_image(repo, "v1", layers=2)
+    return repo, digest, body
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("by", ["tag", "digest"])
+def test_manifest_read_is_one_dynamodb_read(client, image, method, by):
+    repo, digest, body = image
+    ref = "v1" if by == "tag" else digest
+    with count_aws_calls() as aws:
+        r = client.request(method, f"/v2/{repo}/manifests/{ref}", headers={"Accept": OCI})
+    assert r.status_code == 200
+    assert r.headers["Docker-Content-Digest"] == digest
+    if method == "GET":
+        assert r.content == body
+    assert dict(aws.calls) == {"dynamodb.GetItem": 1}
+
+
+def test_blob_head_is_one_read(client, image):
+    repo, digest, body = image
+    import json
+    cfg = json.loads(body)["config"]["digest"]
+    with count_aws_calls() as aws:
+        r = client.request("HEAD", f"/v2/{repo}/blobs/{cfg}")
+    assert r.status_code == 200
+    assert dict(aws.calls) == {"dynamodb.GetItem": 1}
+
+
+def test_blob_get_is_one_read_and_no_s3_call(client, image):
+    repo, digest, body = image
+    import json
+    cfg = json.loads(body)["config"]
+    with count_aws_calls() as aws:
+        r = client.request("GET", f"/v2/{repo}/blobs/{cfg['digest']}")
+    assert r.status_code == 307
+    assert dict(aws.calls) == {"dynamodb.GetItem": 1}
+    # the presigned URL really serves the bytes
+    data = client.http.get(r.headers["Location"]).content
+    assert len(data) == cfg["size"]
+
+
+def test_tags_list_page_is_one_query(client, image):
+    repo, _, _ = image
+    with count_aws_calls() as aws:
+        r = client.request("GET", f"/v2/{repo}/tags/list?n=10")
+    assert r.status_code == 200 and r.json()["tags"] == ["v1"]
+    assert dict(aws.calls) == {"dynamodb.Query": 1}
+
+
+def test_monolithic_blob_push_calls(client, repo):
+    with count_aws_calls() as aws:
+        client.push_blob(repo, b"some bytes")
+    # POST: create session; PUT: read session, write object, link transaction, drop session
+    assert dict(aws.calls) == {"dynamodb.PutItem": 1, "dynamodb.GetItem": 1, "s3.PutObject": 1,
+                               "dynamodb.TransactWriteItems": 1, "dynamodb.DeleteItem": 1}
+
+
+def test_single_post_blob_push_calls(client, repo):
+    data = b"single post"
+    from support import sha256
+    with count_aws_calls() as aws:
+        r = client.request("POST", f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(data)},
+                           data=data, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201
+    assert dict(aws.calls) == {"s3.PutObject": 1, "dynamodb.TransactWriteItems": 1}
+
+
+def test_manifest_put_is_one_transaction(client, image):
+    repo, digest, body = image
+    with count_aws_calls() as aws:
+        r = client.push_manifest(repo, "v2", body)
+    assert r.status_code == 201
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}

@@ -1,0 +1,65 @@
+"""Key layout and error rendering."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.domain.errors import ERROR_CODES, RegistryError
+from chalicelib.storage import keys
+from chalicelib.storage.errors import aws_failure
+
+D = "sha256:" + "ab" * 32
+
+
+def test_s3_keys_are_content_addressed():
+    assert keys.blob_key(D) == "blobs/sha256/" + "ab" * 32
+    assert keys.manifest_key(D) == "manifests/sha256/" + "ab" * 32
+    assert keys.upload_data_key("u1") == "uploads/u1/data"
+    assert keys.upload_tail_key("u1", "n").startswith(keys.UPLOADS_PREFIX)
+
+
+def test_dynamodb_keys():
+    assert keys.repo_pk("a/b") == "REPO#a/b"
+    assert keys.tag_sk("v1") == "TAG#v1"
+    assert keys.manifest_sk(D) == "MANIFEST#" + D
+    assert keys.blob_link_sk(D) == "BLOB#" + D
+    assert keys.blob_pk(D) == "BLOB#" + D
+    assert keys.referrers_pk("a/b", D) == "REF#a/b#" + D
+    # tags sort after every other item kind in a repository partition
+    others = [keys.REPO_META_SK, keys.manifest_sk(D), keys.blob_link_sk(D)]
+    assert all(o < keys.tag_sk("") for o in others)
+
+
+def test_error_body_shape():
+    err = RegistryError("BLOB_UNKNOWN", {"digest": D})
+    assert err.status == 404
+    body = err.body()
+    assert body == {"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry",
+                                "detail": {"digest": D}}]}
+    json.dumps(body)
+
+
+def test_every_code_has_status_and_message():
+    for code, (status, message) in ERROR_CODES.items():
+        assert code.isupper() and 400 <= status < 600 and message
+
+
+def test_unknown_code_rejected():
+    with pytest.raises(ValueError):
+        RegistryError("NOT_A_CODE")
+
+
+class _ClientError(Exception):
+    def __init__(self, code):
+        self.response = {"Error": {"Code": code}}
+
+
+def test_aws_failures_are_classified():
+    assert aws_failure(_ClientError("ProvisionedThroughputExceededException")) == 429
+    assert aws_failure(_ClientError("SlowDown")) == 429
+    assert aws_failure(_ClientError("ServiceUnavailable")) == 503
+    assert aws_failure(_ClientError("ValidationException")) is None
+    wrapped = RuntimeError("outer")
+    wrapped.__cause__ = _ClientError("ThrottlingException")
+    assert aws_failure(wrapped) == 429

@@ -1,0 +1,28 @@
+"""The local server's API Gateway emulation: route choice and event shape."""
+from __future__ import annotations
+
+import base64
+
+from local.server import RouteTable, build_event
+
+
+def test_route_table_prefers_literal_over_greedy():
+    t = RouteTable(["/v2", "/v2/_catalog", "/v2/{proxy+}"])
+    assert t.match("/v2/") == ("/v2", {})
+    assert t.match("/v2") == ("/v2", {})
+    assert t.match("/v2/_catalog") == ("/v2/_catalog", {})
+    assert t.match("/v2/a/b/c/d/manifests/latest") == ("/v2/{proxy+}", {"proxy": "a/b/c/d/manifests/latest"})
+    assert t.match("/v2/a/blobs/uploads/") == ("/v2/{proxy+}", {"proxy": "a/blobs/uploads/"})
+    assert t.match("/nothing") is None
+
+
+def test_event_keeps_every_header_value_and_base64_body():
+    ev = build_event("PUT", "/v2/a/manifests/x", "n=1&n=2&last=",
+                     [("Accept", "a/b"), ("Accept", "c/d"), ("Content-Type", "x/y")],
+                     b"\x00\xffbytes", "/v2/{proxy+}", {"proxy": "a/manifests/x"})
+    assert ev["multiValueHeaders"]["Accept"] == ["a/b", "c/d"]
+    assert ev["headers"]["Accept"] == "c/d"  # API Gateway keeps the last one
+    assert ev["multiValueQueryStringParameters"] == {"n": ["1", "2"], "last": [""]}
+    assert ev["isBase64Encoded"] is True
+    assert base64.b64decode(ev["body"]) == b"\x00\xffbytes"
+    assert ev["requestContext"]["resourcePath"] == "/v2/{proxy+}"
