@@ -1,0 +1,100 @@
+"""The Chalice app called directly with API Gateway events, as Lambda calls it.
+
+Covers the Chalice quirks the registry works around: a greedy `{proxy+}`
+route with our own dispatch, several Accept headers, requests without any
+Accept header while `*/*` is a binary type, and base64 bodies.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from local.server import build_event
+from support import sha256
+
+
+class Ctx:
+    aws_request_id = "req-1"
+    function_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29000
+
+
+@pytest.fixture
+def invoke(registry):
+    import app as chalice_app
+
+    def call(method, path, headers=(), body=b"", query=""):
+        if path in ("/v2", "/v2/"):
+            resource, params = "/v2", {}
+        elif path == "/v2/_catalog":
+            resource, params = "/v2/_catalog", {}
+        else:
+            resource, params = "/v2/{proxy+}", {"proxy": path[len("/v2/"):]}
+        event = build_event(method, path, query, list(headers), body, resource, params)
+        resp = chalice_app.app(event, Ctx())
+        raw = resp.get("body") or ""
+        data = base64.b64decode(raw) if resp.get("isBase64Encoded") else raw.encode()
+        headers = {k.lower(): v for k, v in (resp.get("headers") or {}).items()}
+        return resp["statusCode"], headers, data
+    return call
+
+
+def test_base_without_accept_header(invoke):
+    status, headers, body = invoke("GET", "/v2/")
+    assert status == 200 and json.loads(body) == {}
+    assert headers["docker-distribution-api-version"] == "registry/2.0"
+
+
+def test_deep_names_and_no_accept_header(invoke, client):
+    repo = "a/b/c/d"
+    digest, body = client.push_image(repo, "t1")
+    status, headers, data = invoke("GET", f"/v2/{repo}/manifests/t1")
+    assert status == 200 and data == body
+    assert headers["docker-content-digest"] == digest
+    assert headers["content-type"] == "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_many_accept_headers_are_all_received(invoke, client, repo):
+    digest, body = client.push_image(repo, "t1")
+    accepts = [("Accept", a) for a in (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "application/json")]
+    status, headers, data = invoke("GET", f"/v2/{repo}/manifests/t1", headers=accepts)
+    assert status == 200 and data == body
+
+
+def test_binary_body_passes_untouched(invoke, repo):
+    data = bytes(range(256)) * 4
+    status, headers, _ = invoke("POST", f"/v2/{repo}/blobs/uploads/", body=data,
+                                query=f"digest={sha256(data)}",
+                                headers=[("Content-Type", "application/octet-stream")])
+    assert status == 201, _
+    assert headers["docker-content-digest"] == sha256(data)
+
+
+def test_body_without_content_type(invoke, repo):
+    data = b"\x00\x01 no content type"
+    status, _, body = invoke("POST", f"/v2/{repo}/blobs/uploads/", body=data,
+                             query=f"digest={sha256(data)}")
+    assert status == 201, body
+
+
+def test_unknown_endpoint_is_an_oci_error(invoke):
+    status, headers, body = invoke("GET", "/v2/a/nothing/here")
+    assert status == 404
+    err = json.loads(body)["errors"][0]
+    assert err["code"] == "UNSUPPORTED" and "detail" in err
+
+
+def test_wrong_method_is_405_with_allow(invoke, repo):
+    status, headers, body = invoke("POST", f"/v2/{repo}/tags/list")
+    assert status == 405 and headers["allow"] == "GET"
+    assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
