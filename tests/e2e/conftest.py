@@ -8,6 +8,7 @@ tests put into their assertion messages.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from e2e.clients import REPO_ROOT, find_free_port
 
 STARTUP_TIMEOUT = 60.0
 READY_LINE = "registry listening"
+_EMBEDDED_OK = re.compile(r'INFO werkzeug: .*" 2\d\d -$')
 
 
 @dataclass
@@ -45,12 +47,31 @@ class LocalRegistry:
         return f"http://{self.host}"
 
     def log_tail(self, n: int = 60) -> str:
-        """Last ``n`` lines of the server's combined stdout/stderr."""
+        """Last ``n`` lines of the server's combined stdout/stderr.
+
+        The registry's own access log is off (REGISTRY_ACCESS_LOG=0), but the
+        embedded S3/DynamoDB server still logs every request it answers; its
+        successful (2xx) requests are left out as noise.
+        """
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return "<no server log>"
+        lines = [ln for ln in lines if not _EMBEDDED_OK.search(ln)]
         return "\n".join(lines[-n:])
+
+    def log_offset(self) -> int:
+        """Current size of the server log (pass to ``log_since``)."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        """Everything the server logged after ``offset`` (from ``log_offset``)."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
