@@ -6,9 +6,11 @@ Every tunable of the deployed registry lives here so that `.chalice/config.json`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MIB = 1024 * 1024
+# Largest chunk that fits a 6 MB Lambda payload once base64-encoded, with room for headers.
+LAMBDA_CHUNK_BYTES = 4 * MIB
 
 
 def _int(name: str, default: int) -> int:
@@ -45,9 +47,19 @@ class Settings:
     # when deployed); 0 means unlimited (local server without Lambda limits).
     max_request_bytes: int = 0
     # Mount a blob that exists anywhere when `mount=` comes without `from=`.
+    # Running under Lambda's limits (deployed, or REGISTRY_LAMBDA_LIMITS=1 locally).
+    lambda_limits: bool = False
     automatic_mount: bool = True
     page_size_max: int = 1000
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def chunk_min_length(self) -> int:
+        """What to advertise as OCI-Chunk-Min-Length.
+
+        S3 parts want 5 MiB, but under Lambda a request carries at most ~4.4 MiB
+        of blob (6 MB payload, base64), so there the advertised size must fit.
+        """
+        return LAMBDA_CHUNK_BYTES if self.lambda_limits else self.min_part_bytes
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -63,6 +75,7 @@ class Settings:
             min_part_bytes=_int("REGISTRY_MIN_PART_BYTES", 5 * MIB),
             upload_ttl=_int("REGISTRY_UPLOAD_TTL", 24 * 3600),
             max_request_bytes=_int("REGISTRY_MAX_REQUEST_BYTES", 0),
+            lambda_limits=_bool("REGISTRY_LAMBDA_LIMITS") or bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")),
             automatic_mount=_bool("REGISTRY_AUTOMATIC_MOUNT", True),
             page_size_max=_int("REGISTRY_PAGE_SIZE_MAX", 1000),
         )

@@ -32,7 +32,7 @@ def start_upload(request, name: str) -> Response:
     if r.digest:
         return _committed(name, r.digest)
     resp = _in_progress(name, r)
-    resp.headers["OCI-Chunk-Min-Length"] = str(reg.settings.min_part_bytes)
+    resp.headers["OCI-Chunk-Min-Length"] = str(reg.settings.chunk_min_length)
     return resp
 
 

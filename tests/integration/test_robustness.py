@@ -143,3 +143,44 @@ def test_digest_mismatch_discards_upload(client, repo):
     assert client.request("HEAD", f"/v2/{repo}/blobs/{wrong}").status_code == 404
     assert client.request("HEAD", f"/v2/{repo}/blobs/{sha256(b'abc')}").status_code == 404
     assert client.request("GET", loc).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def limited():
+    """A second gateway, on the same embedded AWS, that enforces Lambda's limits."""
+    from chalicelib import bootstrap
+    from support import Client
+
+    os.environ["REGISTRY_LAMBDA_LIMITS"] = "1"
+    bootstrap.reset()
+    import app as chalice_app  # noqa: F401
+    from local.server import LambdaGateway
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, lambda_limits=True), threaded=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield Client(f"http://127.0.0.1:{server.port}")
+    finally:
+        server.shutdown()
+        os.environ.pop("REGISTRY_LAMBDA_LIMITS", None)
+        bootstrap.reset()
+
+
+def test_lambda_limits_refuse_large_bodies_and_advertise_small_chunks(registry, limited, repo):
+    r = limited.request("POST", f"/v2/{repo}/blobs/uploads/")
+    assert r.status_code == 202
+    assert int(r.headers["OCI-Chunk-Min-Length"]) == 4 * 1024 * 1024
+    loc = r.headers["Location"]
+    big = os.urandom(5 * 1024 * 1024)  # 6.7 MB once base64-encoded
+    r = limited.request("PATCH", loc, data=big, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 413
+    err = r.json()["errors"][0]
+    assert err["code"] == "SIZE_INVALID" and "6 MB" in err["message"]
+    # a chunk of the advertised size fits, and the upload still completes
+    data = os.urandom(4 * 1024 * 1024)
+    r = limited.request("PATCH", loc, data=data, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 202, r.text
+    r = limited.request("PUT", r.headers["Location"], params={"digest": sha256(data)})
+    assert r.status_code == 201
