@@ -1,0 +1,1 @@
+"""Infrastructure as code: the deployable template (Chalice package + table and bucket)."""
