@@ -5,6 +5,7 @@ exactly one of them and render the result.
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class Page:
 
     items: list
     more: bool
+
+
+# Larger annotations are not repeated in the referrers index (documented limit).
+MAX_REFERRER_ANNOTATIONS_BYTES = 64 * 1024
 
 
 def _uploads_range(offset: int) -> str:
@@ -100,12 +105,18 @@ class Registry:
             tag = validate_tag(reference)
             digest = compute(body)
         parsed = manifest_formats.parse(content_type, body)
+        # Annotations are kept beside the bytes only for referrers (their one reader),
+        # and only while small enough to share a DynamoDB item with the bytes.
+        annotations = parsed.annotations if parsed.subject else None
+        annotations_size = len(json.dumps(annotations)) if annotations else 0
+        if annotations_size > MAX_REFERRER_ANNOTATIONS_BYTES:
+            annotations, annotations_size = None, 0
         record = ManifestRecord(
             repo=repo, digest=digest, media_type=parsed.media_type, size=len(body),
             subject=parsed.subject, artifact_type=parsed.artifact_type,
-            annotations=parsed.annotations,
+            annotations=annotations,
         )
-        if len(body) > self.settings.inline_manifest_bytes:
+        if len(body) + annotations_size > self.settings.inline_manifest_bytes:
             record.s3_key = keys.manifest_key(digest)
             self.blobs.put(record.s3_key, body)  # content addressed: harmless if the put fails later
         else:
@@ -113,12 +124,9 @@ class Registry:
         try:
             self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
         except ReferenceMissing as missing:
-            if missing.blobs:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"blobs": missing.blobs,
-                                                              "manifests": missing.manifests}) from None
-            raise RegistryError("MANIFEST_UNKNOWN", {"reason": "index references unknown manifests",
-                                                     "manifests": missing.manifests},
-                                status=400) from None
+            # Unknown index children get this code too, as in distribution.
+            raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"blobs": missing.blobs,
+                                                          "manifests": missing.manifests}) from None
         return digest, parsed.subject
 
     def delete_manifest(self, repo: str, reference: str) -> None:

@@ -314,14 +314,12 @@ class DynamoMetadataStore:
 
     def referrers(self, repo: str, subject: str) -> Iterable[ManifestRecord]:
         """Manifests in `repo` whose subject is `subject` (from the GSI)."""
-        for it in Item.referrers_index.query(keys.referrers_pk(repo, subject)):
+        # Query through ManifestItem so the projected attributes are deserialised.
+        for it in ManifestItem.query(keys.referrers_pk(repo, subject), index_name="referrers"):
             yield ManifestRecord(
-                repo=repo, digest=it.attribute_values.get("digest") or it.gsi1sk,
-                media_type=it.attribute_values.get("media_type", ""),
-                size=int(it.attribute_values.get("size") or 0),
-                artifact_type=it.attribute_values.get("artifact_type"),
-                annotations=json.loads(it.attribute_values["annotations"])
-                if it.attribute_values.get("annotations") else None,
+                repo=repo, digest=it.digest or it.gsi1sk, media_type=it.media_type or "",
+                size=int(it.size or 0), artifact_type=it.artifact_type,
+                annotations=json.loads(it.annotations) if it.annotations else None,
             )
 
     # -- blobs --------------------------------------------------------------

@@ -98,3 +98,18 @@ def test_wrong_method_is_405_with_allow(invoke, repo):
     status, headers, body = invoke("POST", f"/v2/{repo}/tags/list")
     assert status == 405 and headers["allow"] == "GET"
     assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+
+
+def test_every_response_type_is_serialisable(invoke, client, repo):
+    """Non-JSON content types with str bodies must not crash Chalice's binary encoding."""
+    digest, _ = client.push_image(repo, "t1")
+    status, headers, body = invoke("GET", f"/v2/{repo}/referrers/{digest}")
+    assert status == 200 and headers["content-type"] == "application/vnd.oci.image.index.v1+json"
+    assert json.loads(body)["manifests"] == []
+
+
+def test_chalice_own_errors_get_the_oci_shape(invoke):
+    status, headers, body = invoke("OPTIONS", "/v2/a/tags/list")
+    assert status == 405
+    err = json.loads(body)["errors"][0]
+    assert err["code"] == "UNSUPPORTED" and "OPTIONS" in err["detail"]["reason"]

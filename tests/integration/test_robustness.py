@@ -184,3 +184,18 @@ def test_lambda_limits_refuse_large_bodies_and_advertise_small_chunks(registry, 
     assert r.status_code == 202, r.text
     r = limited.request("PUT", r.headers["Location"], params={"digest": sha256(data)})
     assert r.status_code == 201
+
+
+def test_referrer_with_huge_annotations_is_stored(client, repo):
+    subject, _ = client.push_image(repo, "base")
+    big = {f"k{i}": "v" * 10_000 for i in range(20)}  # 200 KB of annotations
+    digest, body = client.push_image(repo, None, seed="sig", extra={
+        "subject": {"mediaType": OCI, "digest": subject, "size": 1}, "annotations": big})
+    assert client.request("GET", f"/v2/{repo}/manifests/{digest}").content == body
+    small = {"org.example": "kept"}
+    d2, _ = client.push_image(repo, None, seed="sig2", extra={
+        "subject": {"mediaType": OCI, "digest": subject, "size": 1}, "annotations": small})
+    refs = {m["digest"]: m for m in client.request("GET", f"/v2/{repo}/referrers/{subject}").json()["manifests"]}
+    assert set(refs) == {digest, d2}
+    assert "annotations" not in refs[digest]  # over the 64 KiB index limit (documented)
+    assert refs[d2]["annotations"] == small
