@@ -1,8 +1,8 @@
 """The Chalice app: creates it, registers blueprints, nothing else."""
 from chalice import Chalice
 
-from chalicelib.routes import base, v2
 from chalicelib.http.middleware import install
+from chalicelib.routes import admin, base, token, v2
 
 app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
@@ -10,3 +10,5 @@ app.api.binary_types = ["*/*"]
 install(app)
 app.register_blueprint(base.bp)
 app.register_blueprint(v2.bp)
+app.register_blueprint(token.bp)
+app.register_blueprint(admin.bp)

@@ -72,6 +72,65 @@ def registry() -> Any:
     return reg
 
 
+def accounts() -> Any:
+    """The Accounts use cases on the DynamoDB account store."""
+    acc = _state.get("accounts")
+    if acc is None:
+        from .domain.accounts import Accounts
+        from .storage.accounts_dynamo import DynamoAccountStore
+
+        metadata()  # binds the models to the table
+        acc = _state["accounts"] = Accounts(DynamoAccountStore())
+    return acc
+
+
+def token_signer() -> Any:
+    """Signs tokens: KMS when deployed, else a PEM key (from env, or a local file)."""
+    with _lock:
+        if "signer" not in _state:
+            s = settings()
+            if s.kms_key_id:
+                import boto3
+
+                from .storage.kms import KmsSigner
+
+                client = boto3.session.Session().client("kms", region_name=s.region)
+                _state["signer"] = KmsSigner(client, s.kms_key_id, s.token_public_key_pem.encode() or None)
+            else:
+                from .auth.tokens import LocalSigner
+
+                _state["signer"] = LocalSigner(_local_key_pem(s))
+        return _state["signer"]
+
+
+def _local_key_pem(s: Settings) -> bytes:
+    if s.token_key_pem:
+        return s.token_key_pem.encode()
+    if not s.token_key_file:
+        raise RuntimeError("no token signing key: set REGISTRY_KMS_KEY_ID, REGISTRY_TOKEN_KEY "
+                           "or REGISTRY_TOKEN_KEY_FILE")
+    from .auth.tokens import LocalSigner
+
+    if not os.path.exists(s.token_key_file):
+        os.makedirs(os.path.dirname(os.path.abspath(s.token_key_file)), exist_ok=True)
+        fd = os.open(s.token_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(LocalSigner.generate_pem())
+    with open(s.token_key_file, "rb") as f:
+        return f.read()
+
+
+def token_verifier() -> Any:
+    """Verifies tokens with the signer's public key (cached for the process)."""
+    if "verifier" not in _state:
+        from .auth.tokens import Verifier
+
+        s = settings()
+        pem = s.token_public_key_pem.encode() if s.token_public_key_pem else token_signer().public_key_pem()
+        _state["verifier"] = Verifier(pem)
+    return _state["verifier"]
+
+
 def reset() -> None:
     """Forget every client and setting (tests change the environment between runs)."""
     with _lock:

@@ -51,6 +51,19 @@ class Settings:
     lambda_limits: bool = False
     automatic_mount: bool = True
     page_size_max: int = 1000
+    # Auth: "token" (Docker token flow, the default) or "none" (open registry,
+    # for throwaway local use only).
+    auth_mode: str = "token"
+    service: str = "oci-registry"
+    issuer: str = "oci-registry-token"
+    token_ttl: int = 300
+    refresh_ttl: int = 30 * 24 * 3600
+    token_leeway: int = 30
+    public_url: str = ""             # e.g. https://registry.example.com (else from Host)
+    token_key_file: str = ""         # local: PEM private key, created when missing
+    token_key_pem: str = ""          # PEM private key given directly
+    token_public_key_pem: str = ""   # deployed with KMS: the key's public half (saves a call)
+    kms_key_id: str = ""             # deployed: sign tokens with this KMS key (ECC_NIST_P256)
 
     @property
     def chunk_min_length(self) -> int:
@@ -78,4 +91,15 @@ class Settings:
             lambda_limits=_bool("REGISTRY_LAMBDA_LIMITS") or bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")),
             automatic_mount=_bool("REGISTRY_AUTOMATIC_MOUNT", True),
             page_size_max=_int("REGISTRY_PAGE_SIZE_MAX", 1000),
+            auth_mode=os.environ.get("REGISTRY_AUTH", "token").strip().lower() or "token",
+            service=os.environ.get("REGISTRY_SERVICE", "oci-registry"),
+            issuer=os.environ.get("REGISTRY_TOKEN_ISSUER", "oci-registry-token"),
+            token_ttl=_int("REGISTRY_TOKEN_TTL", 300),
+            refresh_ttl=_int("REGISTRY_REFRESH_TTL", 30 * 24 * 3600),
+            token_leeway=_int("REGISTRY_TOKEN_LEEWAY", 30),
+            public_url=os.environ.get("REGISTRY_PUBLIC_URL", "").rstrip("/"),
+            token_key_file=os.environ.get("REGISTRY_TOKEN_KEY_FILE", ""),
+            token_key_pem=os.environ.get("REGISTRY_TOKEN_KEY", ""),
+            token_public_key_pem=os.environ.get("REGISTRY_TOKEN_PUBLIC_KEY", ""),
+            kms_key_id=os.environ.get("REGISTRY_KMS_KEY_ID", ""),
         )

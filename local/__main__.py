@@ -32,9 +32,15 @@ def main() -> int:
         embedded = EmbeddedAWS(int(os.environ.get("EMBEDDED_AWS_PORT", "0")) or None).start()
     if lambda_limits:
         os.environ.setdefault("REGISTRY_LAMBDA_LIMITS", "1")
-    from .embedded import provision
+    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(os.getcwd(), ".local-data", "token-key.pem"))
+    from .embedded import ensure_admin, provision
 
     provision()
+    admin_line = ""
+    if os.environ.get("REGISTRY_AUTH", "token") != "none":
+        user, password, created = ensure_admin()
+        shown = password if not os.environ.get("REGISTRY_ADMIN_PASSWORD") else "(from REGISTRY_ADMIN_PASSWORD)"
+        admin_line = f"administrator: {user} / {shown}" if created else f"administrator: {user}"
     import app as chalice_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -48,6 +54,10 @@ def main() -> int:
     where = (f"embedded S3 and DynamoDB at {embedded.url} (in memory: everything is lost when "
              f"this process stops)") if embedded else "the S3 and DynamoDB endpoints configured"
     print(f"registry listening on http://{host}:{server.port} using {where}", flush=True)
+    if admin_line:
+        print(f"token auth on (pushes need credentials); {admin_line}", flush=True)
+    else:
+        print("REGISTRY_AUTH=none: anyone can push and pull", flush=True)
     if lambda_limits:
         print("Lambda limits on: request payloads over 6 MB get 413, handlers over 29 s get 504",
               flush=True)

@@ -62,3 +62,16 @@ def provision() -> None:
         "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
     bootstrap.metadata()
     dynamo.create_table(bootstrap.dynamodb_client())
+
+
+def ensure_admin() -> tuple[str, str, bool]:
+    """The first administrator from REGISTRY_ADMIN_USERNAME / REGISTRY_ADMIN_PASSWORD
+    (default user `admin` with a generated password). Returns (user, password, created)."""
+    import secrets
+
+    from chalicelib import bootstrap
+
+    user = os.environ.get("REGISTRY_ADMIN_USERNAME") or "admin"
+    password = os.environ.get("REGISTRY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    created = bootstrap.accounts().ensure_admin(user, password)
+    return user, password, created

@@ -24,6 +24,7 @@ class RegistryServer:
     aws: Any
     server: Any
     thread: threading.Thread
+    admin: tuple = ("admin", "admin-password-for-tests")
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -38,15 +39,24 @@ def start_registry(lambda_limits: bool = False) -> RegistryServer:
     from local.embedded import EmbeddedAWS, provision
     from local.server import LambdaGateway
 
+    import os
+    import tempfile
+
     aws = EmbeddedAWS().start()
+    admin = ("admin", "admin-password-for-tests")
+    os.environ["REGISTRY_ADMIN_USERNAME"], os.environ["REGISTRY_ADMIN_PASSWORD"] = admin
+    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(tempfile.mkdtemp(), "token-key.pem"))
     bootstrap.reset()
     provision()
+    from local.embedded import ensure_admin
+
+    ensure_admin()
     import app as chalice_app
 
     server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, lambda_limits), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    return RegistryServer(f"http://127.0.0.1:{server.port}", aws, server, thread)
+    return RegistryServer(f"http://127.0.0.1:{server.port}", aws, server, thread, admin)
 
 
 class AWSCalls:
@@ -96,9 +106,18 @@ def count_aws_calls() -> Iterator[AWSCalls]:
 class Client:
     """A thin distribution-API client over requests, for tests."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, auth: Optional[tuple] = None) -> None:
         self.base = base
         self.http = requests.Session()
+        self.http.auth = TokenAuth(*auth) if auth else None
+
+    def login(self, repo: str, actions: str = "pull,push,delete") -> None:
+        """Fetch a token for `repo` up front, so later requests carry it from the start."""
+        auth = self.http.auth
+        r = requests.get(self.url("/v2/"))
+        c = TokenAuth.parse_challenge(r.headers["WWW-Authenticate"])
+        auth.scopes = [f"repository:{repo}:{actions}"]
+        auth.token = auth.fetch(c["realm"], c["service"], auth.scopes[0])
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base + path
@@ -142,3 +161,54 @@ class Client:
         r = self.push_manifest(repo, tag or sha256(body), body)
         assert r.status_code == 201, r.text
         return sha256(body), body
+
+
+class TokenAuth(requests.auth.AuthBase):
+    """Does the Docker token dance like real clients: on a Bearer challenge, fetch a
+    token for the challenged scope (with Basic credentials if given) and retry."""
+
+    def __init__(self, username: Optional[str] = None, password: Optional[str] = None) -> None:
+        self.creds = (username, password) if username else None
+        self.tokens: dict[str, str] = {}
+        self.token: Optional[str] = None
+        self.fetches = 0
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.token and "Authorization" not in r.headers:
+            r.headers["Authorization"] = f"Bearer {self.token}"
+        r.register_hook("response", self._handle_401)
+        return r
+
+    @staticmethod
+    def parse_challenge(value: str) -> dict:
+        import re
+        return dict(re.findall(r'(\w+)="([^"]*)"', value))
+
+    def fetch(self, realm: str, service: str, scope: Optional[str]) -> str:
+        params = {"service": service}
+        if scope:
+            params["scope"] = scope
+        self.fetches += 1
+        resp = requests.get(realm, params=params, auth=self.creds)
+        resp.raise_for_status()
+        return resp.json()["token"]
+
+    def _handle_401(self, resp: requests.Response, **kwargs: Any) -> requests.Response:
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        if resp.status_code not in (401, 403) or not challenge.startswith("Bearer") or getattr(resp.request, "_retried", False):
+            return resp
+        c = self.parse_challenge(challenge)
+        scope = c.get("scope")
+        # keep access to everything asked so far, as clients do for one operation
+        self.scopes = getattr(self, "scopes", [])
+        if scope and scope not in self.scopes:
+            self.scopes.append(scope)
+        self.token = self.fetch(c["realm"], c["service"], " ".join(self.scopes) or None)
+        resp.content  # release the connection
+        req = resp.request.copy()
+        req.headers["Authorization"] = f"Bearer {self.token}"
+        req._retried = True
+        new = resp.connection.send(req, **kwargs)
+        new.history.append(resp)
+        new.request = req
+        return new

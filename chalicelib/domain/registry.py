@@ -48,6 +48,8 @@ class Page:
     more: bool
 
 
+# Automatic mounts look in at most this many readable repositories (one BatchGetItem).
+MAX_MOUNT_CANDIDATES = 100
 # Larger annotations are not repeated in the referrers index (documented limit).
 MAX_REFERRER_ANNOTATIONS_BYTES = 64 * 1024
 
@@ -142,7 +144,7 @@ class Registry:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
 
     # -- tags, catalog, referrers ------------------------------------------
-    def _page_size(self, n: Optional[int]) -> int:
+    def page_size(self, n: Optional[int]) -> int:
         if n is None:
             return self.settings.page_size_max
         return max(0, min(n, self.settings.page_size_max))
@@ -150,7 +152,7 @@ class Registry:
     def list_tags(self, repo: str, n: Optional[int], last: Optional[str]) -> Page:
         """Tags in lexical order after `last`."""
         validate_name(repo)
-        size = self._page_size(n)
+        size = self.page_size(n)
         if size == 0:
             if not self.meta.repo_exists(repo):
                 raise RegistryError("NAME_UNKNOWN", {"name": repo})
@@ -162,7 +164,7 @@ class Registry:
 
     def catalog(self, n: Optional[int], last: Optional[str]) -> Page:
         """Repository names in order after `last`."""
-        size = self._page_size(n)
+        size = self.page_size(n)
         if size == 0:
             return Page([], False)
         names, more = self.meta.list_repos(size, last)
@@ -208,13 +210,16 @@ class Registry:
 
     # -- uploads --------------------------------------------------------------
     def start_upload(self, repo: str, *, digest: Optional[str] = None, body: bytes = b"",
-                     mount: Optional[str] = None, mount_from: Optional[str] = None) -> UploadResult:
-        """POST /blobs/uploads/: mount, monolithic upload, or a new session."""
+                     mount: Optional[str] = None, mount_from: Optional[str] = None,
+                     mount_candidates: Optional[list[str]] = None) -> UploadResult:
+        """POST /blobs/uploads/: mount, monolithic upload, or a new session.
+
+        Without `from`, a mount looks in `mount_candidates` (the repositories the
+        caller may read) or, when None (no auth), anywhere in the registry.
+        """
         validate_name(repo)
-        if mount:
-            mounted = self._try_mount(repo, mount, mount_from)
-            if mounted:
-                return UploadResult(digest=mount)
+        if mount and self._try_mount(repo, mount, mount_from, mount_candidates):
+            return UploadResult(digest=mount)
         if digest is not None:
             return UploadResult(digest=self._put_whole(repo, digest, body))
         session = UploadSession(upload_id=str(uuid.uuid4()), repo=repo,
@@ -223,21 +228,25 @@ class Registry:
         self.meta.create_upload(session)
         return UploadResult(upload_id=session.upload_id, offset=0)
 
-    def _try_mount(self, repo: str, digest: str, mount_from: Optional[str]) -> bool:
+    def _try_mount(self, repo: str, digest: str, mount_from: Optional[str],
+                   candidates: Optional[list[str]]) -> bool:
         try:
             parse_digest(digest)
         except RegistryError:
             return False  # a bad mount digest just means a normal upload
+        source = None
         if mount_from:
             try:
                 validate_name(mount_from)
             except RegistryError:
                 return False
             source = self.meta.get_blob_link(mount_from, digest)
-        elif self.settings.automatic_mount:
+        elif not self.settings.automatic_mount:
+            return False
+        elif candidates is None:
             source = self.meta.get_blob(digest)
-        else:
-            source = None
+        elif candidates:
+            source = self.meta.find_blob_link(candidates[:MAX_MOUNT_CANDIDATES], digest)
         if source is None:
             return False
         self.meta.link_blob(repo, digest, source.size, source.s3_key)

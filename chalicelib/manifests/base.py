@@ -10,6 +10,7 @@ from ..domain.digest import parse_digest
 from ..domain.errors import RegistryError
 from . import mediatypes as mt
 
+_UNSAFE_IN_GO = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 _MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 
 
@@ -25,6 +26,24 @@ class Parsed:
     artifact_type: Optional[str] = None                  # for the referrers API
     annotations: Optional[dict] = None
     doc: Any = None                                      # the decoded JSON
+    digest: Optional[str] = None                         # set when not sha256 of body (signed schema 1)
+
+
+def go_json(obj: Any, *, indent: Optional[str] = None, prefix: str = "") -> bytes:
+    """Serialise like Go's encoding/json (as Docker writes manifests): raw UTF-8, HTML-safe escapes.
+
+    Keys keep the dict's order. With `indent`, `prefix` starts every line but
+    the first, as in json.MarshalIndent.
+    """
+    if indent is None:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(obj, ensure_ascii=False, indent=indent, separators=(",", ": "))
+        if prefix:
+            text = text.replace("\n", "\n" + prefix)
+    # '<', '>', '&', U+2028/9 and lone surrogates only occur inside strings.
+    text = _UNSAFE_IN_GO.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+    return text.encode("utf-8")
 
 
 def invalid(reason: str, **detail: Any) -> RegistryError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from .. import bootstrap
+from ..domain.registry import Page
+from ..http.auth import authenticate, catalog_challenge
 from ..http.errors import error_boundary
 from ..http.headers import API_VERSION, next_link
 from .common import json_response, page_params
@@ -19,6 +21,7 @@ def base() -> Response:
 
 @error_boundary
 def _base(request) -> Response:
+    authenticate(request)
     return Response(body="" if request.method == "HEAD" else "{}", status_code=200,
                     headers={"Content-Type": "application/json", **API_VERSION})
 
@@ -31,8 +34,16 @@ def catalog() -> Response:
 
 @error_boundary
 def _catalog(request) -> Response:
+    access = authenticate(request)
+    if not access.catalog:
+        raise catalog_challenge(request)
     n, last = page_params(request)
-    page = bootstrap.registry().catalog(n, last)
+    if access.everything:
+        page = bootstrap.registry().catalog(n, last)
+    else:
+        size = bootstrap.registry().page_size(n)
+        principal = bootstrap.accounts().principal(access.subject)
+        page = Page(*bootstrap.accounts().catalog(principal, size, last)) if size else Page([], False)
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link("/v2/_catalog", len(page.items), page.items[-1])

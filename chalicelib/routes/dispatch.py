@@ -11,19 +11,33 @@ from typing import Any, Callable, Optional
 
 from chalice import Response
 
+from ..auth.scopes import DELETE, PULL, PUSH
 from ..domain.errors import RegistryError
+from ..domain.names import validate_name
+from ..http.auth import authorize
 from ..http.errors import error_boundary, render
 
 Handler = Callable[..., Response]
 _TABLE: list[tuple[re.Pattern, dict[str, Handler]]] = []
+_ACTION_BY_METHOD = {"GET": PULL, "HEAD": PULL, "PUT": PUSH, "POST": PUSH, "PATCH": PUSH, "DELETE": DELETE}
 
 
-def endpoint(pattern: str, *methods: str) -> Callable[[Handler], Handler]:
-    """Register `handler(request, **groups)` for a path regex under /v2/ and methods."""
+def endpoint(pattern: str, *methods: str, action: Optional[str] = None) -> Callable[[Handler], Handler]:
+    """Register `handler(request, **groups)` for a path regex under /v2/ and methods.
+
+    Before the handler runs, the caller must hold `action` (by default: pull
+    for reads, push for writes, delete for DELETE) on the repository `name`;
+    the resulting Access is passed as `request.access`.
+    """
     regex = re.compile(f"^{pattern}$")
 
     def deco(fn: Handler) -> Handler:
-        wrapped = error_boundary(fn)
+        def guarded(request: Any, **groups: str) -> Response:
+            validate_name(groups["name"])  # a bad name is 400 before any auth decision
+            request.access = authorize(request, groups["name"], action or _ACTION_BY_METHOD[request.method])
+            return fn(request, **groups)
+
+        wrapped = error_boundary(guarded)
         for rx, handlers in _TABLE:
             if rx.pattern == regex.pattern:
                 handlers.update({m: wrapped for m in methods})

@@ -5,11 +5,13 @@ from chalice import Response
 
 from .. import bootstrap
 from ..domain.registry import UploadResult
+from ..auth.scopes import PULL, PUSH
 from ..http.headers import body_bytes, header, query
 from .common import empty
 from .dispatch import endpoint
 
 START = r"(?P<name>.+)/blobs/uploads/?"
+# Every step of an upload needs push, even the status GET.
 SESSION = r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)"
 
 
@@ -27,8 +29,13 @@ def _in_progress(name: str, r: UploadResult, status: int = 202) -> Response:
 def start_upload(request, name: str) -> Response:
     """Mount, monolithic upload (`?digest=`), or open a session."""
     reg = bootstrap.registry()
+    access = request.access
+    mount, source = query(request, "mount"), query(request, "from")
+    if mount and source and not access.can(source, PULL):
+        mount = None  # never mount from what the caller cannot read: a normal upload (202)
     r = reg.start_upload(name, digest=query(request, "digest"), body=body_bytes(request),
-                         mount=query(request, "mount"), mount_from=query(request, "from"))
+                         mount=mount, mount_from=source,
+                         mount_candidates=None if access.everything else access.readable_repos())
     if r.digest:
         return _committed(name, r.digest)
     resp = _in_progress(name, r)
@@ -36,7 +43,7 @@ def start_upload(request, name: str) -> Response:
     return resp
 
 
-@endpoint(SESSION, "PATCH")
+@endpoint(SESSION, "PATCH", action=PUSH)
 def patch_upload(request, name: str, upload_id: str) -> Response:
     """Append a chunk (Content-Range optional for streamed uploads)."""
     r = bootstrap.registry().patch_upload(name, upload_id, body_bytes(request),
@@ -44,7 +51,7 @@ def patch_upload(request, name: str, upload_id: str) -> Response:
     return _in_progress(name, r)
 
 
-@endpoint(SESSION, "PUT")
+@endpoint(SESSION, "PUT", action=PUSH)
 def finish_upload(request, name: str, upload_id: str) -> Response:
     """Close the session with the final digest and optional last chunk."""
     digest = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
@@ -52,13 +59,13 @@ def finish_upload(request, name: str, upload_id: str) -> Response:
     return _committed(name, digest)
 
 
-@endpoint(SESSION, "GET")
+@endpoint(SESSION, "GET", action=PUSH)
 def upload_status(request, name: str, upload_id: str) -> Response:
     """204 with the Range received so far."""
     return _in_progress(name, bootstrap.registry().upload_status(name, upload_id), status=204)
 
 
-@endpoint(SESSION, "DELETE")
+@endpoint(SESSION, "DELETE", action=PUSH)
 def cancel_upload(request, name: str, upload_id: str) -> Response:
     """Abandon the session and its parts."""
     bootstrap.registry().cancel_upload(name, upload_id)

@@ -11,10 +11,10 @@ import json
 import time
 from typing import Any, Iterable, Optional
 
-from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, DeleteError
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -38,7 +38,7 @@ class _ReferrersIndex(GlobalSecondaryIndex):
 class _CatalogIndex(GlobalSecondaryIndex):
     class Meta:
         index_name = "catalog"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["public"])
 
     gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
     gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
@@ -71,6 +71,28 @@ class Item(Model):
 
 class RepoItem(Item):
     created = NumberAttribute(null=True)
+    public = BooleanAttribute(null=True)
+
+
+class AccountItem(Item):
+    """USER#<name>/META (user or robot) and USER#<name>/GRANT#... (its roles)."""
+
+    password_hash = UnicodeAttribute(null=True)
+    admin = BooleanAttribute(null=True)
+    robot_namespace = UnicodeAttribute(null=True)
+    revoked = BooleanAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    created = NumberAttribute(null=True)
+
+
+class NamespaceItem(Item):
+    owner = UnicodeAttribute(null=True)
+    created = NumberAttribute(null=True)
+
+
+class ThrottleItem(Item):
+    failures = NumberAttribute(null=True)
+    expires = NumberAttribute(null=True)
 
 
 class TagItem(Item):
@@ -307,10 +329,8 @@ class DynamoMetadataStore:
 
     def list_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]:
         """Up to `n` repository names after `last`, in order."""
-        range_cond = _CatalogIndex.gsi2sk > last if last else None
-        out = [it.gsi2sk for it in Item.catalog_index.query(
-            keys.CATALOG_PK, range_cond, limit=n + 1)]
-        return out[:n], len(out) > n
+        page, more = catalog_page(n, last)
+        return [name for name, _ in page], more
 
     def referrers(self, repo: str, subject: str) -> Iterable[ManifestRecord]:
         """Manifests in `repo` whose subject is `subject` (from the GSI)."""
@@ -330,6 +350,13 @@ class DynamoMetadataStore:
         except DoesNotExist:
             return None
         return BlobLink(repo, digest, int(it.size), it.s3_key)
+
+    def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]:
+        """A link to `digest` in any of `repos` (one BatchGetItem per 100 repositories)."""
+        keys_ = [(keys.repo_pk(r), keys.blob_link_sk(digest)) for r in dict.fromkeys(repos)]
+        for it in BlobLinkItem.batch_get(keys_, consistent_read=True):
+            return BlobLink(it.pk[len("REPO#"):], digest, int(it.size), it.s3_key)
+        return None
 
     def get_blob(self, digest: str) -> Optional[BlobLink]:
         """The blob's global record, if any repository ever committed it."""
@@ -421,6 +448,14 @@ class DynamoMetadataStore:
             parts=json.dumps(s.parts) if s.parts else None, tail_key=s.tail_key,
             tail_size=s.tail_size, expires=s.expires,
         )
+
+
+def catalog_page(n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]:
+    """Up to `n` (name, public) pairs after `last` from the catalog index, and whether more follow."""
+    cond = RepoItem.gsi2sk > last if last else None
+    out = [(it.gsi2sk, bool(it.public))
+           for it in RepoItem.query(keys.CATALOG_PK, cond, index_name="catalog", limit=n + 1)]
+    return out[:n], len(out) > n
 
 
 def _is_condition_failure(err: Exception) -> bool:

@@ -84,3 +84,30 @@ def upload_tail_key(upload_id: str, nonce: str) -> str:
 
 
 UPLOADS_PREFIX = "uploads/"
+
+
+# -- accounts (auth) --------------------------------------------------------
+# USER#<name>       META               user or robot (<ns>+<name>): argon2id hash, admin,
+#                                      robot namespace, revoked
+# USER#<name>       GRANT#NS#<ns>      role (read|write|admin) on a namespace
+# USER#<name>       GRANT#REPO#<repo>  role on one repository
+# NS#<ns>           META               namespace: owner
+# THROTTLE#<key>    META               failed logins in the current window (TTL `expires`)
+GRANT_PREFIX = "GRANT#"
+
+
+def user_pk(name: str) -> str:
+    return f"USER#{name}"
+
+
+def grant_sk(kind: str, target: str) -> str:
+    """kind is "NS" or "REPO"."""
+    return f"{GRANT_PREFIX}{kind}#{target}"
+
+
+def namespace_pk(ns: str) -> str:
+    return f"NS#{ns}"
+
+
+def throttle_pk(key: str) -> str:
+    return f"THROTTLE#{key}"

@@ -29,6 +29,10 @@ READY_LINE = "registry listening"
 _EMBEDDED_OK = re.compile(r'INFO werkzeug: .*" 2\d\d -$')
 
 
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
 @dataclass
 class LocalRegistry:
     """Handle on the running `python -m local` process."""
@@ -37,6 +41,13 @@ class LocalRegistry:
     proc: subprocess.Popen
     log_path: Path
     _log_file: Any = field(default=None, repr=False)
+    username: str = ADMIN_USER
+    password: str = ADMIN_PASSWORD
+
+    @property
+    def creds(self) -> str:
+        """`user:password` of the administrator the server was started with."""
+        return f"{self.username}:{self.password}"
 
     @property
     def host(self) -> str:
@@ -103,7 +114,9 @@ def _server_env(port: int) -> dict[str, str]:
             env.pop(var)
     env.pop("REGISTRY_USE_AWS", None)
     env.pop("REGISTRY_LAMBDA_LIMITS", None)
-    env.update({"PORT": str(port), "REGISTRY_ACCESS_LOG": "0", "PYTHONUNBUFFERED": "1"})
+    env.update({"PORT": str(port), "REGISTRY_ACCESS_LOG": "0", "PYTHONUNBUFFERED": "1",
+                "REGISTRY_ADMIN_USERNAME": ADMIN_USER, "REGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "REGISTRY_TOKEN_KEY_FILE": os.path.join(tempfile.mkdtemp(prefix="e2e-key-"), "token-key.pem")})
     return env
 
 

@@ -170,7 +170,7 @@ def pushed(local_registry, tmp, uniq):
     layout = build_oci_layout(tmp / "src", layers=3, seed=11)
     ref = f"{local_registry.host}/e2e/{uniq}/app:v1"
     with server_log_on_failure(local_registry):
-        Skopeo(tmp / "skopeo-push").copy(layout["ref"], ref)
+        Skopeo(tmp / "skopeo-push", creds=local_registry.creds).copy(layout["ref"], ref)
     return {**layout, "remote": ref, "repo": f"{local_registry.host}/e2e/{uniq}/app"}
 
 
@@ -184,7 +184,7 @@ def test_skopeo_push_inspect_tags_pull_delete(local_registry, tmp, uniq):
     host = local_registry.host
     repo = f"{host}/e2e/{uniq}/app"
     layout = build_oci_layout(tmp / "src", layers=3, seed=1)
-    skopeo = Skopeo(tmp / "skopeo")
+    skopeo = Skopeo(tmp / "skopeo", creds=local_registry.creds)
     with server_log_on_failure(local_registry):
         skopeo.copy(layout["ref"], f"{repo}:v1")
 
@@ -207,11 +207,15 @@ def test_skopeo_push_inspect_tags_pull_delete(local_registry, tmp, uniq):
         assert_layout_round_trip(layout, out)
 
         skopeo.delete(f"{repo}:v1")
-        gone = skopeo.run("inspect", "--tls-verify=false", "--raw", f"docker://{repo}:v1", check=False)
+        anonymous = skopeo.run("inspect", "--tls-verify=false", "--raw", f"docker://{repo}:v2", check=False)
+        assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
+        gone = skopeo.run("inspect", "--tls-verify=false", *skopeo._creds(), "--raw", f"docker://{repo}:v1",
+                          check=False)
         assert gone.returncode != 0, f"inspect after delete still succeeded:\n{gone.stdout[:500]}"
         assert "manifest unknown" in gone.stderr.lower(), f"unexpected inspect error:\n{gone.stderr}"
         gone = skopeo.run(
-            "inspect", "--tls-verify=false", "--raw", f"docker://{repo}@{layout['manifest_digest']}", check=False
+            "inspect", "--tls-verify=false", *skopeo._creds(), "--raw",
+            f"docker://{repo}@{layout['manifest_digest']}", check=False
         )
         assert gone.returncode != 0 and "manifest unknown" in gone.stderr.lower(), (
             f"manifest still reachable by digest after delete (rc={gone.returncode}):\n{gone.stderr}"
@@ -224,7 +228,7 @@ def test_skopeo_large_layer_round_trip(local_registry, tmp, uniq):
     layout = build_large_layout(tmp / "src", size=24 * 1024 * 1024)
     layer = layout["blobs"][layout["layer_digests"][0]]
     assert len(layer) > 16 * 1024 * 1024 + 5 * 1024 * 1024  # > one 16 MiB piece + a 5 MiB part
-    skopeo = Skopeo(tmp / "skopeo")
+    skopeo = Skopeo(tmp / "skopeo", creds=local_registry.creds)
     with server_log_on_failure(local_registry):
         offset = local_registry.log_offset()
         skopeo.copy(layout["ref"], f"{repo}:v1", timeout=600)
@@ -248,11 +252,12 @@ def test_skopeo_copy_between_repositories(local_registry, tmp, uniq):
     layout = build_oci_layout(tmp / "src", layers=3, seed=3)
     # One blob-info cache for both commands: the second copy knows the blobs
     # live in src_repo of this registry and asks for cross-repo mounts.
-    skopeo = Skopeo(tmp / "skopeo", reuse_blob_cache=True)
+    skopeo = Skopeo(tmp / "skopeo", reuse_blob_cache=True, creds=local_registry.creds)
     with server_log_on_failure(local_registry):
         skopeo.copy(layout["ref"], f"{src_repo}:v1")
         proc = skopeo.run(
             "--debug", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+            *skopeo._creds("--src-creds"), *skopeo._creds("--dest-creds"),
             f"docker://{src_repo}:v1", f"docker://{dst_repo}:v1",
         )
         tried = proc.stderr.count("Trying to mount")
@@ -266,7 +271,7 @@ def test_skopeo_copy_between_repositories(local_registry, tmp, uniq):
         assert skopeo.inspect(f"{dst_repo}:v1", raw=True) == layout["manifest"]
         assert skopeo.list_tags(dst_repo) == ["v1"]
         out = tmp / "pulled"
-        Skopeo(tmp / "skopeo-pull").copy(f"{dst_repo}:v1", f"oci:{out}:v1")
+        Skopeo(tmp / "skopeo-pull", creds=local_registry.creds).copy(f"{dst_repo}:v1", f"oci:{out}:v1")
         assert_layout_round_trip(layout, out)
 
 
@@ -277,7 +282,7 @@ def test_skopeo_copy_between_repositories(local_registry, tmp, uniq):
 
 def test_podman_pull(local_registry, tmp, pushed):
     require_binaries("podman")
-    podman = Podman(tmp / "podman")
+    podman = Podman(tmp / "podman", creds=local_registry.creds)
     with server_log_on_failure(local_registry):
         image_id = podman.pull(pushed["remote"])
         config_hex = pushed["config_digest"].split(":", 1)[1]
@@ -293,7 +298,7 @@ def test_podman_pull(local_registry, tmp, pushed):
 
 def test_buildah_pull(local_registry, tmp, pushed):
     require_binaries("buildah")
-    buildah = Buildah(tmp / "buildah")
+    buildah = Buildah(tmp / "buildah", creds=local_registry.creds)
     with server_log_on_failure(local_registry):
         image_id = buildah.pull(pushed["remote"])
         config_hex = pushed["config_digest"].split(":", 1)[1]
@@ -318,7 +323,7 @@ def test_buildah_pull(local_registry, tmp, pushed):
 def test_containerd_pull(local_registry, tmp, pushed):
     require_binaries("containerd", "ctr")
     with Containerd(tmp / "ctrd") as ctrd, server_log_on_failure(local_registry):
-        ctrd.pull(pushed["remote"], plain_http=True)
+        ctrd.pull(pushed["remote"], plain_http=True, user=local_registry.creds)
 
         listed = {img["ref"]: img for img in ctrd.images_list()}
         assert pushed["remote"] in listed, f"`ctr images ls` after pull: {sorted(listed)}"
@@ -358,6 +363,8 @@ def test_oras_sdk_push_pull(local_registry, tmp, uniq):
     src.write_bytes(content)
 
     client = oras_client.OrasClient(hostname=host, insecure=True)
+    client.login(username=local_registry.username, password=local_registry.password,
+                 hostname=host, tls_verify=False, config_path=str(tmp / "oras-config.json"))
     with server_log_on_failure(local_registry):
         resp = client.push(target=target, files=[str(src)], disable_path_validation=True, quiet=True)
         assert resp.status_code == 201, f"manifest PUT answered {resp.status_code}: {resp.text}"

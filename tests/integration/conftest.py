@@ -17,7 +17,7 @@ def registry():
 
 @pytest.fixture
 def client(registry) -> Client:
-    return Client(registry.url)
+    return Client(registry.url, auth=registry.admin)
 
 
 @pytest.fixture

@@ -12,6 +12,12 @@ from support import count_aws_calls
 OCI = "application/vnd.oci.image.manifest.v1+json"
 
 
+@pytest.fixture(autouse=True)
+def token(client, repo):
+    """Hold a token first: the counts are of registry operations, not of logins."""
+    client.login(repo)
+
+
 @pytest.fixture
 def image(client, repo):
     digest, body = client.push_image(repo, "v1", layers=2)
@@ -87,3 +93,13 @@ def test_manifest_put_is_one_transaction(client, image):
         r = client.push_manifest(repo, "v2", body)
     assert r.status_code == 201
     assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}
+
+
+def test_token_request_calls(client, registry, repo):
+    """A login with scope: throttle counters, the account with its grants, visibility."""
+    import requests
+    with count_aws_calls() as aws:
+        r = requests.get(f"{registry.url}/token", params={"service": "oci-registry",
+                         "scope": f"repository:{repo}:pull,push"}, auth=registry.admin)
+    assert r.status_code == 200
+    assert dict(aws.calls) == {"dynamodb.BatchGetItem": 2, "dynamodb.Query": 1}

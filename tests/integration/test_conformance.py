@@ -39,6 +39,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from support import TokenAuth
+
 # ---------------------------------------------------------------------------
 # constants of the suite
 # ---------------------------------------------------------------------------
@@ -248,10 +250,12 @@ class Reggie:
     """requests with the suite's client behaviour: its User-Agent, and Locations
     followed by path+query only, sent back to the registry's root URL."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, creds: tuple) -> None:
         self.root = root
         self.http = requests.Session()
         self.http.headers["User-Agent"] = USER_AGENT
+        # reggie answers a Bearer challenge by fetching a token with the credentials
+        self.http.auth = TokenAuth(*creds)
 
     def do(self, method: str, path: str, *, follow: bool = False, **kw: Any) -> requests.Response:
         url = path if path.startswith("http") else self.root + path
@@ -260,7 +264,7 @@ class Reggie:
 
 @pytest.fixture(scope="module")
 def reg(registry) -> Reggie:
-    return Reggie(registry.url)
+    return Reggie(registry.url, registry.admin)
 
 
 def rel_location(resp: requests.Response) -> str:

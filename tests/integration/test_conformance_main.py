@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from support import TokenAuth
+
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -89,9 +91,10 @@ def assert_oci_error(resp: requests.Response, status: Optional[int] = None,
 class Api:
     """HTTP against the registry, following the main suite's request shapes."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, creds: tuple) -> None:
         self.base = base
         self.http = requests.Session()
+        self.http.auth = TokenAuth(*creds)
 
     def do(self, method: str, url: str, *, follow: bool = False, **kw: Any) -> requests.Response:
         return self.http.request(method, resolve(self.base, url), allow_redirects=follow,
@@ -236,7 +239,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(registry) -> Api:
-    return Api(registry.url)
+    return Api(registry.url, registry.admin)
 
 
 def new_repo(prefix: str = "main") -> str:

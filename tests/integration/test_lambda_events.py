@@ -23,11 +23,25 @@ class Ctx:
         return 29000
 
 
+def bearer(*repos: str) -> tuple[str, str]:
+    """An Authorization header with a token minted by the registry's own signer."""
+    from chalicelib import bootstrap
+    from chalicelib.auth.tokens import access_claims, encode
+
+    s = bootstrap.settings()
+    access = [{"type": "repository", "name": r, "actions": ["pull", "push", "delete"]} for r in repos]
+    claims = access_claims("admin", access, issuer=s.issuer, audience=s.service, ttl=60)
+    return ("Authorization", f"Bearer {encode(claims, bootstrap.token_signer())}")
+
+
 @pytest.fixture
 def invoke(registry):
     import app as chalice_app
 
     def call(method, path, headers=(), body=b"", query=""):
+        name = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0].split("/tags/")[0] \
+            .split("/referrers/")[0]
+        headers = [bearer(name), *headers]
         if path in ("/v2", "/v2/"):
             resource, params = "/v2", {}
         elif path == "/v2/_catalog":

@@ -146,7 +146,7 @@ def test_digest_mismatch_discards_upload(client, repo):
 
 
 @pytest.fixture(scope="module")
-def limited():
+def limited(registry):
     """A second gateway, on the same embedded AWS, that enforces Lambda's limits."""
     from chalicelib import bootstrap
     from support import Client
@@ -161,7 +161,7 @@ def limited():
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()
     try:
-        yield Client(f"http://127.0.0.1:{server.port}")
+        yield Client(f"http://127.0.0.1:{server.port}", auth=registry.admin)
     finally:
         server.shutdown()
         os.environ.pop("REGISTRY_LAMBDA_LIMITS", None)

@@ -1,0 +1,142 @@
+"""Bearer-token checks on every protected request, and the challenge that starts the dance.
+
+A token's signature and expiry are checked with the public key alone; only an
+anonymous pull (no token) reads the repository's visibility.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .. import bootstrap
+from ..auth.scopes import PULL, Scope, challenge
+from ..auth.tokens import InvalidToken
+from ..domain.errors import RegistryError
+from .headers import API_VERSION
+
+
+@dataclass
+class Access:
+    """What the caller's token (or anonymity) allows, per repository."""
+
+    subject: str = ""
+    repositories: dict = field(default_factory=dict)   # repo -> set(actions)
+    denied: dict = field(default_factory=dict)         # repo -> set(actions asked, refused)
+    catalog: bool = False
+    everything: bool = False                            # auth disabled
+
+    def can(self, repo: str, action: str) -> bool:
+        return self.everything or action in self.repositories.get(repo, ())
+
+    def readable_repos(self) -> list[str]:
+        return [r for r, acts in self.repositories.items() if PULL in acts]
+
+
+def base_url(request: Any) -> str:
+    """The registry's public base URL (configured, else from the request)."""
+    configured = bootstrap.settings().public_url
+    if configured:
+        return configured
+    host = request.headers.get("host", "localhost")
+    proto = request.headers.get("x-forwarded-proto") or ("https" if request.headers.get("x-forwarded-port") == "443" else "http")
+    return f"{proto}://{host}"
+
+
+def _challenge_error(request: Any, scope: Optional[Scope], reason: str, error: Optional[str] = None) -> RegistryError:
+    s = bootstrap.settings()
+    header = challenge(f"{base_url(request)}/token", s.service, scope, error)
+    return RegistryError("UNAUTHORIZED", {"reason": reason}, headers={"WWW-Authenticate": header, **API_VERSION})
+
+
+def catalog_challenge(request: Any) -> RegistryError:
+    """401 asking for the catalog scope."""
+    return _challenge_error(request, Scope("registry", "catalog", ("*",)), "catalog access required",
+                            "insufficient_scope")
+
+
+def _claims(request: Any) -> Optional[dict]:
+    value = request.headers.get("authorization") or ""
+    if not value.lower().startswith("bearer "):
+        return None
+    s = bootstrap.settings()
+    try:
+        return bootstrap.token_verifier().verify(value[7:].strip(), audience=s.service, issuer=s.issuer,
+                                                 leeway=s.token_leeway)
+    except InvalidToken as exc:
+        raise _challenge_error(request, None, f"invalid token: {exc}", "invalid_token") from None
+
+
+def access_of(claims: dict) -> Access:
+    """The Access a verified token carries."""
+    acc = Access(subject=claims.get("sub", ""))
+    for entry in claims.get("access") or []:
+        if entry.get("type") == "repository":
+            acc.repositories.setdefault(entry.get("name"), set()).update(entry.get("actions") or [])
+        elif entry.get("type") == "registry" and entry.get("name") == "catalog":
+            acc.catalog = True
+    for entry in claims.get("denied") or []:
+        if entry.get("type") == "repository":
+            acc.denied.setdefault(entry.get("name"), set()).update(entry.get("actions") or [])
+    return acc
+
+
+def authenticate(request: Any) -> Access:
+    """Any valid token (even anonymous) passes; no token gets the challenge."""
+    if bootstrap.settings().auth_mode == "none":
+        return Access(everything=True, catalog=True)
+    claims = _claims(request)
+    if claims is None:
+        raise _challenge_error(request, None, "authentication required")
+    return access_of(claims)
+
+
+def authorize(request: Any, repo: str, action: str) -> Access:
+    """Allow `action` on `repo`, or raise 401 (no/unsuited token) or 403 (not permitted).
+
+    A missing and a private repository look the same: the decision never reads
+    whether the repository exists.
+    """
+    if bootstrap.settings().auth_mode == "none":
+        return Access(everything=True, catalog=True)
+    wanted = Scope("repository", repo, (action,) if action == PULL else (PULL, action))
+    claims = _claims(request)
+    if claims is None:
+        if action == PULL and repo in bootstrap.accounts().store.public_repos([repo]):
+            return Access(repositories={repo: {PULL}})
+        raise _challenge_error(request, wanted, "authentication required")
+    acc = access_of(claims)
+    if acc.can(repo, action):
+        return acc
+    if not acc.subject:
+        # Anonymous: logging in may help.
+        raise _challenge_error(request, wanted, "authentication required")
+    detail = {"reason": f"{action} on {repo} is not permitted for {acc.subject}"}
+    if action in acc.denied.get(repo, ()):
+        # The token endpoint already refused exactly this: asking again will not help.
+        raise RegistryError("DENIED", detail)
+    # Valid credentials, but the token was issued for other scopes: 403 with a
+    # challenge, so clients that re-authenticate on it (oras) get a fitting token.
+    err = _challenge_error(request, wanted, "token does not cover this request", "insufficient_scope")
+    raise RegistryError("DENIED", {**detail, "reason": "token does not cover this request"},
+                        headers=err.headers)
+
+
+def basic_credentials(request: Any) -> Optional[tuple[str, str]]:
+    """(username, password) from a Basic Authorization header."""
+    value = request.headers.get("authorization") or ""
+    if not value.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(value[6:].strip()).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError("UNAUTHORIZED", {"reason": "malformed Basic credentials"}) from None
+    return user, password
+
+
+def source_ip(request: Any) -> str:
+    """The caller's address as API Gateway saw it."""
+    try:
+        return request.context.get("identity", {}).get("sourceIp") or "unknown"
+    except AttributeError:
+        return "unknown"

@@ -1,0 +1,106 @@
+"""The token endpoint of the Docker token flow: GET (Basic) and POST (OAuth2 form)."""
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs
+
+from chalice import Blueprint, Response
+
+from .. import bootstrap
+from ..auth.policy import Principal
+from ..auth.scopes import parse_scopes
+from ..auth.tokens import InvalidToken, access_claims, encode
+from ..domain.errors import RegistryError
+from ..http.auth import base_url, basic_credentials, source_ip
+from ..http.errors import error_boundary
+from ..http.headers import body_bytes
+from .common import json_response
+
+bp = Blueprint(__name__)
+
+
+def _multi(request, name: str) -> list[str]:
+    params = request.query_params
+    if not params or name not in params:
+        return []
+    return list(params.getlist(name))
+
+
+def _issue(request, principal: Principal, scope_values: list[str], offline: bool) -> Response:
+    s = bootstrap.settings()
+    requested = parse_scopes(scope_values)
+    granted = bootstrap.accounts().grant(principal, requested)
+    # What was asked and refused lets the registry answer 403 instead of a new challenge.
+    denied = [{"type": r.type, "name": r.name, "actions": [a for a in r.actions if a not in g.actions]}
+              for r, g in zip(requested, granted) if set(r.actions) - set(g.actions)]
+    claims = access_claims(principal.name, [g.claim() for g in granted if g.actions],
+                           issuer=s.issuer, audience=s.service, ttl=s.token_ttl,
+                           extra={"denied": denied} if denied else None)
+    token = encode(claims, bootstrap.token_signer())
+    doc = {"token": token, "access_token": token, "expires_in": s.token_ttl,
+           "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["iat"]))}
+    if offline and not principal.anonymous:
+        refresh = access_claims(principal.name, [], issuer=s.issuer, audience=s.service,
+                                ttl=s.refresh_ttl, kind="refresh")
+        doc["refresh_token"] = encode(refresh, bootstrap.token_signer())
+    return json_response(doc, headers={"Cache-Control": "no-store"})
+
+
+def _login_failed(request, err: RegistryError) -> RegistryError:
+    if err.code == "UNAUTHORIZED":
+        err.headers["WWW-Authenticate"] = f'Basic realm="{base_url(request)}/token"'
+    return err
+
+
+@bp.route("/token", methods=["GET"], content_types=["*/*"])
+def token_get() -> Response:
+    """GET /token?service=&scope=… with optional Basic credentials (anonymous otherwise)."""
+    return _token_get(bp.current_request)
+
+
+@error_boundary
+def _token_get(request) -> Response:
+    creds = basic_credentials(request)
+    principal = Principal()
+    if creds:
+        try:
+            principal = bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+        except RegistryError as err:
+            raise _login_failed(request, err)
+    offline = (request.query_params or {}).get("offline_token") == "true"
+    return _issue(request, principal, _multi(request, "scope"), offline)
+
+
+@bp.route("/token", methods=["POST"], content_types=["*/*"])
+def token_post() -> Response:
+    """OAuth2 form: grant_type=password or refresh_token (containerd, Docker)."""
+    return _token_post(bp.current_request)
+
+
+@error_boundary
+def _token_post(request) -> Response:
+    form = {k: v[-1] for k, v in parse_qs(body_bytes(request).decode("utf-8", "replace")).items()}
+    grant = form.get("grant_type", "")
+    accounts = bootstrap.accounts()
+    if grant == "password":
+        try:
+            principal = accounts.login(form.get("username", ""), form.get("password", ""), source_ip(request))
+        except RegistryError as err:
+            raise _login_failed(request, err)
+    elif grant == "refresh_token":
+        s = bootstrap.settings()
+        try:
+            claims = bootstrap.token_verifier().verify(form.get("refresh_token", ""), audience=s.service,
+                                                       issuer=s.issuer, leeway=s.token_leeway)
+        except InvalidToken as exc:
+            raise RegistryError("UNAUTHORIZED", {"reason": f"invalid refresh token: {exc}"}) from None
+        if claims.get("typ") != "refresh":
+            raise RegistryError("UNAUTHORIZED", {"reason": "not a refresh token"})
+        principal = accounts.principal(claims.get("sub", ""))
+    else:
+        raise RegistryError("UNSUPPORTED", {"reason": "grant_type must be password or refresh_token"},
+                            status=400)
+    scopes = form.get("scope", "").split(" ") if form.get("scope") else []
+    resp = _issue(request, principal, scopes, offline=form.get("access_type") == "offline"
+                  or grant == "password")
+    return resp
