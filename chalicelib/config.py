@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 MIB = 1024 * 1024
 # Largest chunk that fits a 6 MB Lambda payload once base64-encoded, with room for headers.
@@ -23,6 +24,33 @@ def _bool(name: str, default: bool = False) -> bool:
     if raw in (None, ""):
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _platform(value: str) -> tuple:
+    parts = (value.strip() or "linux/amd64").split("/")
+    return (parts[0], parts[1] if len(parts) > 1 else "amd64", parts[2] if len(parts) > 2 else None)
+
+
+def _schema1_key() -> Optional[bytes]:
+    """REGISTRY_SCHEMA1_KEY (PEM), or REGISTRY_SCHEMA1_KEY_FILE (created when missing)."""
+    pem = os.environ.get("REGISTRY_SCHEMA1_KEY", "")
+    if pem:
+        return pem.encode()
+    path = os.environ.get("REGISTRY_SCHEMA1_KEY_FILE", "")
+    if not path:
+        return None
+    if not os.path.exists(path):
+        from .manifests.jws import generate_key
+
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(generate_key())
+        except FileExistsError:
+            pass
+    with open(path, "rb") as f:
+        return f.read()
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,11 @@ class Settings:
     token_key_pem: str = ""          # PEM private key given directly
     token_public_key_pem: str = ""   # deployed with KMS: the key's public half (saves a call)
     kms_key_id: str = ""             # deployed: sign tokens with this KMS key (ECC_NIST_P256)
+    # Conversion on read: the platform an index resolves to for clients that
+    # accept no list, and the key that signs schema 1 manifests (PEM; none:
+    # only unsigned v1+json is offered).
+    default_platform: tuple = ("linux", "amd64", None)
+    schema1_key_pem: Optional[bytes] = None
 
     @property
     def chunk_min_length(self) -> int:
@@ -102,4 +135,6 @@ class Settings:
             token_key_pem=os.environ.get("REGISTRY_TOKEN_KEY", ""),
             token_public_key_pem=os.environ.get("REGISTRY_TOKEN_PUBLIC_KEY", ""),
             kms_key_id=os.environ.get("REGISTRY_KMS_KEY_ID", ""),
+            default_platform=_platform(os.environ.get("REGISTRY_DEFAULT_PLATFORM", "linux/amd64")),
+            schema1_key_pem=_schema1_key(),
         )

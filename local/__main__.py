@@ -33,6 +33,7 @@ def main() -> int:
     if lambda_limits:
         os.environ.setdefault("REGISTRY_LAMBDA_LIMITS", "1")
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(os.getcwd(), ".local-data", "token-key.pem"))
+    os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(os.getcwd(), ".local-data", "schema1-key.pem"))
     from .embedded import ensure_admin, provision
 
     provision()

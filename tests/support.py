@@ -45,7 +45,9 @@ def start_registry(lambda_limits: bool = False) -> RegistryServer:
     aws = EmbeddedAWS().start()
     admin = ("admin", "admin-password-for-tests")
     os.environ["REGISTRY_ADMIN_USERNAME"], os.environ["REGISTRY_ADMIN_PASSWORD"] = admin
-    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(tempfile.mkdtemp(), "token-key.pem"))
+    keys_dir = tempfile.mkdtemp()
+    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(keys_dir, "token-key.pem"))
+    os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(keys_dir, "schema1-key.pem"))
     bootstrap.reset()
     provision()
     from local.embedded import ensure_admin

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import manifests as manifest_formats
+from ..manifests import convert, negotiate
 from ..manifests import mediatypes as mt
+from ..manifests.convert import ConversionImpossible
 from ..storage import keys
 from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, ReferenceMissing,
                              UploadSession)
@@ -68,10 +70,17 @@ class Registry:
         self.settings = settings
 
     # -- manifests ------------------------------------------------------------
-    def get_manifest(self, repo: str, reference: str, want_body: bool = True) -> ManifestResult:
-        """Fetch a manifest by tag or digest: one DynamoDB read (plus S3 for large bodies)."""
+    def get_manifest(self, repo: str, reference: str, want_body: bool = True,
+                     accept: Optional[list[str]] = None) -> ManifestResult:
+        """Fetch a manifest: one DynamoDB read (plus S3 for large bodies).
+
+        By digest, or when the client's Accept allows the stored type, the
+        stored bytes come back. By tag, an Accept set without the stored type
+        gets the best representation it allows (see `_negotiate`).
+        """
         validate_name(repo)
-        if looks_like_digest(reference):
+        by_digest = looks_like_digest(reference)
+        if by_digest:
             parse_digest(reference, code="DIGEST_INVALID")
             rec = self.meta.get_manifest(repo, reference)
         elif not is_tag(reference):
@@ -82,10 +91,77 @@ class Registry:
             rec = self.meta.get_tag(repo, reference)
         if rec is None:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
+        wanted = negotiate.parse_accept(accept or [])
+        if by_digest or negotiate.quality(rec.media_type, wanted) > 0 or not wanted:
+            return self._stored(rec, want_body)
+        return self._negotiate(repo, reference, rec, wanted, want_body)
+
+    def _stored(self, rec, want_body: bool) -> ManifestResult:
         body = rec.body
         if body is None and want_body and rec.s3_key:
             body = self.blobs.get(rec.s3_key)
         return ManifestResult(rec.digest, rec.media_type, rec.size, body)
+
+    def _negotiate(self, repo: str, tag: str, rec, wanted: list, want_body: bool,
+                   allow_child: bool = True) -> ManifestResult:
+        """Conversion on read: try the acceptable representations, best first."""
+        reasons = []
+        body = self._stored(rec, True).body
+        for target in negotiate.candidates(rec.media_type, wanted):
+            try:
+                if target == rec.media_type:
+                    return self._stored(rec, want_body)
+                if target == negotiate.CHILD:
+                    if allow_child:
+                        return self._platform_child(repo, tag, body, wanted, want_body)
+                    continue
+                return self._derived(repo, tag, rec, body, target)
+            except ConversionImpossible as exc:
+                reasons.append(f"{target}: {exc}")
+        raise RegistryError("MANIFEST_UNKNOWN", {
+            "reason": "no representation of this manifest is acceptable to the client",
+            "mediaType": rec.media_type, "accepted": [t for t, _ in wanted], "conversions": reasons})
+
+    def _platform_child(self, repo: str, tag: str, body: bytes, wanted: list,
+                        want_body: bool) -> ManifestResult:
+        os_name, arch, variant = self.settings.default_platform
+        desc = convert.select_platform(json.loads(body), os_name, arch, variant)
+        if desc is None:
+            raise ConversionImpossible(f"no {'/'.join(filter(None, (os_name, arch, variant)))} child")
+        child = self.meta.get_manifest(repo, desc["digest"])
+        if child is None:
+            raise ConversionImpossible(f"child {desc['digest']} is not in the repository")
+        if negotiate.quality(child.media_type, wanted) > 0:
+            return self._stored(child, want_body)
+        return self._negotiate(repo, tag, child, wanted, want_body, allow_child=False)
+
+    def _derived(self, repo: str, tag: str, rec, body: bytes, target: str) -> ManifestResult:
+        """A converted manifest, made once and kept, so its digest stays valid."""
+        cached = self.meta.get_derived(repo, rec.digest, target)
+        if cached is not None:
+            return self._stored(cached, True)
+        config_body = None
+        if target in (mt.DOCKER_V1, mt.DOCKER_V1_SIGNED) and rec.media_type in (mt.OCI_MANIFEST, mt.DOCKER_V2):
+            cfg = json.loads(body).get("config", {}).get("digest", "")
+            link = self.meta.get_blob_link(repo, cfg)
+            if link is None:
+                raise ConversionImpossible("the image config blob is not in the repository")
+            config_body = self.blobs.get(link.s3_key)
+        out, digest, media_type = convert.convert(
+            body, rec.media_type, target, config_body=config_body, name=repo, tag=tag,
+            signing_key_pem=self.settings.schema1_key_pem)
+        if media_type in (mt.DOCKER_V1, mt.DOCKER_V1_SIGNED) and convert.EMPTY_LAYER_DIGEST in out.decode():
+            self._ensure_empty_layer(repo)
+        derived = ManifestRecord(repo=repo, digest=digest, media_type=media_type, size=len(out), body=out)
+        self.meta.put_derived(rec.digest, target, derived)
+        return ManifestResult(digest, media_type, len(out), out)
+
+    def _ensure_empty_layer(self, repo: str) -> None:
+        # Schema 1 lists the gzipped empty tar for layer-less history entries; clients fetch it.
+        key = keys.blob_key(convert.EMPTY_LAYER_DIGEST)
+        if self.meta.get_blob_link(repo, convert.EMPTY_LAYER_DIGEST) is None:
+            self.blobs.put(key, convert.GZIPPED_EMPTY_TAR)
+            self.meta.link_blob(repo, convert.EMPTY_LAYER_DIGEST, len(convert.GZIPPED_EMPTY_TAR), key)
 
     def put_manifest(self, repo: str, reference: str, content_type: Optional[str],
                      body: bytes) -> tuple[str, Optional[str]]:
@@ -97,16 +173,23 @@ class Registry:
                                                  "limit": self.settings.max_manifest_bytes},
                                 status=413)
         tag: Optional[str] = None
+        want = None
         if looks_like_digest(reference):
             want = parse_digest(reference, code="DIGEST_INVALID")
-            digest = compute(body, want.algorithm)
-            if digest != reference:
-                raise RegistryError("DIGEST_INVALID", {"reason": "manifest bytes do not match the digest",
-                                                       "expected": reference, "actual": digest})
         else:
             tag = validate_tag(reference)
-            digest = compute(body)
         parsed = manifest_formats.parse(content_type, body)
+        # A signed schema 1 manifest's digest is that of its payload, without signatures.
+        if parsed.digest:
+            from ..manifests.jws import payload_of  # loads cryptography: only for schema 1
+
+            hashed = payload_of(body)
+        else:
+            hashed = body
+        digest = compute(hashed, want.algorithm if want else "sha256")
+        if want is not None and digest != reference:
+            raise RegistryError("DIGEST_INVALID", {"reason": "manifest bytes do not match the digest",
+                                                   "expected": reference, "actual": digest})
         # Annotations are kept beside the bytes only for referrers (their one reader),
         # and only while small enough to share a DynamoDB item with the bytes.
         annotations = parsed.annotations if parsed.subject else None

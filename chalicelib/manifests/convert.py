@@ -24,6 +24,9 @@ from . import mediatypes as mt
 from .base import go_json
 
 EMPTY_LAYER_DIGEST = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
+# The 32 bytes behind EMPTY_LAYER_DIGEST: a gzipped empty tar (1024 zero bytes), as Docker writes it.
+GZIPPED_EMPTY_TAR = bytes([31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0,
+                           8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0])
 INDENT = "   "
 
 _OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"

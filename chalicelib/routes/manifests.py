@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
-from ..http.headers import API_VERSION, body_bytes, header
+from ..http.headers import API_VERSION, body_bytes, header, header_values
 from .common import empty
 from .dispatch import endpoint
 
@@ -15,7 +15,8 @@ PATH = r"(?P<name>.+)/manifests/(?P<reference>[^/]+)"
 def get_manifest(request, name: str, reference: str) -> Response:
     """The stored bytes, with digest, type and length headers."""
     head = request.method == "HEAD"
-    m = bootstrap.registry().get_manifest(name, reference, want_body=not head)
+    m = bootstrap.registry().get_manifest(name, reference, want_body=not head,
+                                          accept=header_values(request, "accept"))
     headers = {**API_VERSION, "Content-Type": m.media_type, "Docker-Content-Digest": m.digest,
                "Content-Length": str(m.size), "ETag": f'"{m.digest}"'}
     return Response(body=b"" if head else m.body, status_code=200, headers=headers)

@@ -238,6 +238,24 @@ class DynamoMetadataStore:
                     continue
                 raise
 
+    def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]:
+        """A conversion of `source_digest` to `media_type` made earlier, if any."""
+        try:
+            it = ManifestItem.get(keys.repo_pk(repo), keys.derived_sk(source_digest, media_type),
+                                  consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _manifest_record(repo, it)
+
+    def put_derived(self, source_digest: str, media_type: str, derived: ManifestRecord) -> None:
+        """Keep a conversion: the derived manifest (by its digest) and the cache entry, together."""
+        pk = keys.repo_pk(derived.repo)
+        fields = dict(digest=derived.digest, media_type=derived.media_type, size=derived.size,
+                      body=derived.body)
+        with TransactWrite(connection=_connection()) as t:
+            t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields))
+            t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+
     def _check_exist(self, repo: str, checks: list) -> None:
         pk = keys.repo_pk(repo)
         missing = []

@@ -14,6 +14,9 @@ DynamoDB single table (PK, SK):
                                          artifactType, annotations; GSI1 (referrers)
                                          "REF#<name>#<subject>"/<digest>
     REPO#<name>       BLOB#<digest>      repo->blob link: size, S3 key
+    REPO#<name>       DERIVED#<digest>#<media type>
+                                         a conversion made on read: digest of the derived
+                                         manifest (itself stored as MANIFEST#), its bytes
     BLOB#<digest>     META               blob: size, S3 key, link count
     UPLOAD#<uuid>     META               upload session: repo, offset, hash state, multipart
                                          id and parts, tail object; TTL attribute `expires`
@@ -33,6 +36,13 @@ TAG_PREFIX = "TAG#"
 MANIFEST_PREFIX = "MANIFEST#"
 BLOB_PREFIX = "BLOB#"
 CATALOG_PK = "CATALOG"
+
+
+DERIVED_PREFIX = "DERIVED#"
+
+
+def derived_sk(source_digest: str, media_type: str) -> str:
+    return f"{DERIVED_PREFIX}{source_digest}#{media_type}"
 
 
 def tag_sk(tag: str) -> str:
