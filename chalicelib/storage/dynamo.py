@@ -118,6 +118,13 @@ class BlobItem(BlobLinkItem):
     refs = NumberAttribute(null=True)
 
 
+class V1ImageItem(Item):
+    layer = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    v1_json = UnicodeAttribute(null=True)
+    ancestry = UnicodeAttribute(null=True)  # JSON list of ids, this image first
+
+
 class UploadItem(Item):
     repo = UnicodeAttribute(null=True)
     offset = NumberAttribute(null=True)
@@ -422,6 +429,19 @@ class DynamoMetadataStore:
             if _reasons(err)[:1] == ["ConditionalCheckFailed"]:
                 return False
             raise
+
+    # -- Docker V1 images -----------------------------------------------------
+    def put_v1_images(self, repo: str, images: list) -> None:
+        """Record synthesised V1 images [(id, layer digest, size, json, ancestry)] for `repo`."""
+        with V1ImageItem.batch_write() as batch:
+            for image_id, layer, size, v1_json, ancestry in images:
+                batch.save(V1ImageItem(keys.v1_image_pk(image_id), keys.repo_pk(repo), layer=layer,
+                                       size=size, v1_json=v1_json, ancestry=json.dumps(ancestry)))
+
+    def get_v1_image(self, image_id: str) -> list:
+        """Every repository holding V1 image `image_id`: [(repo, layer, size, json, ancestry)]."""
+        return [(it.sk[len("REPO#"):], it.layer, int(it.size or 0), it.v1_json, json.loads(it.ancestry or "[]"))
+                for it in V1ImageItem.query(keys.v1_image_pk(image_id))]
 
     # -- upload sessions ----------------------------------------------------
     def create_upload(self, session: UploadSession) -> None:

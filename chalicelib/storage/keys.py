@@ -121,3 +121,9 @@ def namespace_pk(ns: str) -> str:
 
 def throttle_pk(key: str) -> str:
     return f"THROTTLE#{key}"
+
+
+# -- Docker V1 pull protocol (read-only, synthesised from V2 images) ----------
+# V1IMG#<v1 id>     REPO#<name>        layer digest, size, v1 JSON, ancestry (ids, self first)
+def v1_image_pk(image_id: str) -> str:
+    return f"V1IMG#{image_id}"

@@ -1,0 +1,67 @@
+"""The Docker V1 pull protocol, read-only, synthesised from V2 images.
+
+A tag's image is converted to an (unsigned) schema 1 manifest, whose history
+carries the V1 image ids and parents; each id is recorded with its layer so
+`/v1/images/<id>/...` can be answered without the repository in the path.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Optional
+
+from ..manifests import mediatypes as mt
+from .errors import RegistryError
+from .registry import Registry
+
+# Accept set that makes the registry serve (and keep) a schema 1 manifest.
+SCHEMA1 = [mt.DOCKER_V1, f"{mt.DOCKER_V1_SIGNED};q=0.5"]
+
+
+class V1Pull:
+    """Use cases of the V1 endpoints over the V2 registry."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.meta = registry.meta
+
+    def _images(self, repo: str, tag: str) -> list[tuple]:
+        """(id, layer digest, size, v1 json, ancestry) for a tag, top image first."""
+        m = self.registry.get_manifest(repo, tag, accept=SCHEMA1)
+        doc = json.loads(m.body)
+        entries = [json.loads(h["v1Compatibility"]) for h in doc["history"]]
+        ids = [e["id"] for e in entries]
+        images = []
+        for i, (fs, raw, entry) in enumerate(zip(doc["fsLayers"], doc["history"], entries)):
+            link = self.meta.get_blob_link(repo, fs["blobSum"])
+            images.append((entry["id"], fs["blobSum"], link.size if link else 0, raw["v1Compatibility"], ids[i:]))
+        return images
+
+    def tags(self, repo: str) -> dict[str, str]:
+        """Every tag with its top V1 image id (and the images recorded for later lookups)."""
+        out: dict[str, str] = {}
+        last: Optional[str] = None
+        while True:
+            page = self.registry.list_tags(repo, 100, last)
+            for tag in page.items:
+                try:
+                    images = self._images(repo, tag)
+                except RegistryError:
+                    continue  # artifacts and such have no V1 form
+                self.meta.put_v1_images(repo, images)
+                out[tag] = images[0][0]
+            if not page.more:
+                return out
+            last = page.items[-1]
+
+    def tag(self, repo: str, tag: str) -> str:
+        """The top V1 image id of one tag."""
+        images = self._images(repo, tag)
+        self.meta.put_v1_images(repo, images)
+        return images[0][0]
+
+    def image(self, image_id: str, can_read: Callable[[str], bool]) -> tuple:
+        """(repo, layer, size, json, ancestry) of an image the caller may read."""
+        for entry in self.meta.get_v1_image(image_id):
+            if can_read(entry[0]):
+                return entry
+        raise RegistryError("BLOB_UNKNOWN", {"image": image_id, "reason": "image unknown"})
