@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from . import mediatypes as mt
-from .base import (Parsed, check_declared_type, check_descriptor, check_schema_version, invalid,
-                   load_json, register)
-from .oci_image import layer_blobs
+from .base import Parsed, check_declared_type, check_schema_version, load_json, register
+from .oci_image import check_config_and_layers, layer_blobs
 
 
 @register(mt.DOCKER_V2)
@@ -13,12 +12,7 @@ def parse(media_type: str, body: bytes) -> Parsed:
     doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type, required=True)
-    config = check_descriptor(doc.get("config"), "config")
-    layers = doc.get("layers")
-    if not isinstance(layers, list):
-        raise invalid("layers must be an array")
-    for i, layer in enumerate(layers):
-        check_descriptor(layer, f"layers[{i}]")
+    config, layers = check_config_and_layers(doc)
     return Parsed(media_type=media_type, body=body, doc=doc,
                   blobs=[config["digest"], *layer_blobs(layers)],
                   artifact_type=config["mediaType"])

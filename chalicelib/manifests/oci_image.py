@@ -12,18 +12,24 @@ def layer_blobs(layers: list) -> list[str]:
     return [l["digest"] for l in layers if not (l["mediaType"] in mt.FOREIGN_LAYERS and l.get("urls"))]
 
 
-@register(mt.OCI_MANIFEST)
-def parse(media_type: str, body: bytes) -> Parsed:
-    """Validate an OCI image manifest."""
-    doc = load_json(body)
-    check_schema_version(doc)
-    check_declared_type(doc, media_type)
+def check_config_and_layers(doc: dict) -> tuple[dict, list]:
+    """The config descriptor and layer descriptors of an image manifest."""
     config = check_descriptor(doc.get("config"), "config")
     layers = doc.get("layers")
     if not isinstance(layers, list):
         raise invalid("layers must be an array")
     for i, layer in enumerate(layers):
         check_descriptor(layer, f"layers[{i}]")
+    return config, layers
+
+
+@register(mt.OCI_MANIFEST)
+def parse(media_type: str, body: bytes) -> Parsed:
+    """Validate an OCI image manifest."""
+    doc = load_json(body)
+    check_schema_version(doc)
+    check_declared_type(doc, media_type)
+    config, layers = check_config_and_layers(doc)
     artifact_type = doc.get("artifactType")
     if artifact_type is not None:
         check_media_type(artifact_type, "artifactType")

@@ -4,10 +4,8 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from pynamodb.exceptions import PutError, UpdateError, DeleteError
-
 from . import keys
-from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, _is_condition_failure, catalog_page
+from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, catalog_page, conditional
 from .ports import AccountRecord
 
 
@@ -34,25 +32,13 @@ class DynamoAccountStore:
     def create_account(self, name: str, password_hash: str, admin: bool = False,
                        robot_namespace: Optional[str] = None) -> bool:
         """Create a user or robot; False when the name is taken."""
-        try:
-            AccountItem(keys.user_pk(name), keys.META_SK, password_hash=password_hash, admin=admin,
-                        robot_namespace=robot_namespace, revoked=False,
-                        created=int(time.time())).save(condition=AccountItem.pk.does_not_exist())
-            return True
-        except PutError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        item = AccountItem(keys.user_pk(name), keys.META_SK, password_hash=password_hash, admin=admin,
+                           robot_namespace=robot_namespace, revoked=False, created=int(time.time()))
+        return conditional(lambda: item.save(condition=AccountItem.pk.does_not_exist()))
 
     def _update_existing(self, name: str, actions: list) -> bool:
-        try:
-            AccountItem(keys.user_pk(name), keys.META_SK).update(
-                actions=actions, condition=AccountItem.pk.exists())
-            return True
-        except UpdateError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        return conditional(lambda: AccountItem(keys.user_pk(name), keys.META_SK).update(
+            actions=actions, condition=AccountItem.pk.exists()))
 
     def set_password(self, name: str, password_hash: str) -> bool:
         """Replace the secret; False when there is no such account."""
@@ -68,25 +54,13 @@ class DynamoAccountStore:
 
     def delete_grant(self, name: str, kind: str, target: str) -> bool:
         """Remove a role; False when there was none."""
-        try:
-            AccountItem(keys.user_pk(name), keys.grant_sk(kind, target)).delete(
-                condition=AccountItem.pk.exists())
-            return True
-        except DeleteError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        return conditional(lambda: AccountItem(keys.user_pk(name), keys.grant_sk(kind, target)).delete(
+            condition=AccountItem.pk.exists()))
 
     def create_namespace(self, ns: str, owner: str) -> bool:
         """Create a namespace; False when it exists."""
-        try:
-            NamespaceItem(keys.namespace_pk(ns), keys.META_SK, owner=owner,
-                          created=int(time.time())).save(condition=NamespaceItem.pk.does_not_exist())
-            return True
-        except PutError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        item = NamespaceItem(keys.namespace_pk(ns), keys.META_SK, owner=owner, created=int(time.time()))
+        return conditional(lambda: item.save(condition=NamespaceItem.pk.does_not_exist()))
 
     def namespace_exists(self, ns: str) -> bool:
         return NamespaceItem.count(keys.namespace_pk(ns), NamespaceItem.sk == keys.META_SK,
@@ -125,11 +99,7 @@ class DynamoAccountStore:
         """Count one more failure; a new window starts when the old one expired."""
         now = int(time.time())
         item = ThrottleItem(keys.throttle_pk(key), keys.META_SK)
-        try:
-            item.update(actions=[ThrottleItem.failures.add(1)],
-                        condition=ThrottleItem.expires > now)
-        except UpdateError as err:
-            if not _is_condition_failure(err):
-                raise
+        if not conditional(lambda: item.update(actions=[ThrottleItem.failures.add(1)],
+                                               condition=ThrottleItem.expires > now)):
             item.update(actions=[ThrottleItem.failures.set(1), ThrottleItem.expires.set(now + window)])
         return int(item.failures or 0)

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Optional
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, DeleteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -286,13 +286,8 @@ class DynamoMetadataStore:
 
     def delete_tag(self, repo: str, tag: str) -> bool:
         """Delete one tag; False when it did not exist."""
-        try:
-            TagItem(keys.repo_pk(repo), keys.tag_sk(tag)).delete(condition=TagItem.pk.exists())
-            return True
-        except DeleteError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        return conditional(lambda: TagItem(keys.repo_pk(repo), keys.tag_sk(tag)).delete(
+            condition=TagItem.pk.exists()))
 
     def delete_manifest(self, repo: str, digest: str) -> bool:
         """Delete a manifest and every tag pointing at it, atomically."""
@@ -317,11 +312,7 @@ class DynamoMetadataStore:
                 if "ConditionalCheckFailed" in reasons:
                     # A tag moved to another manifest meanwhile: delete the rest one by one.
                     for sk in batch:
-                        try:
-                            TagItem(pk, sk).delete(condition=TagItem.digest == digest)
-                        except DeleteError as e:
-                            if not _is_condition_failure(e):
-                                raise
+                        conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
                 else:
                     raise
             first = False
@@ -465,14 +456,8 @@ class DynamoMetadataStore:
 
     def save_upload(self, session: UploadSession, expected_offset: int) -> bool:
         """Write the session only if nobody advanced it since `expected_offset`."""
-        try:
-            self._upload_item(session).save(
-                condition=UploadItem.pk.exists() & (UploadItem.offset == expected_offset))
-            return True
-        except PutError as err:
-            if _is_condition_failure(err):
-                return False
-            raise
+        return conditional(lambda: self._upload_item(session).save(
+            condition=UploadItem.pk.exists() & (UploadItem.offset == expected_offset)))
 
     def delete_upload(self, upload_id: str) -> None:
         """Forget a session."""
@@ -494,6 +479,17 @@ def catalog_page(n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], b
     out = [(it.gsi2sk, bool(it.public))
            for it in RepoItem.query(keys.CATALOG_PK, cond, index_name="catalog", limit=n + 1)]
     return out[:n], len(out) > n
+
+
+def conditional(write: Any) -> bool:
+    """Run a conditional write; False (not an error) when its condition failed."""
+    try:
+        write()
+        return True
+    except (PutError, UpdateError, DeleteError) as err:
+        if _is_condition_failure(err):
+            return False
+        raise
 
 
 def _is_condition_failure(err: Exception) -> bool:
