@@ -44,6 +44,7 @@ __all__ = [
     "Containerd",
     "ReferenceRegistry",
     "build_oci_layout",
+    "build_oci_index_layout",
     "sha256_digest",
     "temp_dir",
     "wait_for_port",
@@ -963,6 +964,72 @@ def build_oci_layout(
         "blobs": blobs,
     }
 
+
+
+def build_oci_index_layout(
+    path: str | os.PathLike[str],
+    platforms: Sequence[tuple[str, str]] = (("linux", "amd64"), ("linux", "arm64")),
+    layers: int = 2,
+    seed: int = 0,
+    ref_name: str = "latest",
+) -> dict:
+    """Write an OCI image layout holding one multi-platform image (an image index).
+
+    One single-platform image per ``(os, architecture)`` in ``platforms``,
+    each built by ``build_oci_layout`` into the same blob directory with its
+    own seed (``seed + position``) so no two platforms share layers. The
+    index is a blob; index.json points at it with
+    ``org.opencontainers.image.ref.name = ref_name`` (copy it with
+    ``skopeo copy --all``).
+
+    Returns ``{"path", "ref" (oci:PATH:REF), "index_digest", "index" (bytes),
+    "images" ({"os/arch": build_oci_layout's dict}), "blobs" ({digest: bytes}
+    of every blob incl. the index)}``.
+    """
+    root = Path(path)
+    images: dict[str, dict] = {}
+    blobs: dict[str, bytes] = {}
+    descriptors: list[dict] = []
+    for position, (os_name, arch) in enumerate(platforms):
+        image = build_oci_layout(root, layers=layers, seed=seed + position, ref_name=f"{ref_name}-{arch}",
+                                 architecture=arch, os_name=os_name)
+        images[f"{os_name}/{arch}"] = image
+        blobs.update(image["blobs"])
+        descriptors.append(
+            {
+                "mediaType": MT_OCI_MANIFEST,
+                "digest": image["manifest_digest"],
+                "size": len(image["manifest"]),
+                "platform": {"architecture": arch, "os": os_name},
+            }
+        )
+    index_bytes = json.dumps(
+        {"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": descriptors}, separators=(",", ":")
+    ).encode()
+    index_digest = sha256_digest(index_bytes)
+    (root / "blobs" / "sha256" / index_digest.split(":", 1)[1]).write_bytes(index_bytes)
+    blobs[index_digest] = index_bytes
+    top = {
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": MT_OCI_INDEX,
+                "digest": index_digest,
+                "size": len(index_bytes),
+                "annotations": {"org.opencontainers.image.ref.name": ref_name},
+            }
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(top, separators=(",", ":")))
+    return {
+        "path": str(root),
+        "ref": f"oci:{root}:{ref_name}",
+        "index_digest": index_digest,
+        "index": index_bytes,
+        "images": images,
+        "blobs": blobs,
+    }
 
 @contextlib.contextmanager
 def temp_dir(prefix: str = "e2e-") -> Iterator[Path]:
