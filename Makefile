@@ -26,8 +26,10 @@ test-e2e:
 	@bash scripts/setup.sh --clients
 	.venv/bin/python -m pytest tests/e2e $(PYTEST_ARGS)
 
-bench:
-	@bash scripts/setup.sh --clients
+# Benchmarks: `make bench` (full, ~10 min) or `make bench QUICK=1` (smoke, ~3 min).
+# Prints the table; writes bench/results.json, docs/benchmarks.md, docs/benchmarks/*.png.
+bench: setup
+	@bash bench/install.sh
 	.venv/bin/python -m bench $(if $(QUICK),--quick,)
 
 synth: setup
