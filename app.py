@@ -3,6 +3,7 @@ from chalice import Chalice
 
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
+from chalicelib.routes import helm
 
 app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
@@ -13,3 +14,4 @@ app.register_blueprint(v2.bp)
 app.register_blueprint(token.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(v1.bp)
+app.register_blueprint(helm.bp)

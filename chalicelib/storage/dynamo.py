@@ -133,6 +133,7 @@ class UploadItem(Item):
     parts = UnicodeAttribute(null=True)  # JSON [[number, etag], ...]
     tail_key = UnicodeAttribute(null=True)
     tail_size = NumberAttribute(null=True)
+    tail_inline = BinaryAttribute(null=True, legacy_encoding=False)
     expires = NumberAttribute(null=True)  # DynamoDB TTL attribute (epoch seconds)
 
 
@@ -452,6 +453,7 @@ class DynamoMetadataStore:
             hash_state=it.hash_state or b"", mpu_id=it.mpu_id,
             parts=json.loads(it.parts) if it.parts else [], tail_key=it.tail_key,
             tail_size=int(it.tail_size or 0), expires=int(it.expires or 0),
+            tail_inline=it.tail_inline,
         )
 
     def save_upload(self, session: UploadSession, expected_offset: int) -> bool:
@@ -469,7 +471,7 @@ class DynamoMetadataStore:
             keys.upload_pk(s.upload_id), keys.META_SK, repo=s.repo, offset=s.offset,
             hash_state=s.hash_state or None, mpu_id=s.mpu_id,
             parts=json.dumps(s.parts) if s.parts else None, tail_key=s.tail_key,
-            tail_size=s.tail_size, expires=s.expires,
+            tail_size=s.tail_size, expires=s.expires, tail_inline=s.tail_inline or None,
         )
 
 

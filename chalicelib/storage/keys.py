@@ -127,3 +127,36 @@ def throttle_pk(key: str) -> str:
 # V1IMG#<v1 id>     REPO#<name>        layer digest, size, v1 JSON, ancestry (ids, self first)
 def v1_image_pk(image_id: str) -> str:
     return f"V1IMG#{image_id}"
+
+
+# -- Helm chart repository view (domain/helm.py, storage/helm_dynamo.py) --------
+# One partition per namespace (the first component of a repository name), so
+# index.yaml is one Query of HELM#<ns> with SK prefix CHART#:
+# HELM#<ns>         CHART#<name>-<version>#<repo>   index entry: a chart version whose helm
+#                                                  manifest is in <repo> (<ns>/<chart>, or
+#                                                  deeper): Chart.yaml as JSON, manifest digest,
+#                                                  chart and provenance layer digests and
+#                                                  sizes, created (ns); `<name>-<version>` is
+#                                                  the download file name, so GET charts/<file>
+#                                                  is one Query with SK prefix CHART#<stem>#
+# HELM#<ns>         DIGEST#<repo>#<digest>          which entry the manifest <digest> of <repo>
+#                                                  indexed (name, version): deletes find it by
+#                                                  one GetItem
+HELM_ENTRY_PREFIX = "CHART#"
+
+
+def helm_pk(namespace: str) -> str:
+    return f"HELM#{namespace}"
+
+
+def helm_entry_prefix(stem: str) -> str:
+    """SK prefix of every entry whose download file is `<stem>.tgz` (stem = name-version)."""
+    return f"{HELM_ENTRY_PREFIX}{stem}#"
+
+
+def helm_entry_sk(name: str, version: str, repo: str) -> str:
+    return f"{helm_entry_prefix(f'{name}-{version}')}{repo}"
+
+
+def helm_digest_sk(repo: str, digest: str) -> str:
+    return f"DIGEST#{repo}#{digest}"

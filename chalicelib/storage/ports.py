@@ -58,6 +58,7 @@ class UploadSession:
     parts: list = field(default_factory=list)  # [[part_number, etag], ...]
     tail_key: Optional[str] = None
     tail_size: int = 0
+    tail_inline: Optional[bytes] = None
     expires: int = 0
 
 

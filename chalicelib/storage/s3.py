@@ -1,17 +1,28 @@
 """S3 adapter of the BlobStore port."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 FIVE_GIB = 5 * 1024**3
 
 
 class S3BlobStore:
-    """Blob bytes in one S3 bucket; presigning is local (no API call)."""
+    """Blob bytes in one S3 bucket; presigning is local (no API call).
 
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._s3 = client
+    The client comes from a factory on first use, so requests that never touch
+    S3 (manifest and tag reads) do not pay for building it on a cold start.
+    """
+
+    def __init__(self, client_factory: Callable[[], Any], bucket: str) -> None:
+        self._factory = client_factory
+        self._client: Any = None
         self._bucket = bucket
+
+    @property
+    def _s3(self) -> Any:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
 
     def put(self, key: str, data: bytes) -> None:
         """Write a whole object."""
