@@ -256,21 +256,32 @@ class Registry:
         names, more = self.meta.list_repos(size, last)
         return Page(names, more)
 
-    def referrers(self, repo: str, digest: str, artifact_type: Optional[str]) -> dict:
-        """The OCI index of manifests whose subject is `digest`."""
+    def referrers(self, repo: str, digest: str, artifact_type: Optional[str],
+                  n: Optional[int] = None, last: Optional[str] = None) -> tuple[dict, Optional[str]]:
+        """The OCI index of manifests whose subject is `digest` (a page of it), and the
+        digest to continue after when more follow (for the Link header)."""
         validate_name(repo)
         parse_digest(digest, code="DIGEST_INVALID")
-        descriptors = []
-        for rec in self.meta.referrers(repo, digest):
-            if artifact_type and rec.artifact_type != artifact_type:
-                continue
-            d = {"mediaType": rec.media_type, "digest": rec.digest, "size": rec.size}
-            if rec.artifact_type:
-                d["artifactType"] = rec.artifact_type
-            if rec.annotations:
-                d["annotations"] = rec.annotations
-            descriptors.append(d)
-        return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
+        size = self.page_size(n) or 1
+        descriptors: list[dict] = []
+        cursor, more = last, True
+        while more and len(descriptors) < size:
+            page, more = self.meta.referrers(repo, digest, size, cursor)
+            for rec in page:
+                cursor = rec.digest
+                if artifact_type and rec.artifact_type != artifact_type:
+                    continue
+                d = {"mediaType": rec.media_type, "digest": rec.digest, "size": rec.size}
+                if rec.artifact_type:
+                    d["artifactType"] = rec.artifact_type
+                if rec.annotations:
+                    d["annotations"] = rec.annotations
+                descriptors.append(d)
+                if len(descriptors) == size:
+                    more = more or rec is not page[-1]
+                    break
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
+        return index, cursor if more else None
 
     # -- blobs ----------------------------------------------------------------
     def stat_blob(self, repo: str, digest: str) -> BlobLink:

@@ -4,9 +4,11 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
-from ..http.headers import query
+from urllib.parse import quote
+
+from ..http.headers import next_link, query
 from ..manifests.mediatypes import OCI_INDEX
-from .common import json_response
+from .common import json_response, page_params
 from .dispatch import endpoint
 
 
@@ -14,6 +16,10 @@ from .dispatch import endpoint
 def referrers(request, name: str, digest: str) -> Response:
     """An OCI index of the manifests whose subject is `digest`."""
     artifact_type = query(request, "artifactType")
-    index = bootstrap.registry().referrers(name, digest, artifact_type)
+    n, last = page_params(request)
+    index, after = bootstrap.registry().referrers(name, digest, artifact_type, n, last)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    if after:
+        extra = f"&artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
+        headers["Link"] = next_link(f"/v2/{name}/referrers/{digest}", len(index["manifests"]), after, extra)
     return json_response(index, content_type=OCI_INDEX, headers=headers)

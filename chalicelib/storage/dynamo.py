@@ -349,15 +349,19 @@ class DynamoMetadataStore:
         page, more = catalog_page(n, last)
         return [name for name, _ in page], more
 
-    def referrers(self, repo: str, subject: str) -> Iterable[ManifestRecord]:
-        """Manifests in `repo` whose subject is `subject` (from the GSI)."""
+    def referrers(self, repo: str, subject: str, limit: int,
+                  after: Optional[str] = None) -> tuple[list[ManifestRecord], bool]:
+        """Up to `limit` manifests in `repo` whose subject is `subject`, in digest order
+        after `after` (from the GSI), and whether more follow."""
+        cond = ManifestItem.gsi1sk > after if after else None
         # Query through ManifestItem so the projected attributes are deserialised.
-        for it in ManifestItem.query(keys.referrers_pk(repo, subject), index_name="referrers"):
-            yield ManifestRecord(
-                repo=repo, digest=it.digest or it.gsi1sk, media_type=it.media_type or "",
-                size=int(it.size or 0), artifact_type=it.artifact_type,
-                annotations=json.loads(it.annotations) if it.annotations else None,
-            )
+        out = [ManifestRecord(
+            repo=repo, digest=it.digest or it.gsi1sk, media_type=it.media_type or "",
+            size=int(it.size or 0), artifact_type=it.artifact_type,
+            annotations=json.loads(it.annotations) if it.annotations else None)
+            for it in ManifestItem.query(keys.referrers_pk(repo, subject), cond, index_name="referrers",
+                                         limit=limit + 1)]
+        return out[:limit], len(out) > limit
 
     # -- blobs --------------------------------------------------------------
     def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]:

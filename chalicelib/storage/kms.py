@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+RAW_MESSAGE_MAX = 4096  # KMS Sign: longest Message with MessageType RAW
+
 
 class KmsSigner:
     """ECDSA P-256 signatures from KMS (`ECDSA_SHA_256`), as raw r||s for JWS."""
@@ -13,9 +15,18 @@ class KmsSigner:
         self._public_pem = public_key_pem
 
     def sign(self, data: bytes) -> bytes:
+        import hashlib
+
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-        der = self._kms.sign(KeyId=self._key_id, Message=data, MessageType="RAW",
+        # KMS takes RAW messages of at most 4096 bytes; longer ones (tokens for many
+        # repositories) go as their SHA-256 digest: an ECDSA_SHA_256 signature over
+        # the same message, verified the same way.
+        if len(data) <= RAW_MESSAGE_MAX:
+            message, kind = data, "RAW"
+        else:
+            message, kind = hashlib.sha256(data).digest(), "DIGEST"
+        der = self._kms.sign(KeyId=self._key_id, Message=message, MessageType=kind,
                              SigningAlgorithm="ECDSA_SHA_256")["Signature"]
         r, s = decode_dss_signature(der)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")

@@ -62,3 +62,16 @@ def test_resumable_hash_survives_serialisation():
     assert h.digest("sha512") == "sha512:" + hashlib.sha512(whole).hexdigest()
     # digest() does not consume the state
     assert h.digest("sha256") == compute(whole)
+
+
+def test_password_verification_is_remembered_only_for_the_same_hash():
+    from chalicelib.auth import passwords
+
+    h = passwords.hash_secret("correct horse")
+    assert passwords.verify_secret(h, "correct horse")
+    assert (h, __import__("hashlib").sha256(b"correct horse").hexdigest()) in passwords._verified
+    assert not passwords.verify_secret(h, "wrong")
+    assert not passwords.verify_secret(None, "correct horse")
+    rotated = passwords.hash_secret("correct horse")  # same secret, new salt: a new key
+    assert rotated != h and passwords.verify_secret(rotated, "correct horse")
+    assert not passwords.verify_secret(passwords.hash_secret("other"), "correct horse")
