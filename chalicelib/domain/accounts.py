@@ -110,6 +110,10 @@ class Accounts:
             raise RegistryError("NAME_INVALID", {"reason": "user names are lowercase letters, digits and . _ -"})
         if len(password or "") < 8:
             raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
+        # A user owns the namespace named after them: never hand them an existing one.
+        if self.store.namespace_exists(username):
+            raise RegistryError("DENIED", {"reason": "a namespace with this name exists", "user": username},
+                                status=409)
         if not self.store.create_account(username, passwords.hash_secret(password), admin=admin):
             raise RegistryError("DENIED", {"reason": "user exists", "user": username}, status=409)
         self.store.create_namespace(username, username)
@@ -124,6 +128,8 @@ class Accounts:
 
     def set_password(self, actor: Principal, username: str, password: str) -> None:
         """Change a user's password (the user or a global admin)."""
+        if ROBOT_RE.match(username or ""):
+            raise RegistryError("DENIED", {"reason": "robot secrets are only ever generated: rotate instead"})
         if actor.name != username:
             self._require_admin(actor)
         if len(password or "") < 8:
@@ -136,6 +142,8 @@ class Accounts:
         self._require_admin(actor)
         if not USERNAME_RE.match(ns or ""):
             raise RegistryError("NAME_INVALID", {"reason": "namespace names are lowercase letters, digits and . _ -"})
+        if owner and self.store.get_account(owner) is None:
+            raise RegistryError("NAME_UNKNOWN", {"reason": "no such owner", "owner": owner})
         if not self.store.create_namespace(ns, owner or actor.name):
             raise RegistryError("DENIED", {"reason": "namespace exists", "namespace": ns}, status=409)
         if owner:

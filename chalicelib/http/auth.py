@@ -55,16 +55,26 @@ def catalog_challenge(request: Any) -> RegistryError:
                             "insufficient_scope")
 
 
-def _claims(request: Any) -> Optional[dict]:
+def _claims(request: Any, scope: Optional[Scope] = None) -> Optional[dict]:
+    """The verified claims of the Bearer token, None without one.
+
+    A bad or expired token gets a challenge naming `scope` (as distribution
+    does), so clients that take the scope from the challenge can renew.
+    """
     value = request.headers.get("authorization") or ""
     if not value.lower().startswith("bearer "):
         return None
     s = bootstrap.settings()
     try:
-        return bootstrap.token_verifier().verify(value[7:].strip(), audience=s.service, issuer=s.issuer,
-                                                 leeway=s.token_leeway)
+        claims = bootstrap.token_verifier().verify(value[7:].strip(), audience=s.service, issuer=s.issuer,
+                                                   leeway=s.token_leeway)
     except InvalidToken as exc:
-        raise _challenge_error(request, None, f"invalid token: {exc}", "invalid_token") from None
+        raise _challenge_error(request, scope, f"invalid token: {exc}", "invalid_token") from None
+    if claims.get("typ") == "refresh":
+        # refresh tokens only buy access tokens at /token; they are not bearer tokens
+        raise _challenge_error(request, scope, "invalid token: a refresh token is not an access token",
+                               "invalid_token")
+    return claims
 
 
 def access_of(claims: dict) -> Access:
@@ -100,7 +110,7 @@ def authorize(request: Any, repo: str, action: str) -> Access:
     if bootstrap.settings().auth_mode == "none":
         return Access(everything=True, catalog=True)
     wanted = Scope("repository", repo, (action,) if action == PULL else (PULL, action))
-    claims = _claims(request)
+    claims = _claims(request, wanted)
     if claims is None:
         if action == PULL and repo in bootstrap.accounts().store.public_repos([repo]):
             return Access(repositories={repo: {PULL}})

@@ -34,6 +34,9 @@ def catalog() -> Response:
 
 @error_boundary
 def _catalog(request) -> Response:
+    if not (request.headers.get("authorization") or "").lower().startswith("bearer ") \
+            and bootstrap.settings().auth_mode != "none":
+        raise catalog_challenge(request)  # name the scope, so clients ask for it
     access = authenticate(request)
     if not access.catalog:
         raise catalog_challenge(request)

@@ -1,0 +1,6 @@
+"""`python -m client`: see `client.cli`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
