@@ -96,6 +96,9 @@ class Settings:
     # accept no list, and the key that signs schema 1 manifests (PEM; none:
     # only unsigned v1+json is offered).
     default_platform: tuple = ("linux", "amd64", None)
+    # Media types a manifest's config, layers and artifactType may use
+    # (fnmatch patterns); empty: any media type (the default).
+    allowed_media_types: tuple = ()
     schema1_key_pem: Optional[bytes] = None
 
     @property
@@ -135,6 +138,8 @@ class Settings:
             token_key_pem=os.environ.get("REGISTRY_TOKEN_KEY", ""),
             token_public_key_pem=os.environ.get("REGISTRY_TOKEN_PUBLIC_KEY", ""),
             kms_key_id=os.environ.get("REGISTRY_KMS_KEY_ID", ""),
+            allowed_media_types=tuple(p.strip() for p in os.environ.get("REGISTRY_ALLOWED_MEDIA_TYPES", "").split(",")
+                                      if p.strip()),
             default_platform=_platform(os.environ.get("REGISTRY_DEFAULT_PLATFORM", "linux/amd64")),
             schema1_key_pem=_schema1_key(),
         )

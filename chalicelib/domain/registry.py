@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from fnmatch import fnmatchcase
 from dataclasses import dataclass
 from typing import Optional
 
@@ -182,6 +183,7 @@ class Registry:
         else:
             tag = validate_tag(reference)
         parsed = manifest_formats.parse(content_type, body)
+        self._check_media_types(parsed)
         # A signed schema 1 manifest's digest is that of its payload, without signatures.
         if parsed.digest:
             from ..manifests.jws import payload_of  # loads cryptography: only for schema 1
@@ -216,6 +218,19 @@ class Registry:
             raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"blobs": missing.blobs,
                                                           "manifests": missing.manifests}) from None
         return digest, parsed.subject
+
+    def _check_media_types(self, parsed) -> None:
+        """Refuse config/layer/artifact media types outside the deployment's allow-list."""
+        allowed = self.settings.allowed_media_types
+        if not allowed or not isinstance(parsed.doc, dict):
+            return
+        used = [d.get("mediaType") for d in [parsed.doc.get("config") or {}, *(parsed.doc.get("layers") or [])]
+                if isinstance(d, dict)]
+        used.append(parsed.doc.get("artifactType"))
+        refused = sorted({m for m in used if m and not any(fnmatchcase(m, p) for p in allowed)})
+        if refused:
+            raise RegistryError("MANIFEST_INVALID", {"reason": "media type not allowed by this registry",
+                                                     "refused": refused, "allowed": list(allowed)})
 
     def delete_manifest(self, repo: str, reference: str) -> None:
         """Delete a tag (by tag) or a manifest and all its tags (by digest)."""

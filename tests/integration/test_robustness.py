@@ -199,3 +199,29 @@ def test_referrer_with_huge_annotations_is_stored(client, repo):
     assert set(refs) == {digest, d2}
     assert "annotations" not in refs[digest]  # over the 64 KiB index limit (documented)
     assert refs[d2]["annotations"] == small
+
+
+def test_media_type_allow_list(client, repo):
+    """REGISTRY_ALLOWED_MEDIA_TYPES refuses other config/layer/artifact types, clearly."""
+    from dataclasses import replace
+
+    from chalicelib import bootstrap
+
+    reg = bootstrap.registry()
+    original = reg.settings
+    reg.settings = replace(original, allowed_media_types=("application/vnd.oci.image.*", "application/vnd.cncf.helm.*"))
+    try:
+        ok, _ = client.push_image(repo, "image")  # OCI config and layer types: allowed
+        cfg = client.push_blob(repo, b"{}")
+        doc = {"schemaVersion": 2, "mediaType": OCI, "artifactType": "application/x-evil",
+               "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cfg, "size": 2},
+               "layers": []}
+        r = client.push_manifest(repo, "evil", doc)
+        assert r.status_code == 400
+        err = r.json()["errors"][0]
+        assert err["code"] == "MANIFEST_INVALID"
+        assert err["detail"]["refused"] == ["application/vnd.oci.empty.v1+json", "application/x-evil"]
+        assert client.request("GET", f"/v2/{repo}/manifests/evil").status_code == 404
+    finally:
+        reg.settings = original
+    assert client.push_manifest(repo, "evil", doc).status_code == 201  # open by default
