@@ -32,3 +32,15 @@ def test_binary_media_type_and_catch_all_route():
     assert app.app.api.binary_types == ["*/*"]
     assert {"/v2", "/v2/_catalog", "/v2/{proxy+}", "/token"} <= set(app.app.routes)
     assert not [r for r in app.app.routes if r.startswith("/v2/") and "{" in r and r != "/v2/{proxy+}"]
+
+
+def test_token_signing_key_is_in_kms_and_wired():
+    template = json.loads((ROOT / "infra" / "resources.json").read_text())
+    key = template["Resources"]["TokenKey"]["Properties"]
+    assert key["KeySpec"] == "ECC_NIST_P256" and key["KeyUsage"] == "SIGN_VERIFY"
+    env = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["REGISTRY_KMS_KEY_ID"] == {"Ref": "TokenKey"}
+    for stage in ("dev", "prod"):
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        actions = {a for s in policy["Statement"] for a in s["Action"]}
+        assert {"kms:Sign", "kms:GetPublicKey", "dynamodb:ConditionCheckItem", "s3:PutObject"} <= actions
