@@ -7,42 +7,27 @@ Docker token flow with its own credential handling.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
+
 from e2e.clients import (
-    INSTALL_HINT,
     REPO_ROOT,
     Containerd,
     Podman,
     Skopeo,
     build_oci_layout,
-    have_binary,
     run,
     sha256_digest,
 )
-
-
-def require_binaries(*names: str) -> None:
-    missing = [n for n in names if not have_binary(n)]
-    if missing:
-        pytest.skip(f"client binary not installed: {', '.join(missing)}; {INSTALL_HINT}")
-
-
-@contextlib.contextmanager
-def server_log_on_failure(registry) -> Iterator[None]:
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- registry server log (tail) ---\n{registry.log_tail()}") from None
+from e2e.helpers import require_binaries, server_log_on_failure
 
 
 def refused_text(stderr: str) -> bool:

@@ -15,7 +15,6 @@ Every blob is compared byte for byte with the OCI layout it came from.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,10 +26,10 @@ from typing import Iterator
 from urllib.parse import urljoin
 
 import pytest
+
 import requests
 
 from e2e.clients import (
-    INSTALL_HINT,
     MT_OCI_INDEX,
     MT_OCI_MANIFEST,
     REPO_ROOT,
@@ -40,9 +39,9 @@ from e2e.clients import (
     Skopeo,
     build_oci_index_layout,
     build_oci_layout,
-    have_binary,
     sha256_digest,
 )
+from e2e.helpers import read_oci_layout, require_binaries, server_log_on_failure
 
 MT_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MT_S1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -62,32 +61,6 @@ FORMATS = {"v2s1": MT_S1_SIGNED, "v2s2": MT_V2, "oci": MT_OCI_MANIFEST}
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-
-def require_binaries(*names: str) -> None:
-    """Skip the calling test only if a client binary is genuinely not installed."""
-    missing = [n for n in names if not have_binary(n)]
-    if missing:
-        pytest.skip(f"client binary not installed: {', '.join(missing)}; {INSTALL_HINT}")
-
-
-@contextlib.contextmanager
-def server_log_on_failure(registry) -> Iterator[None]:
-    """Re-raise any assertion failure with the registry's log tail appended."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- registry server log (tail) ---\n{registry.log_tail()}") from None
-
-
-def read_oci_layout(path: Path) -> tuple[dict, dict[str, bytes]]:
-    """(index.json, {digest: bytes of every blob}) of an OCI image layout."""
-    index = json.loads((path / "index.json").read_text())
-    blobs: dict[str, bytes] = {}
-    for algo_dir in (path / "blobs").iterdir():
-        for blob in algo_dir.iterdir():
-            blobs[f"{algo_dir.name}:{blob.name}"] = blob.read_bytes()
-    return index, blobs
 
 
 def read_dir_image(path: Path) -> tuple[bytes, dict[str, bytes]]:

@@ -14,7 +14,6 @@ registry process.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,9 +23,11 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
+
 import requests
 
 from e2e.clients import INSTALL_HINT, have_binary, helm_binary, run
+from e2e.helpers import server_log_on_failure
 
 HELM_MAJORS = [3, 4]
 SERVICE = "oci-registry"
@@ -151,14 +152,6 @@ def bearer(url: str, creds: tuple[str, str], scope: str, verify: object = True) 
     r = requests.get(f"{url}/token", params={"service": SERVICE, "scope": scope}, auth=creds, verify=verify)
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['token']}"}
-
-
-@contextlib.contextmanager
-def server_log_on_failure(registry) -> Iterator[None]:
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- registry server log (tail) ---\n{registry.log_tail()}") from None
 
 
 def oci_round_trip(helm: Helm, host: str, ns: str, workdir: Path, key: SigningKey,

@@ -8,17 +8,18 @@ pushing and pulling in its own namespace.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+
 from urllib.parse import quote, urlsplit
 
 import pytest
+
 import requests
 
 from e2e.clients import MT_OCI_INDEX, MT_OCI_MANIFEST, sha256_digest
+from e2e.helpers import server_log_on_failure
 
 oras_client = pytest.importorskip("oras.client", reason="oras Python SDK not installed in the venv")
 oras_oci = pytest.importorskip("oras.oci")
@@ -32,15 +33,6 @@ SBOM_CONFIG = "application/vnd.example.sbom.config.v1+json"
 SBOM_LAYER = "application/vnd.example.sbom.v1+json"
 
 MiB = 1024 * 1024
-
-
-@contextlib.contextmanager
-def server_log_on_failure(registry) -> Iterator[None]:
-    """Re-raise any assertion failure with the registry's log tail appended."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- registry server log (tail) ---\n{registry.log_tail()}") from None
 
 
 def login(registry, tmp: Path, username: str, password: str, name: str = "oras-config.json"):
