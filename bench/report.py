@@ -178,11 +178,6 @@ def scale_table(results: dict) -> str:
                              _f(p["handler_cpu_ms"]["p50"], 2), str(p["dynamodb_calls"]), _f(p["rru"], 1),
                              str(p["returned"]), f"{p['response_bytes']:,}" +
                              (" ⚠ > 6 MB" if p["over_lambda_response_limit"] else "")])
-    x = c.get("referrers_extrapolated")
-    if x:
-        rows.append([f"referrers, extrapolated from {x['from_items']:,}", f"{x['items']:,}", "–",
-                     _f(x["handler_cpu_ms"], 0), str(x["dynamodb_calls"]), "–", f"{x['items']:,}",
-                     f"~{x['response_bytes']:,}" + (" ⚠ > 6 MB" if x["over_lambda_response_limit"] else "")])
     return _table(["listing", "items", "wall ms p50 (moto)", "handler CPU ms p50", "DynamoDB calls",
                    "read units (≥)", "returned", "response bytes"], rows)
 
@@ -518,26 +513,16 @@ def _findings(results: dict) -> list[str]:
     sc = _sec(results, "scale")
     if sc:
         tags = sc["results"].get("tags", {}).get("first page", [])
-        refs = sc["results"].get("referrers", {}).get("all (no pagination)", [])
         if tags:
-            pts = [p for kind in ("tags", "catalog") for pg in sc["results"].get(kind, {}).values() for p in pg]
+            pts = [p for kind in ("tags", "catalog", "referrers") for pg in sc["results"].get(kind, {}).values()
+                   for p in pg]
             cpus = [p["handler_cpu_ms"]["p50"] for p in pts]
             calls = sorted({p["dynamodb_calls"] for p in pts})
-            out.append(f"**Scale.** Tag and catalog pages stay flat from {min(p['items'] for p in pts):,} to "
-                       f"{max(p['items'] for p in pts):,} items: {min(cpus):.1f}–{max(cpus):.1f} ms of handler CPU "
-                       f"and {'/'.join(map(str, calls))} DynamoDB call(s) per page. The wall time against moto "
+            out.append(f"**Scale.** Tag, catalog and referrers pages stay flat from {min(p['items'] for p in pts):,} "
+                       f"to {max(p['items'] for p in pts):,} items: {min(cpus):.1f}–{max(cpus):.1f} ms of handler "
+                       f"CPU and {'/'.join(map(str, calls))} DynamoDB call(s) per page. The wall time against moto "
                        "grows because moto scans the whole partition (or table, for an index); DynamoDB reads only "
                        "the page.")
-        if refs:
-            x = sc.get("referrers_extrapolated")
-            last = refs[-1]
-            txt = (f"**Referrers are not paginated**: at {last['items']:,} referrers one response is "
-                   f"{last['response_bytes'] / 1e6:.1f} MB from {last['dynamodb_calls']} Query calls and "
-                   f"{last['handler_cpu_ms']['p50']:.0f} ms of handler CPU")
-            if x:
-                txt += (f"; at {x['items']:,} it would be ~{x['response_bytes'] / 1e6:.0f} MB, over Lambda's 6 MB "
-                        "response limit")
-            out.append(txt + ".")
     if c:
         diffs = [op for op, m in c["registries"]["this"].items()
                  if m["summary"].get("wire_total") not in (None, m["summary"]["total"])]
