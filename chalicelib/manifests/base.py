@@ -8,7 +8,6 @@ from typing import Any, Callable, Optional
 
 from ..domain.digest import parse_digest
 from ..domain.errors import RegistryError
-from . import mediatypes as mt
 
 _UNSAFE_IN_GO = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 _MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")

@@ -5,7 +5,7 @@ The records are plain dataclasses so the domain never sees pynamodb or boto3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Protocol
+from typing import Optional, Protocol
 
 
 @dataclass
