@@ -54,12 +54,11 @@ def main() -> int:
 
     wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits), None, None
     if _truthy("REGISTRY_TLS"):
-        from .tls import ForwardedHttps, ensure_certificates, server_context
+        from .tls import ensure_certificates, server_context
 
         tls_files = ensure_certificates(os.environ.get("REGISTRY_TLS_DIR")
                                         or os.path.join(os.getcwd(), ".local-data", "tls"), host)
         ssl_context = server_context(tls_files)
-        wsgi_app = ForwardedHttps(wsgi_app)
     server = make_server(host, port, wsgi_app, threaded=True, request_handler=Handler,
                          ssl_context=ssl_context)
     where = (f"embedded S3 and DynamoDB at {embedded.url} (in memory: everything is lost when "

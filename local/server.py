@@ -89,7 +89,7 @@ class RouteTable:
 
 
 def build_event(method: str, path: str, query: str, headers: list[tuple[str, str]],
-                body: bytes, resource: str, params: dict) -> dict:
+                body: bytes, resource: str, params: dict, source_ip: str = "127.0.0.1") -> dict:
     """An API Gateway REST proxy event, as Lambda receives it."""
     multi_headers: dict[str, list[str]] = {}
     for k, v in headers:
@@ -110,7 +110,7 @@ def build_event(method: str, path: str, query: str, headers: list[tuple[str, str
         "requestContext": {
             "resourcePath": resource, "httpMethod": method, "path": path,
             "requestId": str(uuid.uuid4()), "stage": "local",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": source_ip},
         },
         # API Gateway is configured with binary media type */*: every body is base64.
         "body": base64.b64encode(body).decode("ascii") if body else None,
@@ -161,7 +161,8 @@ class LambdaGateway:
             response = self._split_upload(method, path, query, headers, stream, resource, params)
         else:
             body = _read_exact(stream, 1 << 62)
-            response = self.invoke(build_event(method, path, query, headers, body, resource, params))
+            response = self.invoke(build_event(method, path, query, headers, body, resource, params,
+                                               environ.get("REMOTE_ADDR", "127.0.0.1")))
         return _respond(start_response, method, response)
 
     def _split_upload(self, method: str, path: str, query: str, headers: list, stream: Any,
@@ -200,6 +201,8 @@ def _range_start(headers: list[tuple[str, str]]) -> Optional[int]:
 def _headers(environ: dict) -> list[tuple[str, str]]:
     out = []
     for key, value in environ.items():
+        if key.startswith("HTTP_X_FORWARDED_"):
+            continue  # API Gateway sets these itself; a client's own are not believed
         if key.startswith("HTTP_"):
             name = key[5:].replace("_", "-").title()
             if name == "Accept":
@@ -211,6 +214,8 @@ def _headers(environ: dict) -> list[tuple[str, str]]:
         out.append(("Content-Type", environ["CONTENT_TYPE"]))
     if environ.get("CONTENT_LENGTH"):
         out.append(("Content-Length", environ["CONTENT_LENGTH"]))
+    out.append(("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")))
+    out.append(("X-Forwarded-For", environ.get("REMOTE_ADDR", "127.0.0.1")))
     return out
 
 

@@ -9,8 +9,8 @@ The server certificate is re-issued (by the same CA) when it nears expiry or
 lacks a needed name; the CA is never replaced unless its files are deleted.
 
 API Gateway tells the app the original scheme in `X-Forwarded-Proto`; the
-local server does the same (`ForwardedHttps`), so the token realm in a 401
-challenge is an https URL.
+local server's gateway does the same from the connection (local/server.py),
+so the token realm in a 401 challenge is an https URL.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 CA_DAYS = 3650
 SERVER_DAYS = 397          # the longest validity browsers and Apple platforms accept
@@ -197,20 +197,6 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(files.cert, files.key)
     return ctx
-
-
-class ForwardedHttps:
-    """WSGI wrapper: tell the app the request came over HTTPS, as API Gateway does.
-
-    A client-sent X-Forwarded-Proto is replaced (API Gateway does the same).
-    """
-
-    def __init__(self, app: Callable) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        environ["HTTP_X_FORWARDED_PROTO"] = "https"
-        return self.app(environ, start_response)
 
 
 def trust_help(files: TlsFiles, host: str, port: int) -> str:

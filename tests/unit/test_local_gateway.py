@@ -26,3 +26,12 @@ def test_event_keeps_every_header_value_and_base64_body():
     assert ev["isBase64Encoded"] is True
     assert base64.b64decode(ev["body"]) == b"\x00\xffbytes"
     assert ev["requestContext"]["resourcePath"] == "/v2/{proxy+}"
+
+
+def test_forwarded_headers_come_from_the_gateway_not_the_client():
+    from local.server import _headers
+
+    environ = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_FOR": "6.6.6.6", "HTTP_HOST": "h",
+               "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.9"}
+    headers = dict(_headers(environ))
+    assert headers["X-Forwarded-Proto"] == "http" and headers["X-Forwarded-For"] == "127.0.0.9"
