@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 __all__ = [
     "REPO_ROOT",
@@ -874,8 +874,12 @@ def build_oci_layout(
     ref_name: str = "latest",
     architecture: str = "amd64",
     os_name: str = "linux",
+    layer_tars: Optional[list[bytes]] = None,
+    compresslevel: int = 6,
 ) -> dict:
     """Write a valid OCI image layout with one single-platform image at ``path``.
+
+    ``layer_tars`` (uncompressed tar archives) replaces the generated layers.
 
     Deterministic for a given (``layers``, ``seed``): gzip with mtime=0, tar
     entries with mtime 0 and uid/gid 0, canonical JSON. The config carries
@@ -901,9 +905,10 @@ def build_oci_layout(
     layer_descs: list[dict] = []
     diff_ids: list[str] = []
     history: list[dict] = []
-    for i in range(layers):
-        raw = _layer_tar(seed, i)
-        gz = gzip.compress(raw, compresslevel=6, mtime=0)
+    tars = layer_tars if layer_tars is not None else [_layer_tar(seed, i) for i in range(layers)]
+    layers = len(tars)
+    for i, raw in enumerate(tars):
+        gz = gzip.compress(raw, compresslevel=compresslevel, mtime=0)
         diff_ids.append(sha256_digest(raw))
         layer_descs.append({"mediaType": MT_OCI_LAYER_GZIP, "digest": put(gz), "size": len(gz)})
         history.append(

@@ -6,7 +6,6 @@ tail of the server log.
 """
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
@@ -18,9 +17,6 @@ import pytest
 
 
 from e2e.clients import (
-    MT_OCI_CONFIG,
-    MT_OCI_INDEX,
-    MT_OCI_LAYER_GZIP,
     MT_OCI_MANIFEST,
     Buildah,
     Containerd,
@@ -56,21 +52,7 @@ def assert_layout_round_trip(original: dict, out_dir: Path) -> None:
 
 
 def build_large_layout(path: Path, size: int, seed: int = 7) -> dict:
-    """An OCI layout with one layer: a tar.gz of ``size`` bytes of random (incompressible) data.
-
-    Returns the same keys as ``build_oci_layout``.
-    """
-    root = Path(path)
-    blob_dir = root / "blobs" / "sha256"
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    blobs: dict[str, bytes] = {}
-
-    def put(data: bytes) -> str:
-        digest = sha256_digest(data)
-        (blob_dir / digest.split(":", 1)[1]).write_bytes(data)
-        blobs[digest] = data
-        return digest
-
+    """An OCI layout with one layer: a tar.gz of ``size`` bytes of random (incompressible) data."""
     import random
 
     payload = random.Random(seed).randbytes(size)
@@ -81,51 +63,7 @@ def build_large_layout(path: Path, size: int, seed: int = 7) -> dict:
         info.mode = 0o644
         info.mtime = 0
         tar.addfile(info, io.BytesIO(payload))
-    raw = buf.getvalue()
-    gz = gzip.compress(raw, compresslevel=1, mtime=0)
-    layer_digest = put(gz)
-    config = {
-        "created": "1970-01-01T00:00:00Z",
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(raw)]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "big layer"}],
-    }
-    config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    config_digest = put(config_bytes)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MT_OCI_MANIFEST,
-        "config": {"mediaType": MT_OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-        "layers": [{"mediaType": MT_OCI_LAYER_GZIP, "digest": layer_digest, "size": len(gz)}],
-    }
-    manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-    manifest_digest = put(manifest_bytes)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": MT_OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": MT_OCI_MANIFEST,
-                "digest": manifest_digest,
-                "size": len(manifest_bytes),
-                "annotations": {"org.opencontainers.image.ref.name": "latest"},
-            }
-        ],
-    }
-    (root / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    (root / "index.json").write_text(json.dumps(index, separators=(",", ":")))
-    return {
-        "path": str(root),
-        "ref": f"oci:{root}:latest",
-        "manifest_digest": manifest_digest,
-        "manifest": manifest_bytes,
-        "config_digest": config_digest,
-        "config": config_bytes,
-        "layer_digests": [layer_digest],
-        "blobs": blobs,
-    }
+    return build_oci_layout(path, seed=seed, layer_tars=[buf.getvalue()], compresslevel=1)
 
 
 def chain_id(diff_ids: list[str]) -> str:
