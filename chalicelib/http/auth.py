@@ -49,10 +49,12 @@ def _challenge_error(request: Any, scope: Optional[Scope], reason: str, error: O
     return RegistryError("UNAUTHORIZED", {"reason": reason}, headers={"WWW-Authenticate": header, **API_VERSION})
 
 
+CATALOG_SCOPE = Scope("registry", "catalog", ("*",))
+
+
 def catalog_challenge(request: Any) -> RegistryError:
     """401 asking for the catalog scope."""
-    return _challenge_error(request, Scope("registry", "catalog", ("*",)), "catalog access required",
-                            "insufficient_scope")
+    return _challenge_error(request, CATALOG_SCOPE, "catalog access required", "insufficient_scope")
 
 
 def _claims(request: Any, scope: Optional[Scope] = None) -> Optional[dict]:
@@ -91,13 +93,14 @@ def access_of(claims: dict) -> Access:
     return acc
 
 
-def authenticate(request: Any) -> Access:
-    """Any valid token (even anonymous) passes; no token gets the challenge."""
+def authenticate(request: Any, scope: Optional[Scope] = None) -> Access:
+    """Any valid token (even anonymous) passes; no token gets the challenge,
+    naming `scope` when the endpoint needs one (so clients ask for it)."""
     if bootstrap.settings().auth_mode == "none":
         return Access(everything=True, catalog=True)
-    claims = _claims(request)
+    claims = _claims(request, scope)
     if claims is None:
-        raise _challenge_error(request, None, "authentication required")
+        raise _challenge_error(request, scope, "authentication required")
     return access_of(claims)
 
 

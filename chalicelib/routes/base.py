@@ -5,7 +5,7 @@ from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..domain.registry import Page
-from ..http.auth import authenticate, catalog_challenge
+from ..http.auth import CATALOG_SCOPE, authenticate, catalog_challenge
 from ..http.errors import error_boundary
 from ..http.headers import API_VERSION, next_link
 from .common import json_response, page_params
@@ -34,10 +34,7 @@ def catalog() -> Response:
 
 @error_boundary
 def _catalog(request) -> Response:
-    if not (request.headers.get("authorization") or "").lower().startswith("bearer ") \
-            and bootstrap.settings().auth_mode != "none":
-        raise catalog_challenge(request)  # name the scope, so clients ask for it
-    access = authenticate(request)
+    access = authenticate(request, CATALOG_SCOPE)
     if not access.catalog:
         raise catalog_challenge(request)
     n, last = page_params(request)
