@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import mediatypes as mt
 from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
-                   check_media_type, check_schema_version, invalid, load_json, register,
+                   check_media_type, check_schema_version, invalid, register,
                    subject_of)
 
 
@@ -23,9 +23,8 @@ def check_manifest_list(doc: dict) -> list[dict]:
 
 
 @register(mt.OCI_INDEX)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate an OCI image index; its children must be manifests in the repository."""
-    doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type)
     manifests = check_manifest_list(doc)

@@ -1,7 +1,7 @@
 """S3 adapter of the BlobStore port."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 FIVE_GIB = 5 * 1024**3
 
@@ -31,6 +31,15 @@ class S3BlobStore:
     def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
+    def size(self, key: str) -> Optional[int]:
+        """The object's size, or None when there is no such object."""
+        try:
+            return int(self._s3.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
+        except Exception as exc:  # botocore's ClientError; imported lazily like the client
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def delete(self, key: str) -> None:
         """Delete an object; missing objects are fine."""
@@ -71,5 +80,14 @@ class S3BlobStore:
         )
 
     def abort_multipart(self, key: str, mpu_id: str) -> None:
-        """Drop an unfinished multipart upload and its parts."""
-        self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu_id)
+        """Drop an unfinished multipart upload and its parts (already gone: fine)."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu_id)
+        except Exception as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise
+
+
+def _error_code(exc: BaseException) -> Optional[str]:
+    response = getattr(exc, "response", None)
+    return (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
