@@ -34,7 +34,7 @@ class ChunkRange:
 
 def parse_content_range(value: str, body_length: Optional[int] = None) -> ChunkRange:
     """Parse a chunk's Content-Range strictly; check it against the body's length when known."""
-    m = _RANGE.fullmatch(value.strip()) if isinstance(value, str) else None
+    m = _RANGE.fullmatch(value.strip(" \t")) if isinstance(value, str) else None
     if not m:
         raise RangeInvalid(f"malformed Content-Range {str(value)[:64]!r}: expected <start>-<end>")
     start, end = int(m.group(1)), int(m.group(2))
