@@ -483,14 +483,23 @@ class Registry:
         try:
             self._store_final(s, data, key, size)
         except Exception:
-            # The session is left as it was, so the client can retry this PUT. If an
-            # earlier attempt got past completing the parts, they are gone but the
-            # blob is in place: go on to link it.
-            if self.blobs.size(key) != size:
-                raise
+            self._recover_final(s, key, size)
         self.meta.link_blob(repo, digest, size, key)  # the commit point
         self._cleanup(self.meta.delete_upload, upload_id)
         return digest
+
+    def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
+        """After a failed final step (re-raised unless recoverable): the session is left as
+        it was, so the client retries the PUT. An earlier attempt may have completed the
+        parts (then they are gone, but the assembled object or the blob is in place)."""
+        if self.blobs.size(key) == size:
+            return
+        data_key = keys.upload_data_key(s.upload_id)
+        if s.mpu_id and self.blobs.size(data_key) == size:
+            self.blobs.copy(data_key, key, size)
+            self._cleanup(self.blobs.delete, data_key)
+            return
+        raise  # noqa: PLE0704 - called from an except block: re-raise the original failure
 
     def _store_final(self, s: UploadSession, data: bytes, key: str, size: int) -> None:
         """Write the blob's bytes to their final key (nothing is saved to the session)."""
