@@ -61,8 +61,21 @@ _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 INLINE_TAIL_BYTES = 128 * 1024
 # Automatic mounts look in at most this many readable repositories (one BatchGetItem).
 MAX_MOUNT_CANDIDATES = 100
+# Image configs read for a schema 1 conversion are at most this big (they are read whole).
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # Larger annotations are not repeated in the referrers index (documented limit).
 MAX_REFERRER_ANNOTATIONS_BYTES = 64 * 1024
+
+
+def _stored_doc(body: bytes) -> dict:
+    """A stored manifest's JSON object (validated when pushed; checked again, cheaply)."""
+    try:
+        doc = manifest_formats.loads(body)
+    except ValueError as exc:
+        raise ConversionImpossible(f"the stored manifest is not usable JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConversionImpossible("the stored manifest is not a JSON object")
+    return doc
 
 
 def _after(last: Optional[str], longest: int) -> Optional[str]:
@@ -144,7 +157,7 @@ class Registry:
     def _platform_child(self, repo: str, tag: str, body: bytes, wanted: list,
                         want_body: bool) -> ManifestResult:
         os_name, arch, variant = self.settings.default_platform
-        desc = convert.select_platform(json.loads(body), os_name, arch, variant)
+        desc = convert.select_platform(_stored_doc(body), os_name, arch, variant)
         if desc is None:
             raise ConversionImpossible(f"no {'/'.join(filter(None, (os_name, arch, variant)))} child")
         child = self.meta.get_manifest(repo, desc["digest"])
@@ -161,10 +174,12 @@ class Registry:
             return self._stored(cached, True)
         config_body = None
         if target in (mt.DOCKER_V1, mt.DOCKER_V1_SIGNED) and rec.media_type in (mt.OCI_MANIFEST, mt.DOCKER_V2):
-            cfg = json.loads(body).get("config", {}).get("digest", "")
-            link = self.meta.get_blob_link(repo, cfg)
+            cfg = (_stored_doc(body).get("config") or {}).get("digest")
+            link = self.meta.get_blob_link(repo, cfg) if isinstance(cfg, str) else None
             if link is None:
                 raise ConversionImpossible("the image config blob is not in the repository")
+            if link.size > MAX_CONFIG_BYTES:  # read whole into memory: bounded
+                raise ConversionImpossible(f"the image config is over {MAX_CONFIG_BYTES} bytes")
             config_body = self.blobs.get(link.s3_key)
         out, digest, media_type = convert.convert(
             body, rec.media_type, target, config_body=config_body, name=repo, tag=tag,

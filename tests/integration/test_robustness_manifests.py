@@ -365,3 +365,15 @@ def test_trailing_newline_in_lambda_event_paths_is_refused(registry, repo, image
     assert status in (400, 404)
     status, doc = call("GET", f"{repo}/blobs/{image[1]['digest']}\n")
     assert status in (400, 404) and doc["errors"][0]["code"] in ("DIGEST_INVALID", "UNSUPPORTED")
+
+
+def test_oversized_config_is_not_read_for_a_schema1_conversion(client, repo):
+    """A conversion reads the image config whole: a huge one is refused, not loaded."""
+    config = b'{"architecture": "amd64", "os": "linux", "pad": "' + b"x" * (9 * 1024 * 1024) + b'"}'
+    cfg = client.push_blob(repo, config)
+    doc = {"schemaVersion": 2, "mediaType": OCI,
+           "config": {"mediaType": OCI_CONFIG, "digest": cfg, "size": len(config)}, "layers": []}
+    assert put(client, repo, "big", json.dumps(doc).encode(), OCI).status_code == 201
+    r = client.request("GET", f"/v2/{repo}/manifests/big", headers={"Accept": S1})
+    assert r.status_code == 404 and error_of(r)["code"] == "MANIFEST_UNKNOWN"
+    assert "over" in json.dumps(error_of(r)["detail"]["conversions"])

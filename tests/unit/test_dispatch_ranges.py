@@ -123,3 +123,43 @@ def test_local_gateway_uses_the_same_parser():
     for bad in ("bytes=abc", "-5-0", "0-99999999999999999999", "10-5"):
         assert _range_start([("Content-Range", bad)]) == RANGE_REFUSED, bad
     assert _range_start([("Content-Range", "0-5"), ("Content-Length", "100")]) == RANGE_REFUSED
+
+
+class _Request:
+    method = "PUT"
+    context = {"requestId": "r-1"}
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def to_original_event(self) -> dict:
+        return {"path": self._path}
+
+
+def test_error_boundary_answers_400_for_recursion_escaping_a_parser():
+    import json
+
+    from chalicelib.http.errors import error_boundary
+
+    def deep(request):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    for path, code in (("/v2/a/manifests/x", "MANIFEST_INVALID"), ("/token", "UNSUPPORTED")):
+        resp = error_boundary(deep)(_Request(path))
+        assert resp.status_code == 400
+        assert json.loads(resp.body)["errors"][0]["code"] == code
+
+
+def test_error_boundary_makes_storage_failures_retryable():
+    import json
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from chalicelib.http.errors import error_boundary
+
+    def down(request):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    resp = error_boundary(down)(_Request("/v2/a/tags/list"))
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "1"
+    assert json.loads(resp.body)["errors"][0]["detail"]["requestId"] == "r-1"
