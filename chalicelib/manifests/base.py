@@ -1,13 +1,14 @@
 """Shared validation helpers and the dispatch from media type to format module."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from ..domain.digest import parse_digest
+from ..domain.digest import compute, parse_digest
 from . import mediatypes as mt
 from ..domain.errors import RegistryError
 
@@ -120,9 +121,22 @@ def check_descriptor(d: Any, where: str) -> dict:
         raise invalid(f"{where}.urls must be an array of strings")
     if "artifactType" in d:
         check_media_type(d["artifactType"], f"{where}.artifactType")
-    if "data" in d and not isinstance(d["data"], str):
-        raise invalid(f"{where}.data must be a base64 string")
+    if "data" in d:
+        _check_embedded_data(d, where)
     return d
+
+
+def _check_embedded_data(d: dict, where: str) -> None:
+    """`data` embeds the content itself: it must decode and match the descriptor."""
+    data = d["data"]
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+    except ValueError:
+        raw = None
+    if raw is None:
+        raise invalid(f"{where}.data must be a base64 string")
+    if len(raw) != d["size"] or compute(raw, d["digest"].split(":", 1)[0]) != d["digest"]:
+        raise invalid(f"{where}.data does not match the descriptor's size and digest")
 
 
 def _shown(value: Any) -> Any:

@@ -377,3 +377,29 @@ def test_oversized_config_is_not_read_for_a_schema1_conversion(client, repo):
     r = client.request("GET", f"/v2/{repo}/manifests/big", headers={"Accept": S1})
     assert r.status_code == 404 and error_of(r)["code"] == "MANIFEST_UNKNOWN"
     assert "over" in json.dumps(error_of(r)["detail"]["conversions"])
+
+
+@pytest.mark.parametrize("platform", [
+    {"architecture": "amd64", "os": "linux", "variant": 7},
+    {"architecture": "amd64", "os": "linux", "os.version": ["10"]},
+    {"architecture": "amd64", "os": "linux", "os.features": "sse4"},
+    {"architecture": "amd64", "os": "linux", "features": [1]},
+    {"architecture": 64, "os": "linux"},
+])
+def test_index_platform_field_types(client, repo, image, platform):
+    body = json.dumps(oci_doc(image)).encode()
+    assert put(client, repo, None or sha256(body), body, OCI).status_code == 201
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI, "digest": sha256(body), "size": len(body), "platform": platform}]}
+    r = put(client, repo, "idx", json.dumps(index).encode(), OCI_INDEX)
+    assert r.status_code == 400 and error_of(r)["code"] == "MANIFEST_INVALID", r.text
+
+
+def test_embedded_data_must_match_its_descriptor(client, repo, image):
+    cfg, layer = image
+    good = base64.b64encode(b"layer bytes" * 7).decode()
+    for data, ok in ((good, True), ("not base64!", False), (base64.b64encode(b"other").decode(), False)):
+        doc = oci_doc(image)
+        doc["layers"][0]["data"] = data
+        r = put(client, repo, "data", json.dumps(doc).encode(), OCI)
+        assert r.status_code == (201 if ok else 400), (data, r.text)
