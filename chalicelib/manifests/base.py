@@ -68,6 +68,9 @@ def loads(data: Union[bytes, str]) -> Any:
         doc = json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return doc  # too few brackets to nest that deep (most manifests): skip the walk
     stack = [(doc, 1)]
     while stack:  # iterative: the check itself must not recurse
         node, depth = stack.pop()
