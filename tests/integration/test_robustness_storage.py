@@ -261,3 +261,32 @@ def test_cancel_survives_missing_multipart_upload(client, repo, wrap):
     wrap("blobs").fail("abort_multipart", outage("s3"))
     assert client.request("DELETE", loc).status_code == 204
     assert client.request("GET", loc).status_code == 404
+
+
+def test_fifty_concurrent_pushes_of_one_tag(client, repo):
+    """No 5xx but a retryable 503/429, and every 201 really written (by digest, and the tag
+    ends on one of them)."""
+    import json
+
+    _, base = client.push_image(repo, None, seed="many")
+    doc = json.loads(base)
+    bodies = [json.dumps({**doc, "annotations": {"n": str(i)}}).encode() for i in range(50)]
+    barrier = threading.Barrier(len(bodies))
+    results: dict = {}
+
+    def push(i):
+        barrier.wait()
+        r = client.push_manifest(repo, "hot", bodies[i])
+        results[i] = (r.status_code, r.headers.get("Retry-After"))
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(len(bodies))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    statuses = [s for s, _ in results.values()]
+    assert all(s in (201, 429, 503) for s in statuses), statuses
+    assert all(ra for s, ra in results.values() if s != 201)
+    written = [bodies[i] for i, (s, _) in results.items() if s == 201]
+    assert written, statuses
+    for body in written:
+        assert client.request("GET", f"/v2/{repo}/manifests/{sha256(body)}").content == body
+    assert client.request("GET", f"/v2/{repo}/manifests/hot").content in written
