@@ -215,7 +215,7 @@ def front_door_cost_table(results: dict) -> str:
         return ""
     names = list(f["fronts"])
     rows = [[r["workload"], str(r["http_requests"])] + [_usd(r[n]) for n in names] for r in f["rows"]]
-    heads = [f"**{f['fronts'][n]}**" if n == f["default"] else f["fronts"][n] for n in names]
+    heads = [f"**{f['fronts'][n]} (default)**" if n == f["default"] else f["fronts"][n] for n in names]
     return _table(["workload", "HTTP requests"] + heads, rows)
 
 
@@ -558,13 +558,17 @@ def _findings(results: dict) -> list[str]:
                        "small-image pulls per stored GB per month this registry is cheaper than ECR.")
             f = co.get("fronts")
             if f:
-                target = next(r for r in f["rows"] if r["workload"] == f["target"]["workload"])
-                others = ", ".join(f"{f['fronts'][n]} {_usd(target[n])}" for n in f["fronts"] if n != f["default"])
-                out.append(f"**Front door.** A million small pulls with a token (token, version check, manifest, "
-                           f"config and layer: {target['http_requests']} requests) cost {_usd(target[f['default']])} "
-                           f"through the default {f['fronts'][f['default']]} (arm64, {f['deployed']['memory_mb']} MB; "
-                           f"target ≤ ${f['target']['usd_max']:.2f}); {others}. API Gateway bills every client "
-                           "request, including the `GET /v2/` version check that does no work.")
+                rows_ = {r["workload"]: r for r in f["rows"]}
+                target = rows_[f["target"]["workload"]]
+                token = rows_[f["token_pull"]]
+                d = f["default"]
+                others = ", ".join(f"{f['fronts'][n]} {_usd(target[n])}" for n in f["fronts"] if n != d)
+                out.append(f"**Front door.** A million small pulls ({target['http_requests']} requests: version "
+                           f"check, manifest, config, layer) cost {_usd(target[d])} through the default "
+                           f"{f['fronts'][d]} (arm64, {f['deployed']['memory_mb']} MB; target ≤ "
+                           f"${f['target']['usd_max']:.2f}) against {others}; with a /token request each, "
+                           f"{_usd(token[d])} against {_usd(token['rest'])} through the REST API. API Gateway bills "
+                           "every client request, including the `GET /v2/` version check that does no work.")
     return out
 
 

@@ -47,7 +47,8 @@ def test_front_door_table_rows_and_token_overhead():
     assert t["default"] == "function-url" and t["deployed"]["arch"] == "arm64"
     rows = {r["workload"]: r for r in t["rows"]}
     per_request = next(r for k, r in rows.items() if k.startswith("1M requests"))
-    pull = rows[t["target"]["workload"]]
+    pull = rows[t["token_pull"]]
+    assert rows[t["target"]["workload"]]["http_requests"] == 4  # the target: no /token request
     for front in cost.FRONT_DOORS:
         assert per_request[front] == pytest.approx(pull[front] / 5)
     big = next(r for k, r in rows.items() if "5x10 MiB image with token, in-region" in k)
