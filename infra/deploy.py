@@ -74,11 +74,12 @@ def artifacts_bucket(run: Runner, s: DeploySettings) -> str:
     return bucket
 
 
-def deploy(s: DeploySettings, dry_run: bool) -> int:
-    sam = synth.package(s.stage)
-    path = synth.write(sam, s)
-    if synth.lint([path]):
-        return 1
+def deploy(s: DeploySettings, dry_run: bool, path: Optional[Path] = None) -> int:
+    """Deploy the template at `path` (default: synthesise it now)."""
+    if path is None:
+        path = synth.write(synth.package(s.stage), s)
+        if synth.lint([path]):
+            return 1
     run = Runner(dry_run, aws_cli(dry_run))
     bucket = artifacts_bucket(run, s)
     packaged = path.with_name(f"{s.front}.packaged.json")

@@ -62,12 +62,15 @@ PYNAMODB_ACTIONS = {
 # the deployed table comes from the template.
 LOCAL_ONLY = {"exists", "create_table", "update_time_to_live"}
 
-_CLIENT_CALL = re.compile(r"\bself\._(s3|kms)\.(\w+)\(")
+# boto3 clients are held in names ending in s3/kms (`self._s3`, `s3`, `self._kms`): a convention
+# of the adapters that this scan relies on.
+_CLIENT_CALL = re.compile(r"(?:\bself\._|\b_?)(s3|kms)\.(\w+)\(")
 _PRESIGN = re.compile(r"generate_presigned_url\(\s*(?:ClientMethod\s*=\s*)?[\"'](\w+)[\"']")
 _MODEL_CALL = re.compile(r"\b[A-Z]\w*Item\.(\w+)\(")
 _TRANSACTION_CALL = re.compile(r"\b(?:t|batch)\.(save|update|delete|condition_check)\(")
 _INSTANCE_WRITE = re.compile(r"\)\.(save|update|delete)\(|\bitem\.(save|update|delete)\(")
 _RAW_CLIENT = re.compile(r"\bclient\.(\w+)\(")
+_USES_MODELS = re.compile(r"\bpynamodb\b|\b[A-Z]\w*Item\b")
 
 
 class UnknownOperation(Exception):
@@ -98,7 +101,7 @@ def scan(files: Iterable[Path]) -> dict[str, set[str]]:
         for service, op in _CLIENT_CALL.findall(text):
             found[service].add(op)
         found["presign"].update(_PRESIGN.findall(text))
-        if "pynamodb" not in text:
+        if not _USES_MODELS.search(text):  # model calls need a model (or pynamodb) in the file
             continue
         found["dynamodb"].update(op for op in _MODEL_CALL.findall(text) if not op.startswith("_"))
         found["dynamodb"].update(_TRANSACTION_CALL.findall(text))

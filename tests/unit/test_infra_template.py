@@ -160,10 +160,18 @@ def test_the_scan_follows_the_code(tmp_path):
     src.write_text("class S:\n    def f(self):\n        return self._s3.head_object(Bucket=b, Key=k)\n"
                    "# self._kms.encrypt( in a comment does not count\n")
     assert policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))["s3"] == {"s3:GetObject"}
+    src.write_text("def f(s3):\n    return s3.list_parts(Bucket=b), s3.generate_presigned_url('upload_part')\n")
+    assert policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))["s3"] == \
+        {"s3:ListMultipartUploadParts", "s3:PutObject"}
     src.write_text("import pynamodb\nclass S:\n    def f(self):\n        X.batch_write()\n"
                    "        return BlobItem.scan()\n")
     assert policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))["dynamodb"] == \
         {"dynamodb:Scan"}
+    # a module using the models without importing pynamodb itself still counts
+    src.write_text("from .dynamo import AccountItem\nclass S:\n    def f(self, item):\n"
+                   "        item.delete()\n        return AccountItem.query(pk)\n")
+    assert policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))["dynamodb"] == \
+        {"dynamodb:Query", "dynamodb:DeleteItem"}
     src.write_text("class S:\n    def f(self):\n        return self._s3.list_objects_v2(Bucket=b)\n")
     with pytest.raises(policy.UnknownOperation, match="list_objects_v2"):
         policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))
@@ -300,3 +308,25 @@ def test_binary_media_type_and_catch_all_route():
     assert app.app.api.binary_types == ["*/*"]
     assert {"/v2", "/v2/_catalog", "/v2/{proxy+}", "/token"} <= set(app.app.routes)
     assert not [r for r in app.app.routes if r.startswith("/v2/") and "{" in r and r != "/v2/{proxy+}"]
+
+
+def test_deploy_and_destroy_dry_runs_print_the_aws_cli_commands(synthesised, capsys, monkeypatch):
+    from infra import deploy
+
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/aws")
+    s = DeploySettings(stage="dev", front="function-url", region="eu-west-1")
+    assert deploy.deploy(s, dry_run=True, path=synthesised["function-url"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("+ ")]
+    assert lines[0].startswith("+ /usr/bin/aws sts get-caller-identity")
+    assert any("s3api create-bucket" in line and "LocationConstraint=eu-west-1" in line for line in lines)
+    package = next(line for line in lines if "cloudformation package" in line)
+    assert str(synthesised["function-url"]) in package and "--region eu-west-1" in package
+    dep = next(line for line in lines if "cloudformation deploy" in line)
+    for part in ("--stack-name oci-registry-dev", "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
+                 "--no-fail-on-empty-changeset", "function-url.packaged.json"):
+        assert part in dep
+    assert deploy.destroy(s, dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert "+ /usr/bin/aws cloudformation delete-stack --region eu-west-1 --stack-name oci-registry-dev" in out
+    assert "wait stack-delete-complete" in out and "DeletionPolicy Retain" in out
