@@ -55,7 +55,7 @@ def table_resource() -> dict[str, Any]:
             "GlobalSecondaryIndexes": gsis,
             "TimeToLiveSpecification": {"AttributeName": "expires", "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "SSESpecification": {"SSEEnabled": True},
+            # Encrypted at rest with DynamoDB's own key (the default): no KMS calls or charges.
         },
     }
 
