@@ -52,3 +52,20 @@ def test_artifacts_bucket_and_package_with_the_aws_cli(moto_endpoint, tmp_path, 
     key = code_uri.split("/", 3)[3]
     size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
     assert size == (tmp_path / "dev" / "deployment.zip").stat().st_size
+
+
+def test_destroy_deletes_the_stack_and_names_what_it_keeps(moto_endpoint, capsys):
+    from infra import template
+
+    cfn = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1")
+    body = {"Resources": {"RegistryTable": template.table_resource()},
+            "Outputs": {"TableName": {"Value": {"Ref": "RegistryTable"}}, "BucketName": {"Value": "kept-bucket"}}}
+    cfn.create_stack(StackName="oci-registry-qa", TemplateBody=json.dumps(body))
+    table = {o["OutputKey"]: o["OutputValue"] for o in
+             cfn.describe_stacks(StackName="oci-registry-qa")["Stacks"][0]["Outputs"]}["TableName"]
+    s = DeploySettings(stage="qa", region="us-east-1")
+    assert deploy.destroy(s, dry_run=False) == 0
+    out = capsys.readouterr().out
+    assert f"table  {table}" in out and "bucket kept-bucket" in out
+    assert not [st for st in cfn.list_stacks()["StackSummaries"]
+                if st["StackName"] == "oci-registry-qa" and st["StackStatus"] != "DELETE_COMPLETE"]
