@@ -112,6 +112,9 @@ class Admin:
     def grant(self, account: str, role: str, namespace: str) -> None:
         self.call("PUT", "/admin/grants", {"account": account, "role": role, "namespace": namespace}, 204)
 
+    def grant_repo(self, account: str, role: str, repository: str) -> None:
+        self.call("PUT", "/admin/grants", {"account": account, "role": role, "repository": repository}, 204)
+
     def public(self, repo: str) -> None:
         self.call("PUT", "/admin/visibility", {"repository": repo, "public": True}, 204)
 
