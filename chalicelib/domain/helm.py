@@ -4,14 +4,16 @@ Helm 3.8+ pushes a chart as an OCI artifact: a manifest whose config blob
 (`application/vnd.cncf.helm.config.v1+json`) is Chart.yaml as JSON and whose
 layers are the chart archive and, when signed, its provenance file. Those go
 through the ordinary distribution API untouched. `HelmAwareRegistry` adds the
-classic view on top: every such manifest pushed to `<ns>/<chart>` (or deeper)
+classic view on top: such a manifest pushed to `<ns>/<chart>:<version>`
 becomes an entry of namespace `<ns>`'s `index.yaml`, written on push and
 removed on delete, so the index is one Query and never a scan of repositories.
 A ChartMuseum-style upload stores a .tgz as that same OCI artifact, so both
 views always show the same charts.
 
 Pure: storage is reached through `HelmIndexStore` and the Registry's ports;
-authorisation decisions come in as callables from the HTTP layer.
+authorisation decisions come in as callables from the HTTP layer. Chart.yaml
+is read in chart_metadata.py (archives in chart_archive.py), index.yaml is
+written by helm_index.py.
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from typing import Any, Callable, Iterable, Optional, Protocol
 from ..auth.policy import Principal, allowed_actions
 from ..auth.scopes import PULL
 from ..manifests.base import go_json
-from .chart_archive import chart_yaml_of
+from .chart_metadata import MAX_VERSION_LENGTH, check_metadata, metadata_from_archive, normalize_metadata
 from .digest import compute, looks_like_digest
 from .errors import RegistryError
+from .helm_index import rfc3339
 from .names import MAX_NAME_LENGTH, NAME_RE, is_tag, validate_name
 from .registry import Registry
 
@@ -41,15 +44,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 # Chart.yaml is small; a config blob above this is not read into the index.
 MAX_CONFIG_BYTES = 256 * 1024
-# A version becomes the OCI tag (at most 128 characters) and part of the download file name.
-MAX_VERSION_LENGTH = 128
-
-# Masterminds/semver's loose grammar (what Helm accepts as a chart version). Never
-# contains '_', so version_tag() is reversible: tag `1.0.0_b1` is version `1.0.0+b1`.
-SEMVER_RE = re.compile(
-    r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?")
 # A chart name as the classic view holds it: one repository path component.
 CHART_NAME_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 # What `<name>-<version>` of a download file may look like (checked before any key is built).
@@ -137,273 +131,6 @@ def check_namespace(namespace: str) -> None:
             or not NAME_RE.fullmatch(namespace)):
         raise RegistryError("NAME_INVALID", {"reason": "a namespace is one lowercase name component",
                                              "namespace": namespace[:MAX_NAME_LENGTH]})
-
-
-def _semver_key(version: str) -> tuple:
-    m = SEMVER_RE.fullmatch(version)
-    if not m:
-        return (0, (), 0, ())
-    core = tuple(int(x or 0) for x in m.group(1, 2, 3))
-    pre = m.group(4)
-    if not pre:
-        return (1, core, 1, ())
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (1, core, 0, ids)
-
-
-# -- Chart.yaml -> Helm's metadata JSON ----------------------------------------
-# Field order of Helm's chart.Metadata (so the config blob reads like Helm's own).
-_STRING_FIELDS = ("name", "home", "version", "description", "icon", "apiVersion", "condition",
-                  "tags", "appVersion", "kubeVersion", "type")
-_METADATA_ORDER = ("name", "home", "sources", "version", "description", "keywords", "maintainers",
-                   "icon", "apiVersion", "condition", "tags", "appVersion", "deprecated",
-                   "annotations", "kubeVersion", "dependencies", "type")
-_DEPENDENCY_ORDER = ("name", "version", "repository", "condition", "tags", "enabled",
-                     "import-values", "alias")
-_TRUE = {"true", "yes", "on", "y"}
-_FALSE = {"false", "no", "off", "n"}
-
-
-def _string(value: Any) -> Optional[str]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _bool(value: Any) -> Optional[bool]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-        return value.lower() in _TRUE
-    return None
-
-
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [s for s in (_string(v) for v in value) if s]
-
-
-def _import_values(value: Any) -> list:
-    """Helm's import-values: strings, or {child, parent} maps of strings (nothing deeper)."""
-    out: list = []
-    for v in value if isinstance(value, list) else []:
-        if _string(v) is not None:
-            out.append(_string(v))
-        elif isinstance(v, dict):
-            item = {str(k): _string(x) for k, x in v.items() if _string(x) is not None}
-            if item:
-                out.append(item)
-    return out
-
-
-def normalize_metadata(raw: Any) -> dict:
-    """Chart.yaml fields in the types Helm's chart.Metadata has, empty ones left out.
-
-    Accepts Helm's config JSON and YAML loaded with every scalar as a string
-    (as Helm reads Chart.yaml: `version: 1.10` stays "1.10"). A field of the
-    wrong shape is dropped rather than passed on: one bad chart must not make
-    a whole index.yaml unreadable to Helm.
-    """
-    if not isinstance(raw, dict):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml must be a mapping"})
-    out: dict[str, Any] = {}
-    for key in _METADATA_ORDER:
-        value = raw.get(key)
-        if key in _STRING_FIELDS:
-            value = _string(value)
-        elif key in ("sources", "keywords"):
-            value = _strings(value)
-        elif key == "maintainers":
-            value = [m for m in (
-                {k: _string(d.get(k)) for k in ("name", "email", "url") if _string(d.get(k))}
-                for d in (value if isinstance(value, list) else []) if isinstance(d, dict)) if m]
-        elif key == "annotations":
-            value = ({str(k): _string(v) for k, v in value.items() if _string(v) is not None}
-                     if isinstance(value, dict) else None)
-        elif key == "deprecated":
-            value = _bool(value)
-        elif key == "dependencies":
-            value = [_dependency(d) for d in (value if isinstance(value, list) else [])
-                     if isinstance(d, dict) and _string(d.get("name"))]
-        if value not in (None, "", [], {}, False):
-            out[key] = value
-    return out
-
-
-def _dependency(d: dict) -> dict:
-    out: dict[str, Any] = {}
-    for key in _DEPENDENCY_ORDER:
-        value = d.get(key)
-        if key == "tags":
-            value = _strings(value)
-        elif key == "enabled":
-            value = _bool(value)
-        elif key == "import-values":
-            value = _import_values(value)
-        else:
-            value = _string(value)
-        if value not in (None, "", []):
-            out[key] = value
-    return out
-
-
-def check_metadata(meta: dict) -> None:
-    """Name and version are what the index and the OCI tag are made of."""
-    name, version = meta.get("name"), meta.get("version")
-    if not name or len(name) > MAX_NAME_LENGTH or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml: name is missing or not a valid chart name",
-                                                 "name": (name or "")[:MAX_NAME_LENGTH]})
-    if not version or len(version) > MAX_VERSION_LENGTH or not SEMVER_RE.fullmatch(version):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml: version must be a semantic version "
-                                                           f"of at most {MAX_VERSION_LENGTH} characters",
-                                                 "version": (version or "")[:MAX_VERSION_LENGTH]})
-
-
-def metadata_from_archive(archive: bytes) -> dict:
-    """Chart.yaml of a .tgz as Helm's metadata (what Helm pushes as the config blob)."""
-    import yaml  # only uploads parse YAML; nothing else pays for the import
-
-    text = chart_yaml_of(archive)
-    try:
-        raw = yaml.load(text, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
-    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
-        raise RegistryError("MANIFEST_INVALID", {"reason": f"Chart.yaml is not valid YAML: {exc}"}) from None
-    meta = normalize_metadata(raw)
-    check_metadata(meta)
-    return meta
-
-
-# -- index.yaml ----------------------------------------------------------------
-def rfc3339(ns: int) -> str:
-    """RFC 3339 UTC time with nanoseconds, as Go's time.RFC3339Nano reads it."""
-    secs, frac = divmod(int(ns), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
-def index_entry(e: ChartEntry) -> dict:
-    """An index.yaml entry: Chart.yaml fields, urls, created, digest (sorted keys, as Helm writes)."""
-    doc: dict[str, Any] = dict(normalize_metadata(e.metadata))
-    doc["name"], doc["version"] = e.name, e.version
-    doc["urls"] = [f"charts/{e.filename}"]
-    doc["created"] = rfc3339(e.created_ns)
-    if e.chart_digest.startswith("sha256:"):
-        doc["digest"] = e.chart_digest.split(":", 1)[1]   # bare hex, as ChartMuseum and Helm write it
-    return dict(sorted(doc.items()))
-
-
-def index_document(entries: Iterable[ChartEntry], generated_ns: int) -> dict:
-    """The repository index: entries by chart name, newest version first."""
-    by_name: dict[str, list[ChartEntry]] = {}
-    for e in entries:
-        by_name.setdefault(e.name, []).append(e)
-    return {
-        "apiVersion": "v1",
-        "entries": {name: [index_entry(e) for e in sorted(
-            versions, key=lambda e: (_semver_key(e.version), e.version), reverse=True)]
-            for name, versions in sorted(by_name.items())},
-        "generated": rfc3339(generated_ns),
-    }
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-# Plain words YAML 1.1 (go-yaml, PyYAML) would read as booleans or null.
-_YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
-
-
-def yaml_quote(s: str) -> str:
-    """A YAML double-quoted scalar that every YAML 1.1/1.2 parser reads back as `s`.
-
-    Printable characters stay as they are; quotes, backslashes, control and
-    line-separator characters are escaped; lone surrogates become U+FFFD.
-    """
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif 0x20 <= o <= 0x7E:
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\uFFFD")
-        elif ((0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF)
-              and o not in (0x2028, 0x2029, 0xFEFF)):
-            out.append(ch)
-        elif o <= 0xFF:
-            out.append(f"\\x{o:02X}")
-        else:
-            out.append(f"\\u{o:04X}")
-    out.append('"')
-    return "".join(out)
-
-
-def _yaml_key(k: Any) -> str:
-    k = str(k)
-    return k if _PLAIN_KEY.match(k) and k.lower() not in _YAML_WORDS else yaml_quote(k)
-
-
-def _yaml_scalar(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return json.dumps(v) if v == v and v not in (float("inf"), float("-inf")) else yaml_quote(str(v))
-    if isinstance(v, dict):
-        return "{}"
-    if isinstance(v, list):
-        return "[]"
-    return yaml_quote(str(v))
-
-
-def _yaml_lines(value: Any, indent: int) -> list[str]:
-    """Block-style lines of a non-empty mapping or sequence at `indent` spaces."""
-    pad = " " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            key = _yaml_key(k)
-            if isinstance(v, dict) and v:
-                lines.append(f"{pad}{key}:")
-                lines += _yaml_lines(v, indent + 2)
-            elif isinstance(v, list) and v:
-                lines.append(f"{pad}{key}:")
-                lines += _yaml_lines(v, indent)   # "- " items at the key's indentation
-            else:
-                lines.append(f"{pad}{key}: {_yaml_scalar(v)}")
-        return lines
-    for item in value:
-        if isinstance(item, dict) and item:
-            inner = _yaml_lines(item, indent + 2)
-            lines.append(f"{pad}- {inner[0][indent + 2:]}")
-            lines += inner[1:]
-        elif isinstance(item, list) and item:
-            lines.append(f"{pad}-")
-            lines += _yaml_lines(item, indent + 2)
-        else:
-            lines.append(f"{pad}- {_yaml_scalar(item)}")
-    return lines
-
-
-def to_yaml(doc: dict) -> str:
-    """A JSON-shaped document as block YAML, every string double-quoted."""
-    return "\n".join(_yaml_lines(doc, 0)) + "\n" if doc else "{}\n"
-
-
-def index_yaml(entries: Iterable[ChartEntry], generated_ns: Optional[int] = None) -> str:
-    return to_yaml(index_document(entries, generated_ns or time.time_ns()))
 
 
 # -- who may read what -----------------------------------------------------------

@@ -112,7 +112,7 @@ def test_semver_build_metadata_uses_helms_tag_convention(registry, client, ns):
 def test_index_yaml_quotes_every_string_safely(registry, client, ns):
     nasty = 'say "hi": it\'s #1 \\o/\n- not a list\n\ttab, é, 😀, \u2028, \x85, \x01, *alias, &anchor, {x: y}'
     meta = meta_of("on", "0.0.1", description=nasty, keywords=["yes", "null", "~", "- x", "0x10", "1e3"],
-                   annotations={"yes": "no", "a: b": "c # d", "": "empty key"},
+                   annotations={"yes": "no", "a: b": "c # d", "": "empty key", "plain\n": "newline-ended key"},
                    maintainers=[{"name": "O'Brien \"OB\""}])
     push_chart(client, f"{ns}/on", meta)
     index = index_of(registry, ns)
