@@ -92,10 +92,6 @@ class UploadedChart:
 class ChartFileTaken(Exception):
     """Another chart's name and version spell the same download file (`a`-`1-0.1.0`, `a-1`-`0.1.0`)."""
 
-    def __init__(self, owner: Optional[ChartEntry] = None) -> None:
-        super().__init__("chart file name taken")
-        self.owner = owner
-
 
 class HelmIndexStore(Protocol):
     """Index entries of one namespace partition (see storage/keys.py), one per download file."""
