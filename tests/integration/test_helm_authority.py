@@ -146,3 +146,22 @@ def test_deletes_only_remove_entries_of_their_own_repository(registry, client, a
     assert client.request("DELETE", f"/v2/{ns}/achart/manifests/{good_digest}").status_code == 202
     assert index_of(registry, ns)["entries"] == {}
     assert download(registry, ns, "achart-0.1.0.tgz").status_code == 404
+
+
+def test_entries_left_by_the_old_layout_are_not_served(registry, client, ns):
+    """Entries the unbound index wrote (`CHART#<name>-<version>#<repo>`, e.g. from the sandbox
+    attack) are neither listed nor downloadable; the bound entry of the same version is."""
+    from chalicelib.storage import keys
+    from chalicelib.storage.helm_dynamo import HelmEntryItem
+
+    _, good = push_chart(client, f"{ns}/achart", meta_of("achart", "0.1.0"))
+    _, evil = push_chart(client, f"{ns}/sandbox", meta_of("achart", "0.1.0", description="evil"))
+    for version in ("0.1.0", "0.2.0"):
+        HelmEntryItem(keys.helm_pk(ns), f"CHART#achart-{version}#{ns}/sandbox", name="achart", version=version,
+                      repo=f"{ns}/sandbox", digest=sha256(b"m"), chart_digest=sha256(evil),
+                      chart_size=len(evil), created=2 ** 62, chart='{"name":"achart","version":"%s"}' % version
+                      ).save()
+    assert versions(index_of(registry, ns), "achart") == ["0.1.0"]
+    assert served_digest(registry, ns, "achart") == [hexdigest(good)]
+    assert download(registry, ns, "achart-0.1.0.tgz").content == good
+    assert download(registry, ns, "achart-0.2.0.tgz").status_code == 404
