@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-import time
 
 import pytest
 
@@ -90,10 +89,8 @@ def test_each_limit_stops_at_the_header_that_crosses_it():
 
 def test_a_gzip_bomb_is_cut_off_at_the_decompression_cap():
     bomb = gz(tar([("c/zeros", bytes(80 * 1024 * 1024)), ("c/Chart.yaml", CHART_YAML)]))
-    started = time.monotonic()
     err = refused(bomb)
     assert err.status == 413 and "decompresses to more" in err.detail["reason"]
-    assert time.monotonic() - started < 30      # generous: the cap is 64 MiB of zeros
 
 
 def test_sparse_members_are_refused():
