@@ -502,3 +502,30 @@ def _is_condition_failure(err: Exception) -> bool:
     cause = getattr(err, "cause", None)
     code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
     return code == "ConditionalCheckFailedException"
+
+
+# -- web UI reads (chalicelib/ui) -------------------------------------------------
+class DynamoUiReads:
+    """UiReads on the registry table: a tag page with its manifests is one Query."""
+
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagRecord], bool]:
+        """Up to `n` tags after `last`, each with the manifest its item carries."""
+        cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
+        out: list[TagRecord] = []
+        for it in TagItem.query(keys.repo_pk(repo), cond, limit=n + 1, consistent_read=True):
+            if not it.sk.startswith(keys.TAG_PREFIX):
+                break
+            out.append(TagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
+                                 int(it.size or 0), it.body, it.s3_key))
+            if len(out) > n:
+                break
+        return out[:n], len(out) > n
+
+    def repo_visibility(self, repo: str) -> Optional[bool]:
+        """One GetItem of the repository item: None when missing, else its public flag."""
+        try:
+            it = RepoItem.get(keys.repo_pk(repo), keys.REPO_META_SK, consistent_read=True,
+                              attributes_to_get=["PK", "public"])
+        except DoesNotExist:
+            return None
+        return bool(it.public)

@@ -145,3 +145,13 @@ class AccountStore(Protocol):
     def list_repos_with_visibility(self, n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]: ...
     def failures(self, keys: list[str]) -> dict[str, int]: ...
     def add_failure(self, key: str, window: int) -> int: ...
+
+
+# -- web UI reads (chalicelib/ui) ---------------------------------------------
+class UiReads(Protocol):
+    """Read-only queries the web UI needs beyond the distribution API's."""
+
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagRecord], bool]:
+        """A page of tags with their denormalised manifests: one Query."""
+    def repo_visibility(self, repo: str) -> Optional[bool]:
+        """None when nothing was ever pushed (nor visibility set), else whether it is public."""
