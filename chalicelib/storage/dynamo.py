@@ -19,7 +19,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UploadSession
+from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UiTagRecord, UploadSession
 
 # A transaction holds at most 100 actions; keep room for manifest, tag, repo.
 _MAX_CONDITION_CHECKS = 96
@@ -72,6 +72,7 @@ class Item(Model):
 class RepoItem(Item):
     created = NumberAttribute(null=True)
     public = BooleanAttribute(null=True)
+    pushed = NumberAttribute(null=True)  # last manifest push (epoch seconds; web UI)
 
 
 class AccountItem(Item):
@@ -101,6 +102,7 @@ class TagItem(Item):
     size = NumberAttribute(null=True)
     body = BinaryAttribute(null=True, legacy_encoding=False)
     s3_key = UnicodeAttribute(null=True)
+    pushed = NumberAttribute(null=True)  # when the tag was last pushed (epoch seconds; web UI)
 
 
 class ManifestItem(TagItem):
@@ -230,7 +232,8 @@ class DynamoMetadataStore:
                     if tag is not None:
                         t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest,
                                        media_type=manifest.media_type, size=manifest.size,
-                                       body=manifest.body, s3_key=manifest.s3_key))
+                                       body=manifest.body, s3_key=manifest.s3_key,
+                                       pushed=int(time.time())))
                     self._touch_repo(t, repo)
                 return
             except TransactWriteError as err:
@@ -280,6 +283,7 @@ class DynamoMetadataStore:
             RepoItem(keys.repo_pk(repo), keys.REPO_META_SK),
             actions=[
                 RepoItem.created.set(RepoItem.created | int(time.time())),
+                RepoItem.pushed.set(int(time.time())),
                 RepoItem.gsi2pk.set(keys.CATALOG_PK),
                 RepoItem.gsi2sk.set(repo),
             ],
@@ -508,15 +512,16 @@ def _is_condition_failure(err: Exception) -> bool:
 class DynamoUiReads:
     """UiReads on the registry table: a tag page with its manifests is one Query."""
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagRecord], bool]:
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
         """Up to `n` tags after `last`, each with the manifest its item carries."""
         cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
-        out: list[TagRecord] = []
+        out: list[UiTagRecord] = []
         for it in TagItem.query(keys.repo_pk(repo), cond, limit=n + 1, consistent_read=True):
             if not it.sk.startswith(keys.TAG_PREFIX):
                 break
-            out.append(TagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
-                                 int(it.size or 0), it.body, it.s3_key))
+            out.append(UiTagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
+                                   int(it.size or 0), it.body, it.s3_key,
+                                   int(it.pushed) if it.pushed is not None else None))
             if len(out) > n:
                 break
         return out[:n], len(out) > n
@@ -529,3 +534,16 @@ class DynamoUiReads:
         except DoesNotExist:
             return None
         return bool(it.public)
+
+    def last_pushes(self, repos: list[str]) -> dict[str, int]:
+        """Last push (else first push) per repository, in one BatchGetItem (at most 100 names)."""
+        wanted = list(dict.fromkeys(repos))[:100]
+        out: dict[str, int] = {}
+        if not wanted:
+            return out
+        for it in RepoItem.batch_get([(keys.repo_pk(r), keys.REPO_META_SK) for r in wanted],
+                                     attributes_to_get=["PK", "pushed", "created"]):
+            when = it.pushed if it.pushed is not None else it.created
+            if when is not None:
+                out[it.pk[len(keys.repo_pk("")):]] = int(when)
+        return out

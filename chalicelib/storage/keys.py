@@ -8,8 +8,8 @@ S3 bucket layout:
     (uploads/ is expired by a bucket lifecycle rule; committed blobs are copied out)
 
 DynamoDB single table (PK, SK):
-    REPO#<name>       META               repository: created; GSI2 (catalog) "CATALOG"/<name>
-    REPO#<name>       TAG#<tag>          tag: digest, media type, manifest bytes (inline) or S3 key
+    REPO#<name>       META               repository: created, last push, public; GSI2 (catalog) "CATALOG"/<name>
+    REPO#<name>       TAG#<tag>          tag: digest, media type, manifest bytes (inline) or S3 key, push time
     REPO#<name>       MANIFEST#<digest>  manifest: media type, bytes or S3 key, subject,
                                          artifactType, annotations; GSI1 (referrers)
                                          "REF#<name>#<subject>"/<digest>

@@ -148,10 +148,19 @@ class AccountStore(Protocol):
 
 
 # -- web UI reads (chalicelib/ui) ---------------------------------------------
+@dataclass
+class UiTagRecord(TagRecord):
+    """A tag as the UI lists it: with when it was pushed (None before that was recorded)."""
+
+    pushed: Optional[int] = None
+
+
 class UiReads(Protocol):
     """Read-only queries the web UI needs beyond the distribution API's."""
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagRecord], bool]:
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
         """A page of tags with their denormalised manifests: one Query."""
+    def last_pushes(self, repos: list[str]) -> dict[str, int]:
+        """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """None when nothing was ever pushed (nor visibility set), else whether it is public."""

@@ -218,7 +218,7 @@ def home(ctx: Ctx) -> Response:
             break
         cursor = page[-1][0]
     next_last = rows[REPOS_PER_PAGE - 1].name if len(rows) > REPOS_PER_PAGE or (more and rows) else ""
-    rows = rows[:REPOS_PER_PAGE]
+    rows = views.with_last_push(rows[:REPOS_PER_PAGE], gw.reads().last_pushes([r.name for r in rows]))
     namespaces = sorted({r.namespace for r in rows})
     admin_of = [ns for ns in namespaces if ctx.user and can_administer(ctx.principal, ns)]
     if ctx.user and ctx.principal.robot_namespace is None and ctx.user not in admin_of:
@@ -233,7 +233,8 @@ def repository(ctx: Ctx) -> Response:
     last = _param(ctx, "last", views_tag_re(), required=False) or None
     _need_readable(ctx, repo)
     items, more = gw.reads().tag_items(repo, TAGS_PER_PAGE, last)
-    rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body) for t in items]
+    rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body, t.pushed)
+            for t in items]
     ns = repo.split("/", 1)[0]
     return _page(ctx, "repo.html", title=repo, repo=repo, rows=rows, quote=quote,
                  next_last=rows[-1].tag if more and rows else "",

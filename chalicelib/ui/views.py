@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -17,6 +18,13 @@ INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_LIST)
 IMAGE_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_V2)
 # Chart files shown on the chart page are cut at this size.
 MAX_CHART_TEXT = 64 * 1024
+
+
+def when(epoch: Optional[int]) -> str:
+    """A UTC timestamp for tables ('-' when unknown)."""
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
 def human_size(n: Optional[int]) -> str:
@@ -84,6 +92,7 @@ class TagRow:
     platforms: list[str]
     size: str
     commands: list[tuple[str, str]] = field(default_factory=list)
+    pushed: str = "-"
 
 
 def total_size(media_type: str, size: int, doc: Optional[dict]) -> Optional[int]:
@@ -131,13 +140,13 @@ def commands(t: Target, repo: str, tag: str, kind: str) -> list[tuple[str, str]]
 
 
 def tag_row(t: Target, repo: str, tag: str, digest: str, media_type: str, size: int,
-            body: Optional[bytes]) -> TagRow:
+            body: Optional[bytes], pushed: Optional[int] = None) -> TagRow:
     doc = parse_json(body)
     kind, detail = kind_of(media_type, doc)
     platforms = [platform_of(d.get("platform")) for d in _descriptors(doc or {}, "manifests")
                  if isinstance(d.get("platform"), dict)]
     return TagRow(tag, digest, media_type, kind, detail, platforms,
-                  human_size(total_size(media_type, size, doc)), commands(t, repo, tag, kind))
+                  human_size(total_size(media_type, size, doc)), commands(t, repo, tag, kind), when(pushed))
 
 
 def representations(media_type: str, has_config: bool, can_sign: bool) -> list[str]:
@@ -291,8 +300,15 @@ class RepoRow:
     name: str
     namespace: str
     public: bool
+    last_push: str = "-"
 
 
 def repo_rows(pairs: list[tuple[str, bool]], query: str) -> list[RepoRow]:
     q = query.strip().lower()
     return [RepoRow(name, name.split("/", 1)[0], public) for name, public in pairs if q in name.lower()]
+
+
+def with_last_push(rows: list[RepoRow], pushes: dict[str, int]) -> list[RepoRow]:
+    for r in rows:
+        r.last_push = when(pushes.get(r.name))
+    return rows

@@ -92,7 +92,7 @@ def test_session_cookie_flags_and_csp(registry, world):
     flags = [f.strip() for f in session[0].split(";")]
     assert "HttpOnly" in flags and "SameSite=Strict" in flags and "Path=/ui" in flags
     assert "Secure" not in flags  # plain HTTP here
-    # Secure behind HTTPS: tests/unit/test_ui.py (the local server sets X-Forwarded-Proto itself).
+    # Secure behind HTTPS: tests/unit/test_ui_views.py (the local server sets X-Forwarded-Proto itself).
 
 
 def test_pages_have_no_inline_script_or_style(registry, world):
@@ -247,6 +247,9 @@ def test_tag_page_reads_tags_with_their_manifests_in_one_query(registry, world):
     with count_aws_calls() as aws:
         r = s.get(registry.url + "/ui/repo", params={"name": repo})
     assert r.status_code == 200 and r.text.count('data-tag="') == 12
+    assert r.text.count(" UTC</td>") == 12  # each tag's push time
+    home = s.get(registry.url + "/ui/", params={"q": repo})
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", home.text)  # the repository's last push
     # session (account Query) + repository item (GetItem) + the tag page (one Query)
     assert dict(aws.calls) == {"dynamodb.Query": 2, "dynamodb.GetItem": 1}
 
