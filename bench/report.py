@@ -182,6 +182,19 @@ def scale_table(results: dict) -> str:
                    "read units (≥)", "returned", "response bytes"], rows)
 
 
+def ui_table(results: dict) -> str:
+    c = _sec(results, "ui")
+    if not c:
+        return _err(results, "ui")
+    rows = [[name, _f(p["wall_ms"]["p50"]), _f(p["wall_ms"].get("p90")), _f(p["handler_cpu_ms"]["p50"], 2),
+             str(p["dynamodb_calls"]), f"{p['bytes']:,}", "yes" if p["under_target"] else "NO"]
+            for name, p in c["pages"].items()]
+    rows += [[f"asset {name}", "", "", "", "", f"{a['bytes']:,}", "yes" if a["under_limit"] else "NO"]
+             for name, a in c["assets"].items()]
+    return _table([f"page ({c['tags']:,} tags in the repository)", "wall ms p50", "p90", "handler CPU ms p50",
+                   "AWS calls", "bytes", f"page < {c['target_ms']:.0f} ms / asset < 100 KB"], rows)
+
+
 def cost_table(results: dict) -> str:
     c = _sec(results, "cost")
     if not c:
@@ -229,7 +242,7 @@ def tables(results: dict) -> str:
              ("3. Handler CPU per warm request (AWS stubbed)", cpu_table),
              ("4. skopeo end to end on loopback", e2e_table), ("5. Manifest throughput", throughput_table),
              ("6. Listings against the number of items", scale_table), ("7. Cost model", cost_table),
-             ("7b. Cost breakdown", cost_breakdown_table)]
+             ("7b. Cost breakdown", cost_breakdown_table), ("8. Web UI pages", ui_table)]
     out = []
     for title, fn in parts:
         try:

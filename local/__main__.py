@@ -65,6 +65,7 @@ def main() -> int:
              f"this process stops)") if embedded else "the S3 and DynamoDB endpoints configured"
     scheme = "https" if tls_files else "http"
     print(f"registry listening on {scheme}://{host}:{server.port} using {where}", flush=True)
+    print(f"web UI: {scheme}://{host}:{server.port}/ui/", flush=True)
     if tls_files:
         from .tls import trust_help
 
