@@ -36,6 +36,7 @@ CHART_LIMIT = 4 * 1024 * 1024
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 REPO_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 NS_RE = re.compile(_COMPONENT)
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 REF_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}")
 ACCOUNT_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\+[a-z0-9]+(?:[._-][a-z0-9]+)*)?")
 
@@ -208,29 +209,36 @@ def home(ctx: Ctx) -> Response:
     q = (ctx.request.query_params or {}).get("q", "")[:100]
     last = _param(ctx, "last", REPO_RE, required=False) or None
     rows: list[views.RepoRow] = []
-    cursor, more = last, True
+    cursor, more, next_last = last, True, ""
     for _ in range(CATALOG_SCAN_PAGES):
         page, more = gw.accounts().store.list_repos_with_visibility(REPOS_PER_PAGE, cursor)
         for name, public in page:
             if PULL in allowed_actions(ctx.principal, name, public):
                 rows.extend(views.repo_rows([(name, public)], q))
-        if not more or not page or len(rows) >= REPOS_PER_PAGE:
+        if len(rows) > REPOS_PER_PAGE:
+            next_last = rows[REPOS_PER_PAGE - 1].name
+            break
+        if not more or not page:
             break
         cursor = page[-1][0]
-    next_last = rows[REPOS_PER_PAGE - 1].name if len(rows) > REPOS_PER_PAGE or (more and rows) else ""
-    rows = views.with_last_push(rows[:REPOS_PER_PAGE], gw.reads().last_pushes([r.name for r in rows]))
+    else:
+        next_last = cursor or ""  # scan budget spent: go on from where it stopped
+    if not next_last and more and len(rows) == REPOS_PER_PAGE:
+        next_last = rows[-1].name
+    rows = rows[:REPOS_PER_PAGE]
+    rows = views.with_last_push(rows, gw.reads().last_pushes([r.name for r in rows]))
     namespaces = sorted({r.namespace for r in rows})
     admin_of = [ns for ns in namespaces if ctx.user and can_administer(ctx.principal, ns)]
     if ctx.user and ctx.principal.robot_namespace is None and ctx.user not in admin_of:
         admin_of.append(ctx.user)
     return _page(ctx, "home.html", title="Repositories", rows=rows, q=q, namespaces=namespaces,
-                 admin_of=sorted(admin_of), next_last=next_last if rows else "", quote=quote)
+                 admin_of=sorted(admin_of), next_last=next_last, quote=quote)
 
 
 @_ui("/ui/repo")
 def repository(ctx: Ctx) -> Response:
     repo = _param(ctx, "name", REPO_RE)
-    last = _param(ctx, "last", views_tag_re(), required=False) or None
+    last = _param(ctx, "last", TAG_RE, required=False) or None
     _need_readable(ctx, repo)
     items, more = gw.reads().tag_items(repo, TAGS_PER_PAGE, last)
     rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body, t.pushed)
@@ -239,10 +247,6 @@ def repository(ctx: Ctx) -> Response:
     return _page(ctx, "repo.html", title=repo, repo=repo, rows=rows, quote=quote,
                  next_last=rows[-1].tag if more and rows else "",
                  can_admin=bool(ctx.user) and can_administer(ctx.principal, ns), namespace=ns)
-
-
-def views_tag_re() -> re.Pattern:
-    return re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 
 
 @_ui("/ui/manifest")
@@ -272,7 +276,7 @@ def manifest(ctx: Ctx) -> Response:
 @_ui("/ui/chart")
 def chart(ctx: Ctx) -> Response:
     repo = _param(ctx, "name", REPO_RE)
-    ref = _param(ctx, "ref", views_tag_re())
+    ref = _param(ctx, "ref", TAG_RE)
     _need_readable(ctx, repo)
     reg = gw.registry()
     try:

@@ -254,6 +254,30 @@ def test_tag_page_reads_tags_with_their_manifests_in_one_query(registry, world):
     assert dict(aws.calls) == {"dynamodb.Query": 2, "dynamodb.GetItem": 1}
 
 
+def test_repository_list_pages_through_everything_readable(registry, world, monkeypatch):
+    from chalicelib.ui import routes
+
+    # Tiny pages and scan budget, so a search that skips most of the catalog spans many pages.
+    monkeypatch.setattr(routes, "REPOS_PER_PAGE", 2)
+    monkeypatch.setattr(routes, "CATALOG_SCAN_PAGES", 1)
+    admin = Client(registry.url, auth=registry.admin)
+    prefix = f"pg{uid()}"
+    names = [f"admin/{prefix}-{i}" for i in range(5)]
+    for name in names:
+        admin.push_image(name, "v1", seed=name)
+    s = ui_session(registry, *registry.admin)
+    seen, last = [], ""
+    for _ in range(500):
+        r = s.get(registry.url + "/ui/", params={"q": prefix, "last": last} if last else {"q": prefix})
+        assert r.status_code == 200
+        seen += re.findall(rf'>(admin/{prefix}-\d)</a>', r.text)
+        m = re.search(r'last=([^"&]+)">Next page', r.text)
+        if not m:
+            break
+        last = requests.utils.unquote(m.group(1))
+    assert seen == names
+
+
 def test_static_assets_are_small(registry):
     for name in ("ui.css", "ui.js"):
         r = requests.get(registry.url + "/ui/static/" + name)
