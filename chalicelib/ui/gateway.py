@@ -27,7 +27,7 @@ class Gateway:
 
     def reads(self) -> Any:
         bootstrap.metadata()  # binds the models to the table
-        from ..storage.dynamo import DynamoUiReads
+        from ..storage.ui_dynamo import DynamoUiReads
 
         return DynamoUiReads()
 

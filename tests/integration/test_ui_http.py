@@ -255,11 +255,11 @@ def test_tag_page_reads_tags_with_their_manifests_in_one_query(registry, world):
 
 
 def test_repository_list_pages_through_everything_readable(registry, world, monkeypatch):
-    from chalicelib.ui import routes
+    from chalicelib.ui import pages
 
     # Tiny pages and scan budget, so a search that skips most of the catalog spans many pages.
-    monkeypatch.setattr(routes, "REPOS_PER_PAGE", 2)
-    monkeypatch.setattr(routes, "CATALOG_SCAN_PAGES", 1)
+    monkeypatch.setattr(pages, "REPOS_PER_PAGE", 2)
+    monkeypatch.setattr(pages, "CATALOG_SCAN_PAGES", 1)
     admin = Client(registry.url, auth=registry.admin)
     prefix = f"pg{uid()}"
     names = [f"admin/{prefix}-{i}" for i in range(5)]
