@@ -1,6 +1,7 @@
 """The web UI over plain HTTP: permissions, CSRF, cookies, CSP, robots, bad input."""
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -276,6 +277,36 @@ def test_repository_list_pages_through_everything_readable(registry, world, monk
             break
         last = requests.utils.unquote(m.group(1))
     assert seen == names
+
+
+def test_index_page_lists_platforms_and_referrer_kinds_with_escaping(registry, world):
+    admin = Client(registry.url, auth=registry.admin)
+    repo = f"admin/idx-{uid()}"
+    children = []
+    for arch in ("amd64", "arm64"):
+        digest, body = admin.push_image(repo, None, seed=arch)
+        children.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                         "size": len(body), "platform": {"os": "linux", "architecture": arch}})
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children,
+             "annotations": {"org.example.note": "<script>alert(1)</script>"}}
+    r = admin.push_manifest(repo, "multi", index, "application/vnd.oci.image.index.v1+json")
+    assert r.status_code == 201, r.text
+    index_digest = r.headers["Docker-Content-Digest"]
+    index_size = len(json.dumps(index).encode())
+    admin.push_image(repo, None, seed="sbom", extra={
+        "artifactType": "application/spdx+json",
+        "subject": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest,
+                    "size": index_size}})
+    s = ui_session(registry, *registry.admin)
+    tags = s.get(registry.url + "/ui/repo", params={"name": repo}).text
+    assert "linux/amd64, linux/arm64" in tags
+    page = s.get(registry.url + "/ui/manifest", params={"name": repo, "ref": "multi"}).text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    for child in children:
+        assert child["digest"] in page
+    assert "linux/arm64" in page and "application/vnd.docker.distribution.manifest.list.v2+json" in page
+    referrers = page[page.index('data-testid="referrers"'):]
+    assert "SBOM" in referrers and "application/spdx+json" in referrers
 
 
 def test_static_assets_are_small(registry):
