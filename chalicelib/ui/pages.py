@@ -9,7 +9,7 @@ from ..auth.policy import allowed_actions, can_administer
 from ..auth.scopes import PULL
 from ..domain.errors import RegistryError
 from ..http.auth import source_ip
-from . import render, session, views
+from . import render, session
 from .gateway import gateway as gw
 from .web import (ANY, CATALOG_SCAN_PAGES, CHART_LIMIT, CONFIG_LIMIT, REF_RE, REPO_RE, REPOS_PER_PAGE, TAG_RE,
                   TAGS_PER_PAGE, Ctx, NotFound, bp, form_of, need_readable, page, param, ui_route)
@@ -62,6 +62,8 @@ def logout(ctx: Ctx) -> Response:
 # -- browsing -------------------------------------------------------------------------
 @ui_route("/ui")
 def home(ctx: Ctx) -> Response:
+    from . import views  # on first use: the API's cold start does not pay for the UI
+
     q = (ctx.request.query_params or {}).get("q", "")[:100]
     last = param(ctx, "last", REPO_RE, required=False) or None
     rows: list[views.RepoRow] = []
@@ -93,6 +95,8 @@ def home(ctx: Ctx) -> Response:
 
 @ui_route("/ui/repo")
 def repository(ctx: Ctx) -> Response:
+    from . import views  # on first use: the API's cold start does not pay for the UI
+
     repo = param(ctx, "name", REPO_RE)
     last = param(ctx, "last", TAG_RE, required=False) or None
     need_readable(ctx, repo)
@@ -107,6 +111,8 @@ def repository(ctx: Ctx) -> Response:
 
 @ui_route("/ui/manifest")
 def manifest(ctx: Ctx) -> Response:
+    from . import views  # on first use: the API's cold start does not pay for the UI
+
     repo = param(ctx, "name", REPO_RE)
     ref = param(ctx, "ref", REF_RE)
     need_readable(ctx, repo)
@@ -131,6 +137,8 @@ def manifest(ctx: Ctx) -> Response:
 
 @ui_route("/ui/chart")
 def chart(ctx: Ctx) -> Response:
+    from . import views  # on first use: the API's cold start does not pay for the UI
+
     repo = param(ctx, "name", REPO_RE)
     ref = param(ctx, "ref", TAG_RE)
     need_readable(ctx, repo)

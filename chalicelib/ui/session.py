@@ -7,10 +7,7 @@ double-submit token: a SameSite=Strict cookie that every form echoes.
 """
 from __future__ import annotations
 
-import hmac
 import re
-import secrets
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, Optional
 
 from ..auth.tokens import InvalidToken, access_claims, encode
@@ -28,6 +25,8 @@ def audience(service: str) -> str:
 
 def cookies(request: Any) -> dict[str, str]:
     """The request's cookies (malformed headers count as none)."""
+    from http.cookies import CookieError, SimpleCookie
+
     raw = request.headers.get("cookie") or ""
     jar = SimpleCookie()
     try:
@@ -67,6 +66,8 @@ def session_subject(token: str, settings: Any, verifier: Any) -> Optional[str]:
 
 
 def new_csrf() -> str:
+    import secrets
+
     return secrets.token_urlsafe(32)
 
 
@@ -76,4 +77,6 @@ def csrf_ok(cookie_value: Optional[str], form_value: Optional[str]) -> bool:
         return False
     if not CSRF_RE.fullmatch(cookie_value) or not CSRF_RE.fullmatch(form_value):
         return False
+    import hmac
+
     return hmac.compare_digest(cookie_value, form_value)

@@ -1,9 +1,7 @@
 """View models of the UI pages, built from use-case results (pure: no I/O)."""
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -248,6 +246,9 @@ class ChartView:
 
 def chart_files(archive: bytes, limit: int = MAX_CHART_TEXT) -> dict[str, str]:
     """README and values.yaml of the chart's top directory (texts cut at `limit`)."""
+    import io
+    import tarfile
+
     out: dict[str, str] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
@@ -20,8 +20,11 @@ from ..domain.errors import RegistryError
 from ..domain.names import MAX_NAME_LENGTH
 from ..http.auth import base_url
 from ..http.headers import body_bytes
-from . import render, session, views
+from . import render, session
 from .gateway import gateway as gw
+
+if TYPE_CHECKING:  # views is imported on the first UI request, not at cold start
+    from .views import Target
 
 log = logging.getLogger("registry.ui")
 bp = Blueprint(__name__)
@@ -50,7 +53,7 @@ class Ctx:
     principal: Principal
     csrf: str
     secure: bool
-    target: views.Target
+    target: Target
     cookies: list[str] = field(default_factory=list)
 
     @property
@@ -80,7 +83,9 @@ def context(request: Any) -> Ctx:
         csrf = session.new_csrf()
         new.append(session.cookie_header(session.CSRF_COOKIE, csrf, secure=secure,
                                          max_age=session.SESSION_TTL))
-    return Ctx(request, principal, csrf, secure, views.Target(url), new)
+    from .views import Target
+
+    return Ctx(request, principal, csrf, secure, Target(url), new)
 
 
 def page(ctx: Ctx, template: str, status: int = 200, **kw: Any) -> Response:
