@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 
 from e2e.clients import REPO_ROOT, Podman, Skopeo, build_oci_layout
 from e2e.helpers import require_binaries, server_log_on_failure
@@ -50,7 +51,11 @@ def content(local_registry, tmp_path_factory, signing_key):  # noqa: F811
     tmp = tmp_path_factory.mktemp("ui")
     uniq = os.urandom(5).hex()
     host = local_registry.host
-    app, private = f"admin/ui{uniq}/app", f"admin/ui{uniq}/secret"
+    ns = f"ui{uniq}"  # a namespace of its own: the admin page lists this run's repositories only
+    r = requests.post(f"{local_registry.url}/admin/namespaces", json={"name": ns},
+                      auth=(local_registry.username, local_registry.password), timeout=30)
+    assert r.status_code == 201, r.text
+    app, private = f"{ns}/app", f"{ns}/secret"
     layout = build_oci_layout(tmp / "src", layers=3, seed=31)
     skopeo = Skopeo(tmp / "skopeo", creds=local_registry.creds)
     with server_log_on_failure(local_registry):
@@ -75,12 +80,12 @@ def content(local_registry, tmp_path_factory, signing_key):  # noqa: F811
         assert resp.status_code == 201, resp.text
         signature = resp.headers["Docker-Content-Digest"]
         helm = Helm(3, tmp / "helm")
-        chart = f"uichart{uniq}"
+        chart = "webchart"
         tgz, _ = make_chart(helm, tmp, chart, "1.2.0", signing_key, marker="ui-e2e")
         helm.login(host, local_registry.username, local_registry.password)
-        helm.run("push", str(tgz), f"oci://{host}/admin", *helm.remote_flags())
-    return {"app": app, "private": private, "layout": layout, "signature": signature, "chart": f"admin/{chart}",
-            "uniq": uniq, "tmp": tmp}
+        helm.run("push", str(tgz), f"oci://{host}/{ns}", *helm.remote_flags())
+    return {"app": app, "private": private, "layout": layout, "signature": signature, "chart": f"{ns}/{chart}",
+            "uniq": uniq, "ns": ns, "tmp": tmp}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -193,13 +198,13 @@ def test_chart_page_shows_readme_values_and_provenance(admin_page, local_registr
 
 def test_admin_creates_a_robot_that_pushes_with_skopeo(admin_page, local_registry, content, tmp):
     page = admin_page
-    page.goto(f"{local_registry.url}/ui/admin?ns=admin")
-    name = f"ci{content['uniq']}"
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+    name = "ci"
     page.fill("form[data-testid=robot-form] input[name=name]", name)
     page.click("form[data-testid=robot-form] button[value=create]")
     secret = page.inner_text("[data-testid=robot-secret]")
     robot = page.inner_text("[data-testid=robot-name]")
-    assert robot == f"admin+{name}" and len(secret) >= 20
+    assert robot == f"{content['ns']}+{name}" and len(secret) >= 20
     page.fill("form[data-testid=grant-form] input[name=account]", robot)
     page.select_option("form[data-testid=grant-form] select[name=role]", "write")
     page.fill("form[data-testid=grant-form] input[name=repository]", content["app"])
@@ -211,13 +216,13 @@ def test_admin_creates_a_robot_that_pushes_with_skopeo(admin_page, local_registr
         Skopeo(tmp / "robot", creds=f"{robot}:{secret}").copy(layout["ref"], f"{local_registry.host}/{content['app']}:v2")
     page.goto(f"{local_registry.url}/ui/repo?name={content['app']}")
     assert layout["manifest_digest"] in page.locator("tr[data-tag=v2]").inner_text()
-    page.goto(f"{local_registry.url}/ui/admin?ns=admin")
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
     shot(page, "admin", ["form[data-testid=robot-form]", "table[data-testid=admin-repos]"])
 
 
 def test_after_logout_only_public_repositories_are_visible(browser, admin_page, local_registry, content):
     page = admin_page
-    page.goto(f"{local_registry.url}/ui/admin?ns=admin")
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
     page.locator("table[data-testid=admin-repos] tr", has_text=content["app"]).locator("button").click()
     assert "is now public" in page.inner_text("[data-testid=message]")
     anon = new_page(browser, content["tmp"])
