@@ -149,14 +149,10 @@ def form_of(ctx: Ctx) -> dict[str, str]:
     return form
 
 
-def readable(ctx: Ctx, repo: str) -> bool:
-    """Whether the caller may pull `repo` (False for missing ones too)."""
+def need_readable(ctx: Ctx, repo: str) -> bool:
+    """The repository's visibility (True: public) when the caller may pull it; else
+    NotFound, exactly as for a missing repository."""
     public = gw.reads().repo_visibility(repo)
-    if public is None:
-        return False
-    return PULL in allowed_actions(ctx.principal, repo, public)
-
-
-def need_readable(ctx: Ctx, repo: str) -> None:
-    if not readable(ctx, repo):
+    if public is None or PULL not in allowed_actions(ctx.principal, repo, public):
         raise NotFound()
+    return public

@@ -68,6 +68,7 @@ def test_anonymous_sees_only_public_repositories(registry, world):
     assert world["public"] in home.text and world["private"] not in home.text
     tags = requests.get(registry.url + "/ui/repo", params={"name": world["public"]})
     assert tags.status_code == 200 and 'data-tag="v1"' in tags.text
+    assert re.search(r'data-testid="visibility">public<', tags.text)
 
 
 def test_admin_sees_private_repository_and_search_filters(registry, world):
