@@ -259,7 +259,8 @@ class DirectUploads:
 
     def _close_multipart(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
         deadline = time.monotonic() + self.settings.direct_verify_seconds
-        was_pending = s.direct_state is not None
+        started = s.direct_state
+        was_pending = started is not None
         if s.direct_state is None:
             if not self._complete(s, digest):
                 return s
@@ -268,8 +269,9 @@ class DirectUploads:
             if result is not None:
                 return self._pending(s, digest, was_pending)
         if s.direct_state == "copying":
-            if deadline - time.monotonic() < COPY_MARGIN_S and s.direct_size > COPY_ONE_CALL:
-                return self._pending(s, digest, was_pending)
+            if (started != "copying" and s.direct_size > COPY_ONE_CALL
+                    and deadline - time.monotonic() < COPY_MARGIN_S):
+                return self._pending(s, digest, was_pending)  # hashing used the budget: copy next call
             out = self._commit(s, digest, deadline, was_pending)
             if isinstance(out, UploadSession):
                 return self._pending(s, digest, was_pending)
@@ -380,8 +382,9 @@ class DirectUploads:
             return [n, self.blobs.copy_part(src, key, s.copy_mpu_id or "", n, start, end)]
 
         with ThreadPoolExecutor(COPY_THREADS) as pool:
-            while todo and time.monotonic() < deadline - COPY_MARGIN_S / 2:
-                wave, todo = todo[:COPY_THREADS], todo[COPY_THREADS:]
+            first = True  # every call copies at least one wave, so closes always progress
+            while todo and (first or time.monotonic() < deadline - COPY_MARGIN_S / 2):
+                wave, todo, first = todo[:COPY_THREADS], todo[COPY_THREADS:], False
                 s.copy_parts = [*s.copy_parts, *pool.map(copy, wave)]
         if todo:
             self.meta.save_upload(s, expected)
