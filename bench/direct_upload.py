@@ -85,7 +85,7 @@ def main() -> int:
         s3, bucket = bootstrap.s3_client(), bootstrap.settings().bucket_name
         with tempfile.TemporaryDirectory(prefix="bench-direct-") as tmp:
             paths = make_files(Path(tmp), a.blobs, a.mib)
-            for mode, conc in (("concurrent", True), ("sequential", False)):
+            for mode, conc in (("concurrent", True), ("sequential", False)) if paths else ():
                 put_s = put_objects(s3, bucket, paths, conc)
                 direct_s, digests = push(srv.url, srv.admin, f"bench/{mode}", paths, conc)
                 for p, d in zip(paths, digests):

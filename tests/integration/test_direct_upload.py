@@ -479,3 +479,34 @@ def test_large_blobs_are_promoted_by_part_copies_across_calls(client, repo, monk
     assert calls >= 4  # hashing slices, then one copy part per call
     assert pull(client, repo, digest) == digest
     assert staged_objects(upload_id(up)) == []
+
+
+def test_concurrent_closes_of_one_session(client, repo):
+    """Clients retry: several closing PUTs of the same session at once all end in 201
+    (or 202 then 201), never a 5xx, and the blob is right."""
+    data = os.urandom(11 * MIB)
+    digest = sha256(data)
+    up = open_upload(client, repo)
+    pieces = parts_of(data, 5 * MIB)
+    plan = up.plan(len(data), part_size=5 * MIB, parts=[(n, sha256_b64(p)) for n, p in enumerate(pieces, 1)])
+    for p in plan["parts"]:
+        assert put_part(up, p, pieces[p["number"] - 1]).status_code == 200
+    statuses: list = []
+
+    def closer():
+        for _ in range(200):
+            r = close(client, up, digest)
+            statuses.append(r.status_code)
+            if r.status_code != 202:
+                return
+
+    threads = [threading.Thread(target=closer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(s < 500 for s in statuses), statuses
+    assert 201 in statuses
+    # a close that comes after another one committed finds no session: 404, nothing else
+    assert set(statuses) <= {201, 202, 404}, statuses
+    assert pull(client, repo, digest) == digest
