@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Optional, Union
 
 from ..storage import keys
@@ -22,8 +22,8 @@ from .names import validate_name
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
-COPY_PART = 256 * MIB
-COPY_THREADS = 8
+COPY_PART = 64 * MIB          # at least; raised so a copy needs at most 10,000 parts
+COPY_THREADS = 4
 READ_RANGE = 32 * MIB         # one ranged GET while hashing
 COPY_MARGIN_S = 5.0           # start a copy only with this much of the call's budget left
 
@@ -311,28 +311,40 @@ class DirectUploads:
         return digest
 
     def _copy_parts(self, s: UploadSession, src: str, key: str, deadline: float) -> bool:
-        """Promote a large object by parallel part copies, resumable across calls."""
+        """Promote a large object by parallel part copies, resumable across calls; parts
+        are started only while the budget lasts (at least one per call, so closes progress)."""
         expected = s.offset
         if not s.copy_mpu_id:
             s.copy_mpu_id = self.blobs.create_multipart(key)
+        size = max(COPY_PART, math.ceil(s.direct_size / MAX_PARTS / MIB) * MIB)
         done = {int(n) for n, _ in s.copy_parts}
-        count = math.ceil(s.direct_size / COPY_PART)
-        todo = [n for n in range(1, count + 1) if n not in done]
+        todo = iter([n for n in range(1, math.ceil(s.direct_size / size) + 1) if n not in done])
 
         def copy(n: int) -> list:
-            start = (n - 1) * COPY_PART
-            end = min(start + COPY_PART, s.direct_size) - 1
+            start = (n - 1) * size
+            end = min(start + size, s.direct_size) - 1
             return [n, self.blobs.copy_part(src, key, s.copy_mpu_id or "", n, start, end)]
 
+        started = False
         with ThreadPoolExecutor(COPY_THREADS) as pool:
-            first = True  # every call copies at least one wave, so closes always progress
-            while todo and (first or time.monotonic() < deadline - COPY_MARGIN_S / 2):
-                wave, todo, first = todo[:COPY_THREADS], todo[COPY_THREADS:], False
-                s.copy_parts = [*s.copy_parts, *pool.map(copy, wave)]
-        if todo:
+            running: set = set()
+            while True:
+                while len(running) < COPY_THREADS and (
+                        not started or time.monotonic() < deadline - COPY_MARGIN_S / 2):
+                    n = next(todo, None)
+                    if n is None:
+                        break
+                    running.add(pool.submit(copy, n))
+                    started = True
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                s.copy_parts = [*s.copy_parts, *(f.result() for f in finished)]
+        parts = {int(n): etag for n, etag in s.copy_parts}  # concurrent closes may repeat a part
+        if len(parts) < math.ceil(s.direct_size / size):
             self.meta.save_upload(s, expected)
             return False
-        self.blobs.complete_multipart(key, s.copy_mpu_id or "", sorted(s.copy_parts))
+        self.blobs.complete_multipart(key, s.copy_mpu_id or "", sorted(parts.items()))
         return True
 
     def _discard(self, s: UploadSession, digest: Optional[str] = None) -> None:
