@@ -302,3 +302,18 @@ def test_large_blobs_are_promoted_by_part_copies_across_calls(client, repo, monk
     assert calls >= 4  # hashing slices, then one copy part per call
     assert pull(client, repo, digest) == digest
     assert staged_objects(upload_id(up)) == []
+
+
+def test_urls_never_outlive_their_session(client, repo):
+    """An expired session is gone for the API at once, and its URLs expired with it."""
+    data = os.urandom(5000)
+    with settings(upload_ttl=3):
+        up = open_upload(client, repo)
+        plan = up.plan(len(data), sha256(data))
+    assert plan["expiresAt"] <= time.time() + 3
+    time.sleep(4.5)
+    assert requests.put(plan["url"], data=data, headers=plan["headers"]).status_code == 403
+    for r in (client.request("POST", f"{up.location}/direct", json={"size": len(data)}),
+              client.request("GET", f"{up.location}/direct"), close(client, up, sha256(data))):
+        assert r.status_code == 404 and error(r)["code"] == "BLOB_UPLOAD_UNKNOWN", r.text
+    assert not blob_visible(client, repo, sha256(data))
