@@ -1,0 +1,346 @@
+"""The local push gateway: stock clients push blobs of any size to a registry behind Lambda.
+
+    regcli gateway --registry https://registry.example.com --port 5001
+    skopeo copy oci:./img docker://127.0.0.1:5001/acme/app:v1 --dest-tls-verify=false
+
+Every request passes through unchanged (the token dance too: the client's own
+Authorization header is forwarded and never kept), except blob upload bodies of
+sessions where the registry offers direct uploads (`OCI-Direct-Upload` on the POST):
+PATCH/PUT bodies are spooled to a temporary file (memory: one 1 MiB block per
+connection) and answered as a registry would (202 + Range, Location pointing at the
+gateway); at the closing `PUT ?digest=` the gateway checks the digest and sends the
+file to S3 in parallel parts through the direct plan, then closes the session
+upstream and answers 201. Registries without the extension see plain pass-through.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator, Optional
+
+import requests
+
+from .api import ClientError, normalize_url
+from .upload import Blob, Uploader
+
+BLOCK = 1024 * 1024
+HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+       "transfer-encoding", "upgrade", "host", "content-length"}
+SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
+START = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?")
+IDLE_SECONDS = 3600
+
+
+class Spool:
+    """One upload session held by the gateway: bytes on disk, running SHA-256."""
+
+    def __init__(self, name: str, upstream_location: str, spool_dir: Optional[str]) -> None:
+        self.name = name
+        self.location = upstream_location  # absolute URL of the upstream session
+        fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
+        self.fh = os.fdopen(fd, "wb")
+        self.size = 0
+        self.hash = hashlib.sha256()
+        self.lock = threading.Lock()
+        self.used = time.monotonic()
+
+    def write(self, chunks: Iterator[bytes]) -> None:
+        for data in chunks:
+            self.fh.write(data)
+            self.hash.update(data)
+            self.size += len(data)
+        self.fh.flush()
+        self.used = time.monotonic()
+
+    def drop(self) -> None:
+        self.fh.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class Upstream:
+    """What `Uploader`/`direct_plan` need of a repository, speaking with the client's credentials."""
+
+    def __init__(self, gateway: "Gateway", name: str, authorization: Optional[str]) -> None:
+        self.gw, self.name, self.base = gateway, name, gateway.upstream
+        self.headers = {"Authorization": authorization} if authorization else {}
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base + path
+
+    def request(self, method: str, path: str, ok: tuple = (200,), **kw: Any) -> requests.Response:
+        from .api import _error_from
+
+        kw.setdefault("timeout", 120)
+        kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
+        try:
+            r = self.gw.http.request(method, self.url(path), allow_redirects=False, **kw)
+        except requests.RequestException as err:
+            raise ClientError(f"cannot reach {self.base}: {err}") from None
+        if r.status_code not in ok:
+            raise _error_from(r.status_code, r.headers, r.content)
+        return r
+
+
+class Gateway:
+    def __init__(self, upstream: str, workers: int = 4, spool_dir: Optional[str] = None,
+                 json_lines: bool = False) -> None:
+        self.upstream = normalize_url(upstream)
+        self.workers = workers
+        self.spool_dir = spool_dir
+        self.json = json_lines
+        self.http = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.sessions: dict[str, Spool] = {}
+        self.lock = threading.Lock()
+        self.log_lock = threading.Lock()
+
+    def log(self, event: str, **info: Any) -> None:
+        with self.log_lock:
+            if self.json:
+                print(json.dumps({"event": event, **info}), flush=True)
+            else:
+                print(f"{event}: " + " ".join(f"{k}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
+
+    def add(self, key: str, spool: Spool) -> None:
+        with self.lock:
+            now = time.monotonic()
+            for k in [k for k, s in self.sessions.items() if now - s.used > IDLE_SECONDS]:
+                self.sessions.pop(k).drop()
+            self.sessions[key] = spool
+
+    def get(self, key: str) -> Optional[Spool]:
+        with self.lock:
+            return self.sessions.get(key)
+
+    def pop(self, key: str) -> Optional[Spool]:
+        with self.lock:
+            return self.sessions.pop(key, None)
+
+
+def _oci_error(code: str, message: str, detail: Any = None) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message, "detail": detail or {}}]}).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gw: Gateway  # set on the subclass made by serve()
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the JSON/event log says what matters
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _body(self) -> Iterator[bytes]:
+        """The request body in blocks, whether Content-Length or chunked."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                while size:
+                    data = self.rfile.read(min(size, BLOCK))
+                    if not data:
+                        raise ConnectionError("client went away")
+                    size -= len(data)
+                    yield data
+                self.rfile.readline(1024)
+            return
+        left = int(self.headers.get("Content-Length") or 0)
+        while left:
+            data = self.rfile.read(min(left, BLOCK))
+            if not data:
+                raise ConnectionError("client went away")
+            left -= len(data)
+            yield data
+
+    def _send(self, status: int, headers: dict, body: bytes = b"") -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(self, err: ClientError) -> None:
+        status = err.status or 502
+        body = _oci_error(err.code or "UNKNOWN", str(err.args[0]), err.detail)
+        headers = {"Content-Type": "application/json"}
+        if err.headers is not None and err.headers.get("WWW-Authenticate"):
+            headers["WWW-Authenticate"] = self._rewrite(err.headers["WWW-Authenticate"])
+        self._send(status, headers, body)
+
+    def _rewrite(self, value: str) -> str:
+        """Upstream absolute URLs (Location, token realm) point back at the gateway."""
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return value.replace(self.gw.upstream, f"http://{host}")
+
+    # -- pass-through -----------------------------------------------------------------
+    def _forward(self) -> Optional[requests.Response]:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "expect"}
+        body: Any = None
+        length = self.headers.get("Content-Length")
+        if length is not None and int(length) <= 16 * BLOCK:
+            body = b"".join(self._body())
+        elif length is not None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = self._body()  # streamed through (large bodies to a registry without the extension)
+            if length is not None:
+                headers["Content-Length"] = length
+        try:
+            r = self.gw.http.request(self.command, self.gw.upstream + self.path, headers=headers, data=body,
+                                     allow_redirects=False, stream=True, timeout=300)
+        except requests.RequestException as err:
+            self._error(ClientError(f"cannot reach {self.gw.upstream}: {err}"))
+            return None
+        return r
+
+    def _relay(self, r: requests.Response, extra: Optional[dict] = None, drop: tuple = ()) -> None:
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            low = k.lower()
+            if low in HOP or low in drop:
+                continue
+            if low in ("location", "www-authenticate"):
+                v = self._rewrite(v)
+            self.send_header(k, v)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        length = r.headers.get("Content-Length")
+        if self.command == "HEAD" or r.status_code in (204, 304):
+            self.send_header("Content-Length", length or "0")
+            self.end_headers()
+            r.close()
+            return
+        if length is None:
+            data = r.raw.read(decode_content=False)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        while True:
+            data = r.raw.read(BLOCK, decode_content=False)
+            if not data:
+                break
+            self.wfile.write(data)
+        r.close()
+
+    def _handle(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        m = SESSION.fullmatch(path)
+        spool = self.gw.get(path) if m else None
+        try:
+            if spool is not None:
+                return self._session(spool, path)
+            if self.command == "POST" and START.fullmatch(path):
+                return self._start(path)
+            r = self._forward()
+            if r is not None:
+                self._relay(r)
+        except ClientError as err:
+            self._error(err)
+
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_POST = do_OPTIONS = _handle
+
+    # -- uploads ------------------------------------------------------------------------
+    def _start(self, path: str) -> None:
+        r = self._forward()
+        if r is None:
+            return
+        direct = r.status_code == 202 and r.headers.get("OCI-Direct-Upload", "").lower().startswith("v1")
+        if not direct:
+            return self._relay(r)
+        r.close()
+        name = START.fullmatch(path).group("name")  # type: ignore[union-attr]
+        location = requests.compat.urljoin(self.gw.upstream + path, r.headers["Location"])
+        spool = Spool(name, location, self.gw.spool_dir)
+        local = urllib.parse.urlsplit(location).path
+        self.gw.add(local, spool)
+        # the client sees a registry that takes any chunk size
+        self._send(202, {"Location": local, "Range": "0-0", "Content-Type": "text/plain",
+                         "Docker-Upload-UUID": local.rsplit("/", 1)[-1]})
+
+    def _session(self, spool: Spool, path: str) -> None:
+        with spool.lock:
+            if self.command == "GET":
+                return self._send(204, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                        "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
+            if self.command == "DELETE":
+                self.gw.pop(path)
+                spool.drop()
+                r = self._forward()
+                return self._relay(r) if r is not None else None
+            if self.command not in ("PATCH", "PUT"):
+                return self._send(405, {"Content-Type": "application/json"},
+                                  _oci_error("UNSUPPORTED", f"{self.command} on an upload session"))
+            crange = self.headers.get("Content-Range")
+            if crange and self.command == "PATCH":
+                m = re.match(r"(?:bytes )?(\d+)-", crange)
+                if not m or int(m.group(1)) != spool.size:
+                    for _ in self._body():
+                        pass
+                    return self._send(416, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                            "Content-Type": "application/json"},
+                                      _oci_error("BLOB_UPLOAD_INVALID", "chunk out of order",
+                                                 {"expected": spool.size}))
+            spool.write(self._body())
+            if self.command == "PATCH":
+                return self._send(202, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                        "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
+            self._finish(spool, path)
+
+    def _finish(self, spool: Spool, path: str) -> None:
+        digest = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("digest", [""])[0]
+        actual = "sha256:" + spool.hash.hexdigest()
+        if digest != actual:
+            self.gw.pop(path)
+            spool.drop()
+            return self._send(400, {"Content-Type": "application/json"},
+                              _oci_error("DIGEST_INVALID", "the uploaded bytes do not match the digest",
+                                         {"expected": digest, "actual": actual}))
+        spool.fh.close()
+        started = time.monotonic()
+        upstream = Upstream(self.gw, spool.name, self.headers.get("Authorization"))
+        blob = Blob(digest, spool.size, path=spool.path)
+        try:
+            Uploader(upstream, workers=self.gw.workers).send_direct(blob, spool.location)  # type: ignore[arg-type]
+        finally:
+            self.gw.pop(path)
+            spool.drop()
+        seconds = round(time.monotonic() - started, 3)
+        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds)
+        self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+
+def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 4,
+          spool_dir: Optional[str] = None, json_lines: bool = False) -> None:
+    """Run in the foreground until interrupted."""
+    gw = Gateway(upstream, workers, spool_dir, json_lines)
+    handler = type("BoundHandler", (Handler,), {"gw": gw})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    print(f"gateway listening on http://{host}:{server.server_address[1]} -> {gw.upstream}",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
