@@ -29,7 +29,8 @@ from typing import Any, Iterator, Optional
 import requests
 
 from .api import ClientError, normalize_url
-from .upload import Blob, Uploader
+from .direct import DirectUploadError, push_blob
+from .upload import Blob
 
 BLOCK = 1024 * 1024
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -68,30 +69,6 @@ class Spool:
             pass
 
 
-class Upstream:
-    """What `Uploader`/`direct_plan` need of a repository, speaking with the client's credentials."""
-
-    def __init__(self, gateway: "Gateway", name: str, authorization: Optional[str]) -> None:
-        self.gw, self.name, self.base = gateway, name, gateway.upstream
-        self.headers = {"Authorization": authorization} if authorization else {}
-
-    def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.base + path
-
-    def request(self, method: str, path: str, ok: tuple = (200,), **kw: Any) -> requests.Response:
-        from .api import _error_from
-
-        kw.setdefault("timeout", 120)
-        kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
-        try:
-            r = self.gw.http.request(method, self.url(path), allow_redirects=False, **kw)
-        except requests.RequestException as err:
-            raise ClientError(f"cannot reach {self.base}: {err}") from None
-        if r.status_code not in ok:
-            raise _error_from(r.status_code, r.headers, r.content)
-        return r
-
-
 class Gateway:
     def __init__(self, upstream: str, workers: int = 4, spool_dir: Optional[str] = None,
                  json_lines: bool = False) -> None:
@@ -103,6 +80,9 @@ class Gateway:
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
+        self.s3 = requests.Session()  # presigned S3 requests: never the client's credentials
+        self.s3.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.sessions: dict[str, Spool] = {}
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()
@@ -180,7 +160,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, err: ClientError) -> None:
         status = err.status or 502
-        body = _oci_error(err.code or "UNKNOWN", str(err.args[0]), err.detail)
+        code = err.code if err.code and err.code.isupper() and len(err.code) > 2 else "BLOB_UPLOAD_INVALID"
+        body = _oci_error(code, str(err.args[0]), err.detail)
         headers = {"Content-Type": "application/json"}
         if err.headers is not None and err.headers.get("WWW-Authenticate"):
             headers["WWW-Authenticate"] = self._rewrite(err.headers["WWW-Authenticate"])
@@ -317,11 +298,16 @@ class Handler(BaseHTTPRequestHandler):
                                          {"expected": digest, "actual": actual}))
         spool.fh.close()
         started = time.monotonic()
-        upstream = Upstream(self.gw, spool.name, self.headers.get("Authorization"))
-        blob = Blob(digest, spool.size, path=spool.path)
+        http = requests.Session()  # the client's own credentials, for this upload only
+        if self.headers.get("Authorization"):
+            http.headers["Authorization"] = self.headers["Authorization"]
         try:
-            Uploader(upstream, workers=self.gw.workers).send_direct(blob, spool.location)  # type: ignore[arg-type]
+            push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.path),
+                      digest=digest, location=spool.location, workers=self.gw.workers, s3=self.gw.s3)
+        except DirectUploadError as err:
+            raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
         finally:
+            http.close()
             self.gw.pop(path)
             spool.drop()
         seconds = round(time.monotonic() - started, 3)

@@ -101,13 +101,13 @@ class Uploader:
 
     def __init__(self, repo: Repo, workers: int = 4, chunk: int = DEFAULT_CHUNK,
                  store: Optional[ResumeStore] = None, direct: bool = True,
-                 events: Optional[Callable[[str, dict], None]] = None) -> None:
+                 events: Optional[Callable[..., None]] = None) -> None:
         self.repo = repo
         self.workers = max(1, workers)
         self.chunk = chunk
         self.store = store or ResumeStore()
         self.allow_direct = direct
-        self.events = events or (lambda kind, info: None)
+        self.events = events or (lambda kind, **info: None)
 
     def _key(self, digest: str) -> str:
         return f"{self.repo.base}/{self.repo.name}@{digest}"
@@ -143,7 +143,7 @@ class Uploader:
         min_chunk = int(r.headers.get("OCI-Chunk-Min-Length") or 0)
         self.store.put(key, {"location": location, "direct": direct})
         if direct:
-            self._direct(blob, location, progress, held={})
+            self._direct(blob, location, progress)
             how = "direct"
         else:
             self._chunked(blob, location, 0, max(self.chunk, min_chunk), progress)
@@ -163,16 +163,16 @@ class Uploader:
         location = saved["location"]
         if saved.get("direct"):
             r = self.repo.request("GET", direct_path(location), ok=(200,))
-            held = {int(p["number"]): int(p["size"]) for p in (r.json().get("parts") or [])}
-            done = sum(held.values())
-            self.events("resumed", {"digest": blob.digest, "bytes": done, "parts": len(held)})
-            self._direct(blob, location, progress, held)
+            held = r.json().get("parts") or []
+            done = sum(int(p.get("size") or 0) for p in held)
+            self.events("resumed", digest=blob.digest, bytes=done, parts=len(held))
+            self._direct(blob, location, progress)
             return "direct"
         r = self.repo.request("GET", location, ok=(204, 200))
         end = r.headers.get("Range", "0-0").split("-")[-1]
         offset = int(end) + 1 if int(end) > 0 else 0
         location = r.headers.get("Location") or location
-        self.events("resumed", {"digest": blob.digest, "bytes": offset})
+        self.events("resumed", digest=blob.digest, bytes=offset)
         self._chunked(blob, location, offset, int(saved.get("chunk") or self.chunk), progress)
         return "chunked"
 
@@ -190,16 +190,19 @@ class Uploader:
             progress(len(data))
         self._close(location, blob.digest)
 
-    def send_direct(self, blob: Blob, location: str, progress: Progress = lambda n: None,
-                    held: Optional[dict[int, int]] = None) -> None:
-        """The bytes of `blob` through the direct plan of the session at `location`, then close it."""
-        self._direct(blob, location, progress, held or {})
+    def send_direct(self, blob: Blob, location: str, progress: Progress = lambda n: None) -> None:
+        """The bytes of `blob` through the direct plan of the session at `location`, closed."""
+        self._direct(blob, location, progress)
 
-    def _direct(self, blob: Blob, location: str, progress: Progress, held: dict[int, int]) -> None:
-        from . import direct_plan
+    def _direct(self, blob: Blob, location: str, progress: Progress) -> None:
+        """client/direct.py does the work (it resumes: parts S3 holds are not sent again)."""
+        from .direct import DirectUploadError, push_blob
 
-        direct_plan.upload(self.repo, location, blob, progress, held, self.workers)
-        self._close(location, blob.digest)
+        try:
+            push_blob(self.repo.session, self.repo.base, self.repo.name, blob, digest=blob.digest,
+                      location=location, workers=self.workers, progress=progress)
+        except DirectUploadError as err:
+            raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
 
     def _close(self, location: str, digest: str) -> None:
         """PUT ?digest=; repeat while the registry answers 202 (verification under way)."""
