@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the Python venv and its packages, and (with --clients) the
+# Idempotent set-up: the Python venv and its packages, the local S3/DynamoDB backends
+# (scripts/install-backends.sh), and (with --clients) the
 # real registry clients the end-to-end tests drive. Safe to run repeatedly.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,8 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+# the strict local backends (`make run`'s default; tests' "strict" backend)
+bash scripts/install-backends.sh
 if [[ "${1:-}" == "--clients" ]]; then
   if [[ "$(id -u)" -eq 0 ]]; then
     bash scripts/install-clients.sh
