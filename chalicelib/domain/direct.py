@@ -78,8 +78,12 @@ def _parse_plan(body: bytes) -> dict:
     return doc
 
 
+_SHA256_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
+
+
 def _sha256_only(digest: str) -> None:
-    if parse_digest(digest).algorithm != "sha256":
+    parse_digest(digest)  # its own reasons for malformed digests first
+    if not _SHA256_DIGEST.fullmatch(digest):  # fullmatch: no trailing newline slips through
         raise RegistryError("DIGEST_INVALID", {"digest": digest, "reason": "direct uploads take sha256 "
                                                "digests (S3 checks SHA-256); use a chunked upload"})
 
@@ -334,9 +338,14 @@ class DirectUploads:
                 raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual,
                                                        "size": s.direct_size})
             s.direct_state = "copying"
+            # Small: commit in this call (a retry hashes again from `start`). Large: the copy
+            # may span calls, so keep the proof.
+            if s.direct_size > COPY_ONE_CALL and not self.meta.save_upload(s, start):
+                return pos
+            return None
         if not self.meta.save_upload(s, start):
-            return pos  # a concurrent close advanced it: report progress, do not commit
-        return None if s.direct_state == "copying" else pos
+            return pos  # a concurrent close advanced it meanwhile: its state stands
+        return pos
 
     def _commit(self, s: UploadSession, digest: str, deadline: float,
                 was_pending: bool) -> Union[str, UploadSession]:
