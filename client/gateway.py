@@ -15,6 +15,7 @@ upstream and answers 201. Registries without the extension see plain pass-throug
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -110,6 +111,27 @@ class Gateway:
             return self.sessions.pop(key, None)
 
 
+class _Sized(io.RawIOBase):
+    """A body of known length for requests (a bare generator would be sent chunked)."""
+
+    def __init__(self, blocks: Iterator[bytes], length: int) -> None:
+        super().__init__()
+        self.blocks, self.length, self.buf = blocks, length, b""
+
+    def __len__(self) -> int:
+        return self.length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        # hands out whole blocks (up to 1 MiB) whatever http.client asks for
+        data = self.buf or next(self.blocks, b"")
+        self.buf = b""
+        self.length -= len(data)
+        return data
+
+
 def _oci_error(code: str, message: str, detail: Any = None) -> bytes:
     return json.dumps({"errors": [{"code": code, "message": message, "detail": detail or {}}]}).encode()
 
@@ -174,15 +196,18 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- pass-through -----------------------------------------------------------------
     def _forward(self) -> Optional[requests.Response]:
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "expect"}
+        headers: dict[str, str] = {}
+        for k in self.headers.keys():  # repeated headers (Accept!) are joined, not dropped
+            if k.lower() not in HOP and k.lower() != "expect" and k not in headers:
+                headers[k] = ", ".join(self.headers.get_all(k) or [])
         body: Any = None
         length = self.headers.get("Content-Length")
         if length is not None and int(length) <= 16 * BLOCK:
             body = b"".join(self._body())
-        elif length is not None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            body = self._body()  # streamed through (large bodies to a registry without the extension)
-            if length is not None:
-                headers["Content-Length"] = length
+        elif length is not None:  # streamed through with its length (not re-chunked)
+            body = _Sized(self._body(), int(length))
+        elif "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = self._body()  # requests re-chunks it
         try:
             r = self.gw.http.request(self.command, self.gw.upstream + self.path, headers=headers, data=body,
                                      allow_redirects=False, stream=True, timeout=300)

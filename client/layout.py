@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -133,10 +134,11 @@ def write_oci_layout(root: str, tag: Optional[str], manifest: Manifest) -> None:
     desc = {"mediaType": manifest.media_type, "digest": manifest.digest, "size": len(manifest.body)}
     if tag:
         desc["annotations"] = {REF_NAME: tag}
-    keep = [d for d in index.get("manifests") or []
-            if (d.get("annotations") or {}).get(REF_NAME) != tag or not tag]
-    keep = [d for d in keep if d.get("digest") != manifest.digest or (d.get("annotations") and tag)]
-    index["manifests"] = keep + [desc]
+    def replaced(d: dict) -> bool:  # the tag moves; an untagged copy of the same image goes
+        name = (d.get("annotations") or {}).get(REF_NAME)
+        return (tag is not None and name == tag) or (name is None and d.get("digest") == manifest.digest)
+
+    index["manifests"] = [d for d in index.get("manifests") or [] if not replaced(d)] + [desc]
     with open(path, "w") as fh:
         json.dump(index, fh)
 
@@ -211,7 +213,7 @@ def write_docker_archive(path: str, repo_tag: str, config: bytes, layers: list[t
             info.mode = 0o644
             if data is not None:
                 info.size = len(data)
-                tar.addfile(info, __import__("io").BytesIO(data))
+                tar.addfile(info, io.BytesIO(data))
             else:
                 info.size = os.path.getsize(file)
                 with open(file, "rb") as fh:

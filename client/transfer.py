@@ -121,7 +121,8 @@ def _download(repo: Repo, desc: dict, path: str, opt: Options) -> None:
             raise ClientError(f"blob {desc['digest']} arrived with digest sha256:{h.hexdigest()}")
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp) if os.path.exists(tmp) else None
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     opt.reporter.blob_done(desc["digest"], int(desc.get("size", 0)), "downloaded")
 

@@ -318,3 +318,30 @@ def test_bad_input_is_a_clear_error(local_registry, cli, tmp):
         proc = cli(*args, check=False)
         assert proc.returncode == 1 and text in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+def test_any_registry_distribution_with_basic_auth(local_registry, cli, tmp, uniq):
+    """CNCF distribution 2.8 (htpasswd Basic auth, no direct uploads, absolute Locations with
+    `_state`): login, chunked push, pull, and copy from this registry."""
+    require_binaries("docker-registry", "skopeo")
+    from e2e.clients import ReferenceRegistry
+
+    with ReferenceRegistry(tmp / "distribution", users={"dist": "dist-password"}) as dist:
+        cli("login", dist.url, "--username", "dist", "--password-stdin", input=b"dist-password")
+        bad = cli("login", dist.url, "--username", "dist", "--password-stdin", input=b"nope", check=False)
+        assert bad.returncode == 1 and "401" in bad.stderr
+        big = tmp / "big.bin"
+        digest = _big_file(big, 12 * MiB + 7, seed=21)
+        ref = f"{dist.host}/e2e/{uniq}:v1"
+        out = events(cli("--json", "push", str(big), ref, "--artifact-type", "application/x.e2e").stdout)
+        assert [e["how"] for e in out if e["event"] == "blob" and e["digest"] == digest] == ["chunked"]
+        cli("pull", ref, str(tmp / "out"))
+        assert _sha_file(tmp / "out" / "big.bin") == digest
+        # an image from this registry copied to distribution, byte-identical manifest
+        user, password = _creds_of(local_registry)
+        cli.login(local_registry, user, password)
+        layout = build_oci_layout(tmp / "src", layers=2, seed=31)
+        cli("push", layout["ref"], f"{local_registry.host}/e2e/{uniq}/img:v1")
+        cli("copy", f"{local_registry.host}/e2e/{uniq}/img:v1", f"{dist.host}/e2e/{uniq}/img:v1")
+        skopeo = Skopeo(tmp / "skopeo", creds="dist:dist-password")
+        assert skopeo.inspect(f"{dist.host}/e2e/{uniq}/img:v1", raw=True) == layout["manifest"]

@@ -165,3 +165,24 @@ def test_gateway_passes_registry_errors_through(limited, gateway, tmp):
     assert f'realm="http://{gateway.host}/token"' in r.headers["WWW-Authenticate"]
     r = requests.get(f"http://{gateway.host}/v2/admin/nothing-here/manifests/v1", auth=ADMIN)
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_gateway_in_front_of_a_registry_without_the_extension(tmp, uniq):
+    """Distribution 2.8 offers no direct uploads: everything, upload bodies too, passes through."""
+    require_binaries("docker-registry", "skopeo")
+    from e2e.clients import ReferenceRegistry
+
+    with ReferenceRegistry(tmp / "distribution", users={"dist": "dist-password"}) as dist:
+        gw = Gateway(dist.url, tmp)
+        try:
+            layout = _layout_with_layer(tmp / "src", 20 * MiB, seed=13)
+            skopeo = Skopeo(tmp / "skopeo", creds="dist:dist-password")
+            skopeo.copy(layout["ref"], f"{gw.host}/e2e/{uniq}:v1")
+            assert skopeo.inspect(f"{dist.host}/e2e/{uniq}:v1", raw=True) == layout["manifest"]
+            out = tmp / "pulled"
+            skopeo.copy(f"{gw.host}/e2e/{uniq}:v1", f"oci:{out}:v1")
+            layer = layout["layer_digests"][0]
+            assert (out / "blobs" / "sha256" / layer.split(":")[1]).read_bytes() == layout["blobs"][layer]
+            assert '"event": "upload"' not in gw.log_text()  # nothing went the direct way
+        finally:
+            gw.stop()
