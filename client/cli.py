@@ -156,10 +156,16 @@ def run(args: argparse.Namespace) -> None:
         args.user = args.username or args.user
         if args.password_stdin:
             args.password = sys.stdin.read().rstrip("\r\n")
+    password = None
+    if not args.user and args.password is None and os.environ.get("REGISTRY_PASSWORD") is None:
+        stored = commands.stored_credentials(args.registry)  # from `login URL`, as docker keeps them
+        if stored:
+            args.user, password = stored
     needs_user = args.command != "token"
     if needs_user and not args.user:
-        raise ClientError("give --user (or REGISTRY_USER)")
-    api = AdminClient(args.registry, args.user, _password(args), timeout=args.timeout)
+        raise ClientError("give --user (or REGISTRY_USER), or `login URL` first")
+    api = AdminClient(args.registry, args.user, password if password is not None else _password(args),
+                      timeout=args.timeout)
     cmd, action = args.command, getattr(args, "action", None)
     if cmd == "login":
         api.login()

@@ -72,6 +72,15 @@ def _host(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/").split("/")[0]
 
 
+def stored_credentials(url: str) -> Optional[tuple[str, str]]:
+    from .auth import find_credentials
+
+    try:
+        return find_credentials(_host(url))
+    except CredentialError:
+        return None
+
+
 def _read_password(args: argparse.Namespace, fallback: Optional[str]) -> str:
     if args.password_stdin:
         pw = sys.stdin.read().rstrip("\r\n")

@@ -114,13 +114,14 @@ class Uploader:
 
     def upload(self, blob: Blob, progress: Progress, mount_from: Optional[str] = None) -> str:
         """Make `blob` present in the repository; returns how: exists, mounted, direct, chunked, put."""
+        key = self._key(blob.digest)
         if self.repo.blob_size(blob.digest) is not None:
+            self.store.put(key, None)  # finished elsewhere: forget an interrupted session
             progress(blob.size)
             return "exists"
         if mount_from and mount_from != self.repo.name and self.repo.mount(blob.digest, mount_from):
             progress(blob.size)
             return "mounted"
-        key = self._key(blob.digest)
         saved = self.store.get(key)
         if saved:
             try:

@@ -89,7 +89,8 @@ def test_login_stores_like_docker_login_and_later_commands_use_it(local_registry
     assert doc["auths"][local_registry.host] == {
         "auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
     assert config_file.stat().st_mode & 0o077 == 0, "config.json readable by others"
-    # no credentials on the command line from now on
+    # no credentials on the command line from now on, admin commands included
+    assert f"Login succeeded: {user}" in cli("--registry", local_registry.url, "login").stdout
     art = tmp / "hello.txt"
     art.write_text("hello from the CLI")
     ref = f"{local_registry.host}/e2e/{uniq}/art:v1"
