@@ -2,9 +2,9 @@
 to a registry under Lambda's limits (REGISTRY_LAMBDA_LIMITS=1: a body over 6 MB is a 413),
 unchanged: skopeo with a 200 MiB layer, helm with a chart over 4.4 MiB, podman, oras.
 
-The gateway's peak RSS and the skopeo push times (through the gateway to the limited
-registry, and straight to an unlimited one) are printed and written to
-`$GATEWAY_METRICS` when set; they are measurements for the report, not asserts.
+The gateway's peak RSS and the skopeo push time through the gateway are printed; with
+`GATEWAY_METRICS=<file>` they are appended there, with the time of skopeo pushing the same
+image straight to a registry without limits. Measurements for the report, not asserts.
 """
 from __future__ import annotations
 
@@ -84,13 +84,14 @@ def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, loc
         pulled = (out / "blobs" / "sha256" / layer.split(":")[1]).read_bytes()
         assert pulled == layout["blobs"][layer]
         assert skopeo.inspect(f"{limited.host}/admin/{uniq}:v1", raw=True) == layout["manifest"]
-    # for the report: skopeo straight to a registry without limits, same image
-    plain = Skopeo(tmp / "skopeo-plain", creds=local_registry.creds)
-    started = time.monotonic()
-    plain.copy(layout["ref"], f"{local_registry.host}/e2e/{uniq}/straight:v1", timeout=900)
-    straight = time.monotonic() - started
-    _record(layer_mib=round(len(layout["blobs"][layer]) / MiB, 1), gateway_peak_rss_mib=rss,
-            skopeo_via_gateway_s=round(through, 2), skopeo_straight_unlimited_s=round(straight, 2))
+    metrics = {"layer_mib": round(len(layout["blobs"][layer]) / MiB, 1), "gateway_peak_rss_mib": rss,
+               "skopeo_via_gateway_s": round(through, 2)}
+    if os.environ.get("GATEWAY_METRICS"):  # for the report: skopeo straight to a registry without limits
+        plain = Skopeo(tmp / "skopeo-plain", creds=local_registry.creds)
+        started = time.monotonic()
+        plain.copy(layout["ref"], f"{local_registry.host}/e2e/{uniq}/straight:v1", timeout=900)
+        metrics["skopeo_straight_unlimited_s"] = round(time.monotonic() - started, 2)
+    _record(**metrics)
 
 
 def test_helm_pushes_a_big_chart_through_the_gateway(limited, gateway, tmp, uniq):
