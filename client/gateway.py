@@ -262,6 +262,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._relay(r)
         except ClientError as err:
             self._error(err)
+        except (ValueError, ConnectionError) as err:  # a malformed body framing, or the client left
+            self.close_connection = True
+            try:
+                self._send(400, {"Content-Type": "application/json"},
+                           _oci_error("BLOB_UPLOAD_INVALID", f"unreadable request body: {err}"))
+            except OSError:
+                pass
 
     do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_POST = do_OPTIONS = _handle
 

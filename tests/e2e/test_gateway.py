@@ -187,3 +187,47 @@ def test_gateway_in_front_of_a_registry_without_the_extension(tmp, uniq):
             assert '"event": "upload"' not in gw.log_text()  # nothing went the direct way
         finally:
             gw.stop()
+
+
+def test_gateway_refuses_bad_uploads_and_keeps_nothing(limited, gateway, uniq):
+    """A wrong digest, an out-of-order chunk and broken chunked framing: OCI errors, no blob."""
+    import hashlib
+    import socket
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    data = random.Random(8).randbytes(7 * MiB)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with server_log_on_failure(limited):
+        r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+        assert r.status_code == 202, r.text
+        location = r.headers["Location"]
+        assert location.startswith(f"/v2/{repo}/blobs/uploads/")
+        r = c.request("PATCH", location, data=data, headers={"Content-Range": f"0-{len(data) - 1}"})
+        assert r.status_code == 202 and r.headers["Range"] == f"0-{len(data) - 1}", r.text
+        r = c.request("PATCH", location, data=b"x", headers={"Content-Range": "5-5"})
+        assert r.status_code == 416 and r.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+        r = c.request("GET", location)
+        assert r.status_code == 204 and r.headers["Range"] == f"0-{len(data) - 1}"
+        wrong = "sha256:" + "0" * 64
+        r = c.request("PUT", location, params={"digest": wrong})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+        for d in (wrong, digest):
+            assert c.request("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+        # the same bytes with the right digest go through
+        r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+        r = c.request("PUT", r.headers["Location"], params={"digest": digest}, data=data)
+        assert r.status_code == 201 and r.headers["Docker-Content-Digest"] == digest, r.text
+        assert c.request("HEAD", f"/v2/{repo}/blobs/{digest}").status_code == 200
+        # a chunked body whose framing is garbage: a 400, the gateway stays up
+        r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+        path = r.headers["Location"]
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+            sock.sendall(f"PATCH {path} HTTP/1.1\r\nHost: {gateway.host}\r\nTransfer-Encoding: chunked\r\n"
+                         f"Authorization: {c.http.auth and 'Bearer ' + c.http.auth.token}\r\n\r\n"
+                         "zz\r\nnot hex\r\n0\r\n\r\n".encode())
+            answer = sock.recv(4096).decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 400") and "BLOB_UPLOAD_INVALID" in answer, answer
+        assert c.request("GET", "/v2/").status_code == 200
