@@ -145,13 +145,14 @@ class StrictBackends:
                                 stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
     def _ministack_cmd(self) -> list[str]:
-        return [str(MINISTACK_PY), "-m", "hypercorn", "ministack.app:app", "--bind",
+        return [str(MINISTACK_PY), "-m", "hypercorn", "ministack_strict:app", "--bind",
                 f"127.0.0.1:{self.s3_port}", "--log-level", "WARNING", "--keep-alive", "75"]
 
     def _ministack_env(self) -> dict[str, str]:
         assert self.credentials is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
-        env.update({"AUTH": "true", "SERVICES": "s3", "S3_PERSIST": "1",
+        env.update({"PYTHONPATH": str(Path(__file__).resolve().parent / "shim"),
+                    "AUTH": "true", "SERVICES": "s3", "S3_PERSIST": "1",
                     "S3_DATA_DIR": str(self.data_dir / "s3"), "BIND_HOST": "127.0.0.1",
                     "GATEWAY_PORT": str(self.s3_port), "LOG_LEVEL": "WARNING",
                     "MINISTACK_REGION": self.credentials.region,
