@@ -133,3 +133,21 @@ def test_s3_refuses_header_signed_requests_without_the_secret(registry, key_id):
         with pytest.raises(ClientError) as err:
             call()
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("key_id", ["test", "AKIAIOSFODNN7EXAMPLE", "000000000000"])
+def test_dynamodb_local_shows_another_key_id_an_empty_database(registry, key_id):
+    """DynamoDB Local checks no signature, but keeps one database per access key id: without
+    the generated id (only in the 0600 credentials file) the registry's table is not there."""
+    import boto3
+
+    from chalicelib import bootstrap
+
+    ours = bootstrap.dynamodb_client()
+    table = bootstrap.settings().table_name
+    assert table in ours.list_tables()["TableNames"]
+    other = boto3.client("dynamodb", endpoint_url=registry.aws.dynamodb_url, region_name="us-east-1",
+                         aws_access_key_id=key_id, aws_secret_access_key="whatever")
+    assert table not in other.list_tables()["TableNames"]
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.scan(TableName=table)
