@@ -202,17 +202,8 @@ class StrictBackends:
     # parent was not us (e.g. hypercorn's worker) may outlive it: stop every backend process
     # working in this data directory first, so two never write the same files.
     def _stop_leftovers(self) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if os.readlink(entry / "cwd") != str(self.data_dir):
-                    continue
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ministack" in cmdline or b"LoopbackDynamoDBLocal" in cmdline:
-                _terminate_pid(int(entry.name))
+        for pid in backend_processes(self.data_dir):
+            _terminate_pid(pid)
 
     def stop(self) -> None:
         """SIGTERM both (DynamoDB Local closes SQLite; ministack flushes), then SIGKILL stragglers."""
@@ -229,6 +220,23 @@ class StrictBackends:
         if self._log is not None and self._log is not sys.stdout:
             self._log.close()
             self._log = None
+
+
+def backend_processes(data_dir: Path) -> list[int]:
+    """Embedded S3/DynamoDB processes (and their workers) working in `data_dir`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if os.readlink(entry / "cwd") != str(Path(data_dir).resolve()):
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ministack" in cmdline or b"LoopbackDynamoDBLocal" in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def _terminate_pid(pid: int) -> None:
