@@ -3,7 +3,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: setup run test test-unit test-integration test-e2e bench synth clean gateway
+.PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth clean gateway
 
 setup:
 	@bash scripts/setup.sh
@@ -11,6 +11,15 @@ setup:
 run: setup
 	@if [ "$(TLS)" = "1" ]; then export REGISTRY_TLS=1; fi; \
 	  .venv/bin/python -m local
+
+# Local data (REGISTRY_DATA_DIR, default .local-data/): a consistent copy while `make run`
+# runs; restore with the registry stopped (the previous data is kept beside it).
+backup: setup
+	.venv/bin/python -m local.backup create $(if $(FILE),--file "$(FILE)",)
+
+restore: setup
+	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=registry-backup-....tar" >&2; exit 2; fi
+	.venv/bin/python -m local.backup restore --file "$(FILE)"
 
 test:
 	@bash scripts/setup.sh --clients

@@ -138,3 +138,100 @@ def test_restart_and_kill_9_keep_pushed_images_and_charts(server: Server, tmp: P
     server.kill_all()
     server.start()
     check("kill-9")
+
+
+def test_backup_while_pushing_restores_a_consistent_registry(tmp: Path):
+    """`make backup` while pushes run; `make restore` into another directory; the restored
+    registry serves every tag it lists, with every blob, and everything pushed before the
+    backup started."""
+    import threading
+
+    import requests
+
+    from support import Client, sha256
+
+    a = Server(tmp / "a", tmp / "a.log")
+    b = Server(tmp / "b", tmp / "b.log")
+    try:
+        a.start()
+        client = Client(f"http://{a.host}", auth=(ADMIN_USER, ADMIN_PASSWORD))
+        before = [client.push_image("bk/app", f"before{i}", layers=2, seed=f"b{i}")[0] for i in range(3)]
+        stop = threading.Event()
+        pushed_during: list[str] = []
+
+        def pusher() -> None:
+            c = Client(f"http://{a.host}", auth=(ADMIN_USER, ADMIN_PASSWORD))
+            i = 0
+            while not stop.is_set() and i < 200:
+                pushed_during.append(c.push_image("bk/app", f"during{i}", layers=2, seed=f"d{i}")[0])
+                i += 1
+
+        t = threading.Thread(target=pusher)
+        t.start()
+        time.sleep(1.0)
+        archive = tmp / "backup.tar"
+        env = {**os.environ, "REGISTRY_DATA_DIR": str(a.data_dir)}
+        made = subprocess.run(["make", "-s", "backup", f"FILE={archive}"], cwd=str(REPO_ROOT), env=env,
+                              capture_output=True, text=True, timeout=300)
+        time.sleep(0.5)
+        stop.set()
+        t.join(timeout=120)
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert pushed_during, "no push overlapped the backup"
+        assert oct(archive.stat().st_mode & 0o777) == "0o600"
+
+        env["REGISTRY_DATA_DIR"] = str(b.data_dir)
+        done = subprocess.run(["make", "-s", "restore", f"FILE={archive}"], cwd=str(REPO_ROOT), env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        b.start()
+        rc = Client(f"http://{b.host}", auth=(ADMIN_USER, ADMIN_PASSWORD))
+        tags = rc.request("GET", "/v2/bk/app/tags/list").json()["tags"]
+        assert {f"before{i}" for i in range(3)} <= set(tags)
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        for tag in tags:  # every tag the snapshot lists is whole: manifest and every blob
+            m = rc.request("GET", f"/v2/bk/app/manifests/{tag}", headers=accept)
+            assert m.status_code == 200, (tag, m.text)
+            doc = m.json()
+            for d in [doc["config"]["digest"]] + [layer["digest"] for layer in doc["layers"]]:
+                r = rc.request("GET", f"/v2/bk/app/blobs/{d}")
+                body = requests.get(r.headers["Location"]).content if r.status_code == 307 else r.content
+                assert sha256(body) == d, (tag, d, r.status_code)
+        for digest in before:
+            assert rc.request("HEAD", f"/v2/bk/app/manifests/{digest}", headers=accept).status_code == 200
+        # a restore refuses to run under a live registry
+        refused = subprocess.run(["make", "-s", "restore", f"FILE={archive}"], cwd=str(REPO_ROOT), env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0 and "stop it" in refused.stderr
+    finally:
+        a.kill_all()
+        b.kill_all()
+
+
+def test_a_dead_backend_gives_503_with_retry_after_never_500_or_201(server: Server):
+    """kill -9 DynamoDB Local, then ministack: reads and writes answer 503 with Retry-After
+    (retryable), never a 500 and never a 201 for a write that did not happen."""
+    from support import Client, sha256
+
+    server.start()
+    client = Client(f"http://{server.host}", auth=(ADMIN_USER, ADMIN_PASSWORD))
+    client.login("dead/app")
+    digest, body = client.push_image("dead/app", "v1")
+    java = [p for p in server.backend_pids() if b"LoopbackDynamoDBLocal" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert java
+    for pid in java:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    responses = [client.request("GET", "/v2/dead/app/manifests/v1", headers=accept),
+                 client.request("HEAD", f"/v2/dead/app/manifests/{digest}", headers=accept),
+                 client.push_manifest("dead/app", "v2", body),
+                 client.request("POST", "/v2/dead/app/blobs/uploads/")]
+    for r in responses:
+        assert r.status_code == 503 and r.headers.get("Retry-After"), (r.request.method, r.status_code, r.text)
+    for pid in server.backend_pids():  # now S3 too: a monolithic blob upload needs it
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    r = client.request("POST", "/v2/dead/app/blobs/uploads/", params={"digest": sha256(b"x")}, data=b"x",
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 503 and r.headers.get("Retry-After"), (r.status_code, r.text)

@@ -21,6 +21,11 @@ import pytest
 from support import Client, start_registry
 
 BACKENDS = ("memory", "strict")
+# Modules whose tests exercise storage (blobs, uploads, manifests, tags, referrers, the
+# Helm index) also run on the strict backend, as if they carried the marker below.
+# (test_conformance overlaps test_conformance_main and stays on memory to keep `make test` short.)
+STORAGE_FACING = {"test_conformance_main", "test_helm_index", "test_referrers_paging",
+                  "test_referrers_fallback"}
 
 
 def _enabled() -> tuple[str, ...]:
@@ -41,7 +46,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "registry" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    wanted = tuple(marker.args) if marker else ("memory",)
+    if marker:
+        wanted = tuple(marker.args)
+    elif metafunc.module.__name__.rsplit(".", 1)[-1] in STORAGE_FACING:
+        wanted = BACKENDS
+    else:
+        wanted = ("memory",)
     chosen = [b for b in wanted if b in _enabled()]
     if chosen:
         metafunc.parametrize("registry", chosen, indirect=True, scope="session")
