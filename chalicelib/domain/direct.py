@@ -8,103 +8,24 @@ content-addressed key and linked. Pure over the storage ports.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Optional, Union
 
 from ..storage import keys
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
-from .digest import parse_digest
+from .direct_rules import (MAX_PARTS, MIN_PART, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
+                           parse_plan, part_count, part_length, sha256_only)
 from .errors import RegistryError
 from .names import validate_name
 
 MIB = 1024 * 1024
-MIN_PART = 5 * MIB            # S3's smallest part (but the last)
-MAX_PART = 5 * 1024 * MIB     # S3's largest part
-MAX_PARTS = 10_000            # S3's most parts per upload
-MAX_SIZE = 5 * 1024 * 1024 * MIB  # S3's largest object
-PLAN_PARTS_MAX = 1000         # URLs per plan answer: keeps it far below Lambda's 6 MB response
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
-COPY_PART = 256 * MIB
-COPY_THREADS = 8
+COPY_PART = 64 * MIB          # at least; raised so a copy needs at most 10,000 parts
+COPY_THREADS = 4
+READ_RANGE = 32 * MIB         # one ranged GET while hashing
 COPY_MARGIN_S = 5.0           # start a copy only with this much of the call's budget left
-_B64_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
-
-_PLAN_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["size"],
-    "properties": {
-        "size": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE},
-        "digest": {"type": "string", "maxLength": 200},
-        "partSize": {"type": "integer", "minimum": MIN_PART, "maximum": MAX_PART},
-        "parts": {"type": "array", "maxItems": PLAN_PARTS_MAX, "items": {
-            "type": "object", "additionalProperties": False, "required": ["number", "sha256"],
-            "properties": {"number": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
-                           "size": {"type": "integer", "minimum": 0, "maximum": MAX_PART},
-                           "sha256": {"type": "string", "maxLength": 64}}}},
-    },
-}
-_validator: Any = None
-
-
-def _invalid(reason: str, **extra: Any) -> RegistryError:
-    return RegistryError("BLOB_UPLOAD_INVALID", {"reason": reason, **extra})
-
-
-def _parse_plan(body: bytes) -> dict:
-    """The plan request, validated by schema (fastjsonschema compiled on first use)."""
-    global _validator
-    import fastjsonschema
-
-    if _validator is None:
-        _validator = fastjsonschema.compile(_PLAN_SCHEMA)
-    try:
-        doc = json.loads(body or b"null")
-    except (ValueError, RecursionError):
-        raise _invalid("the plan body must be JSON") from None
-    try:
-        _validator(doc)
-    except fastjsonschema.JsonSchemaException as exc:
-        raise _invalid(f"bad plan request: {exc.message}") from None
-    for part in doc.get("parts", []):
-        if not _B64_SHA256.fullmatch(part["sha256"]):
-            raise _invalid("sha256 must be the standard base64 of a 32-byte SHA-256", part=part["number"])
-    if "digest" in doc:
-        _sha256_only(doc["digest"])
-    return doc
-
-
-_SHA256_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
-
-
-def _sha256_only(digest: str) -> None:
-    parse_digest(digest)  # its own reasons for malformed digests first
-    if not _SHA256_DIGEST.fullmatch(digest):  # fullmatch: no trailing newline slips through
-        raise RegistryError("DIGEST_INVALID", {"digest": digest, "reason": "direct uploads take sha256 "
-                                               "digests (S3 checks SHA-256); use a chunked upload"})
-
-
-def _b64(digest: str) -> str:
-    """S3's form of a sha256 digest: the raw 32 bytes in base64."""
-    return base64.b64encode(binascii.unhexlify(digest.split(":", 1)[1])).decode()
-
-
-def default_part_size(size: int, preferred: int) -> int:
-    """`preferred`, raised (to whole MiB) so the blob fits S3's 10,000 parts."""
-    need = math.ceil(size / MAX_PARTS / MIB) * MIB
-    return max(preferred, need, MIN_PART)
-
-
-def part_count(s: UploadSession) -> int:
-    return max(1, math.ceil(s.direct_size / s.part_size))
-
-
-def part_length(s: UploadSession, number: int) -> int:
-    return min(s.part_size, s.direct_size - (number - 1) * s.part_size)
 
 
 def _hasher(state: bytes) -> Any:
@@ -133,7 +54,7 @@ class DirectUploads:
     # -- plan -------------------------------------------------------------------
     def plan(self, repo: str, upload_id: str, body: bytes) -> dict:
         """POST …/direct: fix the method on the first call, presign URLs (no AWS call)."""
-        req = _parse_plan(body)
+        req = parse_plan(body)
         s = self._session(repo, upload_id)
         if s.direct is None:
             s = self._start(s, req)
@@ -144,10 +65,10 @@ class DirectUploads:
         if ttl <= 0:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id, "reason": "expired"})
         if s.direct_state:
-            raise _invalid("the upload is being closed; no more bytes can be sent", state=s.direct_state)
+            raise invalid("the upload is being closed; no more bytes can be sent", state=s.direct_state)
         key = keys.upload_data_key(upload_id)
         if s.direct == "put":
-            checksum = _b64(s.direct_digest or "")
+            checksum = b64_sha256(s.direct_digest or "")
             url = self.blobs.presign_put_sha256(key, checksum, s.direct_size, ttl)
             return {"method": "put", "size": s.direct_size, "digest": s.direct_digest, "url": url,
                     "headers": {"x-amz-checksum-sha256": checksum, "Content-Length": str(s.direct_size)},
@@ -157,10 +78,10 @@ class DirectUploads:
         for p in req.get("parts", []):
             number = p["number"]
             if number > count:
-                raise _invalid(f"part {number} is beyond the last part ({count})", partCount=count)
+                raise invalid(f"part {number} is beyond the last part ({count})", partCount=count)
             size = part_length(s, number)
             if "size" in p and p["size"] != size:
-                raise _invalid(f"part {number} must be {size} bytes", part=number, size=p["size"])
+                raise invalid(f"part {number} must be {size} bytes", part=number, size=p["size"])
             url = self.blobs.presign_part_sha256(key, s.mpu_id or "", number, p["sha256"], size, ttl)
             parts.append({"number": number, "size": size, "url": url,
                           "headers": {"x-amz-checksum-sha256": p["sha256"], "Content-Length": str(size)}})
@@ -169,18 +90,18 @@ class DirectUploads:
 
     def _start(self, s: UploadSession, req: dict) -> UploadSession:
         if s.offset or s.mpu_id or s.tail_size or s.tail_inline:
-            raise _invalid("this upload already received bytes through PATCH; open a new one")
+            raise invalid("this upload already received bytes through PATCH; open a new one")
         size, digest = req["size"], req.get("digest")
         s.direct_size, s.direct_digest = size, digest
         if digest and size <= min(self.settings.direct_put_max, COPY_ONE_CALL):
             s.direct = "put"
         elif size == 0:
-            raise _invalid("an empty blob needs its digest (single PUT)")
+            raise invalid("an empty blob needs its digest (single PUT)")
         else:
             s.direct = "multipart"
             s.part_size = req.get("partSize") or default_part_size(size, self.settings.direct_part_size)
             if math.ceil(size / s.part_size) > MAX_PARTS:
-                raise _invalid(f"partSize {s.part_size} needs more than {MAX_PARTS} parts",
+                raise invalid(f"partSize {s.part_size} needs more than {MAX_PARTS} parts",
                                minimum=default_part_size(size, MIN_PART))
             s.mpu_id = self.blobs.create_multipart_sha256(keys.upload_data_key(s.upload_id))
         if self.meta.start_direct(s):
@@ -190,7 +111,7 @@ class DirectUploads:
             self.blobs.abort_multipart(keys.upload_data_key(s.upload_id), s.mpu_id)
         current = self._session(s.repo, s.upload_id)
         if current.direct is None:
-            raise _invalid("this upload already received bytes through PATCH; open a new one")
+            raise invalid("this upload already received bytes through PATCH; open a new one")
         self._check_same(current, req)
         return current
 
@@ -204,7 +125,7 @@ class DirectUploads:
         if req.get("partSize") and s.direct == "multipart" and req["partSize"] != s.part_size:
             clash["partSize"] = s.part_size
         if clash:
-            raise _invalid("this upload was planned differently", planned=clash, method=s.direct)
+            raise invalid("this upload was planned differently", planned=clash, method=s.direct)
 
     # -- status -----------------------------------------------------------------
     def status(self, repo: str, upload_id: str) -> dict:
@@ -233,8 +154,8 @@ class DirectUploads:
         """The closing PUT of a direct session: the digest once proven and committed,
         or the session (202) while verification goes on."""
         if data:
-            raise _invalid("a direct upload closes with an empty body; the bytes go to S3")
-        _sha256_only(digest)
+            raise invalid("a direct upload closes with an empty body; the bytes go to S3")
+        sha256_only(digest)
         if s.direct_digest and digest != s.direct_digest:
             raise RegistryError("DIGEST_INVALID", {"reason": "the upload was planned with another digest",
                                                    "planned": s.direct_digest, "digest": digest})
@@ -246,12 +167,12 @@ class DirectUploads:
         key = keys.upload_data_key(s.upload_id)
         head = self.blobs.head_sha256(key)
         if head is None:
-            raise _invalid("S3 holds no bytes for this upload yet: PUT them to the planned URL", missing=[1])
+            raise invalid("S3 holds no bytes for this upload yet: PUT them to the planned URL", missing=[1])
         size, checksum = head
         if size != s.direct_size:
             self._discard(s)
             raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": size})
-        if checksum != _b64(digest):
+        if checksum != b64_sha256(digest):
             self._discard(s)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "reason": "S3's recorded SHA-256 "
                                                    "of the uploaded bytes differs", "s3ChecksumSHA256": checksum})
@@ -259,7 +180,8 @@ class DirectUploads:
 
     def _close_multipart(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
         deadline = time.monotonic() + self.settings.direct_verify_seconds
-        was_pending = s.direct_state is not None
+        started = s.direct_state
+        was_pending = started is not None
         if s.direct_state is None:
             if not self._complete(s, digest):
                 return s
@@ -268,8 +190,9 @@ class DirectUploads:
             if result is not None:
                 return self._pending(s, digest, was_pending)
         if s.direct_state == "copying":
-            if deadline - time.monotonic() < COPY_MARGIN_S and s.direct_size > COPY_ONE_CALL:
-                return self._pending(s, digest, was_pending)
+            if (started != "copying" and s.direct_size > COPY_ONE_CALL
+                    and deadline - time.monotonic() < COPY_MARGIN_S):
+                return self._pending(s, digest, was_pending)  # hashing used the budget: copy next call
             out = self._commit(s, digest, deadline, was_pending)
             if isinstance(out, UploadSession):
                 return self._pending(s, digest, was_pending)
@@ -286,28 +209,43 @@ class DirectUploads:
         key = keys.upload_data_key(s.upload_id)
         held = self.blobs.list_parts(key, s.mpu_id or "")
         if held is None:
-            current = self.meta.get_upload(s.upload_id)
-            if current is not None and current.direct_state:
-                s.__dict__.update(current.__dict__)
-                return False
-            self.meta.delete_upload(s.upload_id)
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": s.upload_id,
-                                                        "reason": "the S3 multipart upload is gone (expired)"})
+            return self._completed_elsewhere(s, digest)
         count = part_count(s)
         have = {n: (size, etag, sha) for n, size, etag, sha in held}
         missing = [n for n in range(1, count + 1) if n not in have]
         if missing:
-            raise _invalid("parts are missing: upload them, then close again",
+            raise invalid("parts are missing: upload them, then close again",
                            missing=missing[:PLAN_PARTS_MAX], missingCount=len(missing))
         wrong = [n for n in range(1, count + 1) if have[n][0] != part_length(s, n)]
         if wrong:
-            raise _invalid("parts have the wrong size: upload them again", parts=wrong[:PLAN_PARTS_MAX])
-        self.blobs.complete_multipart_sha256(key, s.mpu_id or "", [(n, have[n][1], have[n][2])
-                                                                    for n in range(1, count + 1)])
+            raise invalid("parts have the wrong size: upload them again", parts=wrong[:PLAN_PARTS_MAX])
+        try:
+            self.blobs.complete_multipart_sha256(key, s.mpu_id or "", [(n, have[n][1], have[n][2])
+                                                                        for n in range(1, count + 1)])
+        except Exception:  # noqa: BLE001 - a concurrent close may have completed it first
+            if self.blobs.list_parts(key, s.mpu_id or "") is not None:
+                raise  # still open: a real failure
+            return self._completed_elsewhere(s, digest)
         s.direct_state, s.direct_digest, s.mpu_id, s.verify_state = "verifying", digest, None, b""
         if not self.meta.save_upload(s, s.offset):
             return False
         return True
+
+    def _completed_elsewhere(self, s: UploadSession, digest: str) -> bool:
+        """The multipart upload is gone: a concurrent (or crashed) close completed it, or
+        it expired. Carry on from the completed object when it is there."""
+        current = self.meta.get_upload(s.upload_id)
+        if current is not None and current.direct_state:
+            s.__dict__.update(current.__dict__)
+            return False
+        head = self.blobs.head_sha256(keys.upload_data_key(s.upload_id))
+        if head is None or head[0] != s.direct_size:
+            s.mpu_id = None  # nothing left to abort
+            self._discard(s)
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": s.upload_id,
+                                                        "reason": "the S3 multipart upload is gone (expired)"})
+        s.direct_state, s.direct_digest, s.mpu_id, s.verify_state = "verifying", digest, None, b""
+        return self.meta.save_upload(s, s.offset)
 
     def _hash(self, s: UploadSession, digest: str, deadline: float) -> Optional[int]:
         """Hash the staged object from `s.offset` until done or out of time; the offset
@@ -315,8 +253,10 @@ class DirectUploads:
         start = s.offset
         h = _hasher(s.verify_state)
         pos = start
-        if pos < s.direct_size:
-            stream = self.blobs.read_from(keys.upload_data_key(s.upload_id), pos)
+        key = keys.upload_data_key(s.upload_id)
+        while pos < s.direct_size:  # bounded ranges: an S3 that buffers a range stays on budget
+            before = pos
+            stream = self.blobs.read_range(key, pos, min(READ_RANGE, s.direct_size - pos))
             try:
                 for chunk in stream:
                     h.update(chunk)
@@ -327,6 +267,11 @@ class DirectUploads:
                 close = getattr(stream, "close", None)
                 if close:
                     close()
+            if pos == before:  # the object is shorter than declared
+                self._discard(s, digest)
+                raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
+            if time.monotonic() > deadline:
+                break
         s.offset, s.verify_state = pos, bytes(h.serialize())
         if pos >= s.direct_size:
             actual = f"sha256:{_hasher(s.verify_state).finalize()}"
@@ -366,27 +311,40 @@ class DirectUploads:
         return digest
 
     def _copy_parts(self, s: UploadSession, src: str, key: str, deadline: float) -> bool:
-        """Promote a large object by parallel part copies, resumable across calls."""
+        """Promote a large object by parallel part copies, resumable across calls; parts
+        are started only while the budget lasts (at least one per call, so closes progress)."""
         expected = s.offset
         if not s.copy_mpu_id:
             s.copy_mpu_id = self.blobs.create_multipart(key)
+        size = max(COPY_PART, math.ceil(s.direct_size / MAX_PARTS / MIB) * MIB)
         done = {int(n) for n, _ in s.copy_parts}
-        count = math.ceil(s.direct_size / COPY_PART)
-        todo = [n for n in range(1, count + 1) if n not in done]
+        todo = iter([n for n in range(1, math.ceil(s.direct_size / size) + 1) if n not in done])
 
         def copy(n: int) -> list:
-            start = (n - 1) * COPY_PART
-            end = min(start + COPY_PART, s.direct_size) - 1
+            start = (n - 1) * size
+            end = min(start + size, s.direct_size) - 1
             return [n, self.blobs.copy_part(src, key, s.copy_mpu_id or "", n, start, end)]
 
+        started = False
         with ThreadPoolExecutor(COPY_THREADS) as pool:
-            while todo and time.monotonic() < deadline - COPY_MARGIN_S / 2:
-                wave, todo = todo[:COPY_THREADS], todo[COPY_THREADS:]
-                s.copy_parts = [*s.copy_parts, *pool.map(copy, wave)]
-        if todo:
+            running: set = set()
+            while True:
+                while len(running) < COPY_THREADS and (
+                        not started or time.monotonic() < deadline - COPY_MARGIN_S / 2):
+                    n = next(todo, None)
+                    if n is None:
+                        break
+                    running.add(pool.submit(copy, n))
+                    started = True
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                s.copy_parts = [*s.copy_parts, *(f.result() for f in finished)]
+        parts = {int(n): etag for n, etag in s.copy_parts}  # concurrent closes may repeat a part
+        if len(parts) < math.ceil(s.direct_size / size):
             self.meta.save_upload(s, expected)
             return False
-        self.blobs.complete_multipart(key, s.copy_mpu_id or "", sorted(s.copy_parts))
+        self.blobs.complete_multipart(key, s.copy_mpu_id or "", sorted(parts.items()))
         return True
 
     def _discard(self, s: UploadSession, digest: Optional[str] = None) -> None:

@@ -129,9 +129,10 @@ class S3BlobStore:
             raise
         return int(resp["ContentLength"]), resp.get("ChecksumSHA256")
 
-    def read_from(self, key: str, start: int) -> Iterator[bytes]:
-        """Stream an object from byte `start` on, 1 MiB at a time (one ranged GET)."""
-        body = self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={start}-")["Body"]
+    def read_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """Stream `length` bytes of an object from `start`, 1 MiB at a time (one ranged GET)."""
+        body = self._s3.get_object(Bucket=self._bucket, Key=key,
+                                   Range=f"bytes={start}-{start + length - 1}")["Body"]
         try:
             yield from body.iter_chunks(_READ_CHUNK)
         finally:
