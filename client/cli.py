@@ -50,7 +50,8 @@ from .api import ROLES, AdminClient, ClientError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m client", description=__doc__.split("Exit status")[0],
+    prog = "regcli" if os.path.basename(sys.argv[0] or "") == "regcli" else "python -m client"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("Exit status")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit status" + __doc__.split("Exit status")[1])
     p.add_argument("--registry", default=os.environ.get("REGISTRY_URL"),
