@@ -347,3 +347,32 @@ def test_any_registry_distribution_with_basic_auth(local_registry, cli, tmp, uni
         cli("copy", f"{local_registry.host}/e2e/{uniq}/img:v1", f"{dist.host}/e2e/{uniq}/img:v1")
         skopeo = Skopeo(tmp / "skopeo", creds="dist:dist-password")
         assert skopeo.inspect(f"{dist.host}/e2e/{uniq}/img:v1", raw=True) == layout["manifest"]
+
+
+def test_interrupted_chunked_push_resumes_on_distribution(cli, tmp, uniq):
+    """Without the direct extension the resume goes by the session's Range (distribution 2.8)."""
+    require_binaries("docker-registry")
+    from e2e.clients import ReferenceRegistry
+
+    src = tmp / "chunked.bin"
+    size = 48 * MiB + 3
+    digest = _big_file(src, size, seed=17)
+    with ReferenceRegistry(tmp / "distribution") as dist:
+        ref = f"{dist.host}/e2e/{uniq}:v1"
+        args = ("--json", "push", "--chunk-size", "1", str(src), ref, "--artifact-type", "application/x.e2e")
+        proc = cli.popen(*args)
+        seen = 0
+        for line in proc.stdout:
+            ev = json.loads(line)
+            if ev["event"] == "progress" and ev["digest"] == digest and ev["bytes"] >= 8 * MiB:
+                seen = ev["bytes"]
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL and 0 < seen < size
+        out = events(cli(*args).stdout)
+        resumed = [e for e in out if e["event"] == "resumed"]
+        assert resumed and resumed[0]["bytes"] >= 8 * MiB, out[:5]
+        assert [e["how"] for e in out if e["event"] == "blob" and e["digest"] == digest] == ["chunked"]
+        cli("pull", ref, str(tmp / "out"))
+        assert _sha_file(tmp / "out" / "chunked.bin") == digest
