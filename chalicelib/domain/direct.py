@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Any, Optional, Union
 
 from ..storage import keys
@@ -325,21 +326,22 @@ class DirectUploads:
             end = min(start + size, s.direct_size) - 1
             return [n, self.blobs.copy_part(src, key, s.copy_mpu_id or "", n, start, end)]
 
-        started = False
+        # Waves sized by the time a part took so far in this call (the first wave is one
+        # part), so a slow S3 gets fewer parts per call instead of a call past the budget.
+        per_part: Optional[float] = None
         with ThreadPoolExecutor(COPY_THREADS) as pool:
-            running: set = set()
             while True:
-                while len(running) < COPY_THREADS and (
-                        not started or time.monotonic() < deadline - COPY_MARGIN_S / 2):
-                    n = next(todo, None)
-                    if n is None:
-                        break
-                    running.add(pool.submit(copy, n))
-                    started = True
-                if not running:
+                if per_part is None:
+                    k = 1
+                else:
+                    left = deadline - COPY_MARGIN_S / 2 - time.monotonic()
+                    k = max(0, min(COPY_THREADS, int(left / max(per_part, 1e-3))))
+                wave = list(islice(todo, k))
+                if not wave:
                     break
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                s.copy_parts = [*s.copy_parts, *(f.result() for f in finished)]
+                t0 = time.monotonic()
+                s.copy_parts = [*s.copy_parts, *pool.map(copy, wave)]
+                per_part = (time.monotonic() - t0) / len(wave)
         parts = {int(n): etag for n, etag in s.copy_parts}  # concurrent closes may repeat a part
         if len(parts) < math.ceil(s.direct_size / size):
             self.meta.save_upload(s, expected)
