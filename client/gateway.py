@@ -163,6 +163,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline(1024)
             return
         left = int(self.headers.get("Content-Length") or 0)
+        if left < 0:
+            raise ValueError("negative Content-Length")
         while left:
             data = self.rfile.read(min(left, BLOCK))
             if not data:
@@ -216,16 +218,14 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return r
 
-    def _relay(self, r: requests.Response, extra: Optional[dict] = None, drop: tuple = ()) -> None:
+    def _relay(self, r: requests.Response) -> None:
         self.send_response(r.status_code)
         for k, v in r.headers.items():
             low = k.lower()
-            if low in HOP or low in drop:
+            if low in HOP:
                 continue
             if low in ("location", "www-authenticate"):
                 v = self._rewrite(v)
-            self.send_header(k, v)
-        for k, v in (extra or {}).items():
             self.send_header(k, v)
         length = r.headers.get("Content-Length")
         if self.command == "HEAD" or r.status_code in (204, 304):
@@ -233,11 +233,16 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             r.close()
             return
-        if length is None:
-            data = r.raw.read(decode_content=False)
-            self.send_header("Content-Length", str(len(data)))
+        if length is None:  # streamed to the client in chunks: memory stays bounded
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.wfile.write(data)
+            while True:
+                data = r.raw.read(BLOCK, decode_content=False)
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+            r.close()
             return
         self.send_header("Content-Length", length)
         self.end_headers()
