@@ -310,7 +310,7 @@ class Handler(BaseHTTPRequestHandler):
                                   _oci_error("UNSUPPORTED", f"{self.command} on an upload session"))
             crange = self.headers.get("Content-Range")
             if crange and self.command == "PATCH":
-                m = re.match(r"(?:bytes )?(\d+)-", crange)
+                m = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)", crange)
                 if not m or int(m.group(1)) != spool.size:
                     for _ in self._body():
                         pass
