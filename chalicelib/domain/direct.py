@@ -343,8 +343,9 @@ class DirectUploads:
                 s.copy_parts = [*s.copy_parts, *pool.map(copy, wave)]
                 per_part = (time.monotonic() - t0) / len(wave)
         parts = {int(n): etag for n, etag in s.copy_parts}  # concurrent closes may repeat a part
-        if len(parts) < math.ceil(s.direct_size / size):
-            self.meta.save_upload(s, expected)
+        if len(parts) < math.ceil(s.direct_size / size) or (
+                per_part is not None and deadline - time.monotonic() < COPY_MARGIN_S):
+            self.meta.save_upload(s, expected)  # (assembling the copy gets a call of its own)
             return False
         self.blobs.complete_multipart(key, s.copy_mpu_id or "", sorted(parts.items()))
         return True
