@@ -1,7 +1,7 @@
 """End-to-end: the default (strict) local registry keeps what it acknowledged.
 
 `python -m local` on its own data directory: skopeo pushes an image and Helm a
-chart; the registry is stopped (SIGTERM), started again, more is pushed, then
+chart; the registry is stopped (Ctrl-C: SIGINT), started again, more is pushed, then
 every process (server, S3, DynamoDB) is killed with SIGKILL at once and the
 registry started again: everything pulls byte-identical.
 """
@@ -68,8 +68,9 @@ class Server:
         return pids
 
     def stop(self) -> None:
+        """Ctrl-C in a terminal: SIGINT to the server's process group."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(timeout=60)
         deadline = time.monotonic() + 20
         while self.backend_pids() and time.monotonic() < deadline:
