@@ -145,13 +145,14 @@ class StrictBackends:
                                 stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
     def _ministack_cmd(self) -> list[str]:
-        return [str(MINISTACK_PY), "-m", "hypercorn", "ministack.app:app", "--bind",
+        return [str(MINISTACK_PY), "-m", "hypercorn", "ministack_strict:app", "--bind",
                 f"127.0.0.1:{self.s3_port}", "--log-level", "WARNING", "--keep-alive", "75"]
 
     def _ministack_env(self) -> dict[str, str]:
         assert self.credentials is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
-        env.update({"AUTH": "true", "SERVICES": "s3", "S3_PERSIST": "1",
+        env.update({"PYTHONPATH": str(Path(__file__).resolve().parent / "shim"),
+                    "AUTH": "true", "SERVICES": "s3", "S3_PERSIST": "1",
                     "S3_DATA_DIR": str(self.data_dir / "s3"), "BIND_HOST": "127.0.0.1",
                     "GATEWAY_PORT": str(self.s3_port), "LOG_LEVEL": "WARNING",
                     "MINISTACK_REGION": self.credentials.region,
@@ -201,17 +202,8 @@ class StrictBackends:
     # parent was not us (e.g. hypercorn's worker) may outlive it: stop every backend process
     # working in this data directory first, so two never write the same files.
     def _stop_leftovers(self) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if os.readlink(entry / "cwd") != str(self.data_dir):
-                    continue
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ministack" in cmdline or b"LoopbackDynamoDBLocal" in cmdline:
-                _terminate_pid(int(entry.name))
+        for pid in backend_processes(self.data_dir):
+            _terminate_pid(pid)
 
     def stop(self) -> None:
         """SIGTERM both (DynamoDB Local closes SQLite; ministack flushes), then SIGKILL stragglers."""
@@ -228,6 +220,23 @@ class StrictBackends:
         if self._log is not None and self._log is not sys.stdout:
             self._log.close()
             self._log = None
+
+
+def backend_processes(data_dir: Path) -> list[int]:
+    """Embedded S3/DynamoDB processes (and their workers) working in `data_dir`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if os.readlink(entry / "cwd") != str(Path(data_dir).resolve()):
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ministack" in cmdline or b"LoopbackDynamoDBLocal" in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def _terminate_pid(pid: int) -> None:

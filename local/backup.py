@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .backends import backend_processes
 from .embedded import default_data_dir
 
 # what a data directory holds besides the two stores; all restored as they were
@@ -34,19 +35,6 @@ _KEYS = ("credentials.json", "token-key.pem", "schema1-key.pem", "tls")
 
 class BackupError(RuntimeError):
     pass
-
-
-def _running_backends(data_dir: Path) -> list[int]:
-    """Processes working in `data_dir` (the embedded S3 and DynamoDB run there)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.readlink(entry / "cwd") == str(data_dir):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def create(data_dir: Path, out: Path) -> dict[str, int]:
@@ -96,7 +84,7 @@ def restore(data_dir: Path, archive: Path) -> Path:
     data_dir = data_dir.resolve()
     if not archive.is_file():
         raise BackupError(f"{archive}: no such backup file")
-    if _running_backends(data_dir):
+    if backend_processes(data_dir):
         raise BackupError(f"the registry is running on {data_dir}: stop it (Ctrl-C) before restoring")
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir.parent))
     try:

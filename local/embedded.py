@@ -22,15 +22,18 @@ def free_port() -> int:
 
 class _Serialised:
     """moto's backends are not thread-safe (under 50 concurrent pushes it raised `dictionary
-    changed size during iteration` and answered 500): one request at a time. moto answers
+    changed size during iteration` and answered 500): one request at a time per service
+    (DynamoDB and S3 share no state, so they need not wait for each other). moto answers
     from memory, so the whole response is produced inside the lock."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.dynamodb = threading.Lock()
+        self.s3 = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Any) -> list:
-        with self.lock:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.dynamodb if target.startswith("DynamoDB") else self.s3:
             result = self.app(environ, start_response)
             try:
                 return list(result)

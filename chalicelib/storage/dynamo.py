@@ -457,8 +457,10 @@ class DynamoMetadataStore:
 
     # -- upload sessions ----------------------------------------------------
     def create_upload(self, session: UploadSession) -> None:
-        """Store a new session (its id is fresh, so this never overwrites)."""
-        self._upload_item(session).save(condition=UploadItem.pk.does_not_exist())
+        """Store a new session (its id is fresh, so this never overwrites). A failed
+        condition can only be this very write, retried by the SDK after a timeout
+        whose first attempt had landed: that is success, not an error."""
+        conditional(lambda: self._upload_item(session).save(condition=UploadItem.pk.does_not_exist()))
 
     def get_upload(self, upload_id: str) -> Optional[UploadSession]:
         """One consistent read of a session; expired ones count as missing."""

@@ -1,7 +1,7 @@
 """End-to-end: the default (strict) local registry keeps what it acknowledged.
 
 `python -m local` on its own data directory: skopeo pushes an image and Helm a
-chart; the registry is stopped (SIGTERM), started again, more is pushed, then
+chart; the registry is stopped (Ctrl-C: SIGINT), started again, more is pushed, then
 every process (server, S3, DynamoDB) is killed with SIGKILL at once and the
 registry started again: everything pulls byte-identical.
 """
@@ -68,8 +68,9 @@ class Server:
         return pids
 
     def stop(self) -> None:
+        """Ctrl-C in a terminal: SIGINT to the server's process group."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(timeout=60)
         deadline = time.monotonic() + 20
         while self.backend_pids() and time.monotonic() < deadline:
@@ -206,3 +207,32 @@ def test_backup_while_pushing_restores_a_consistent_registry(tmp: Path):
     finally:
         a.kill_all()
         b.kill_all()
+
+
+def test_a_dead_backend_gives_503_with_retry_after_never_500_or_201(server: Server):
+    """kill -9 DynamoDB Local, then ministack: reads and writes answer 503 with Retry-After
+    (retryable), never a 500 and never a 201 for a write that did not happen."""
+    from support import Client, sha256
+
+    server.start()
+    client = Client(f"http://{server.host}", auth=(ADMIN_USER, ADMIN_PASSWORD))
+    client.login("dead/app")
+    digest, body = client.push_image("dead/app", "v1")
+    java = [p for p in server.backend_pids() if b"LoopbackDynamoDBLocal" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert java
+    for pid in java:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    responses = [client.request("GET", "/v2/dead/app/manifests/v1", headers=accept),
+                 client.request("HEAD", f"/v2/dead/app/manifests/{digest}", headers=accept),
+                 client.push_manifest("dead/app", "v2", body),
+                 client.request("POST", "/v2/dead/app/blobs/uploads/")]
+    for r in responses:
+        assert r.status_code == 503 and r.headers.get("Retry-After"), (r.request.method, r.status_code, r.text)
+    for pid in server.backend_pids():  # now S3 too: a monolithic blob upload needs it
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    r = client.request("POST", "/v2/dead/app/blobs/uploads/", params={"digest": sha256(b"x")}, data=b"x",
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 503 and r.headers.get("Retry-After"), (r.status_code, r.text)

@@ -88,3 +88,20 @@ def test_50_pushes_of_one_tag_and_20_of_one_blob_at_once(registry, repo):
         [(p[-1].status_code, p[-1].text[:200]) for p in blob_pushes]
     assert all(r.status_code in (201, 503) for _, r in tag_results), \
         [(r.status_code, r.text[:200]) for _, r in tag_results]
+
+
+def test_create_upload_retried_after_a_lost_response_is_not_an_error(registry, repo):
+    """Under load the SDK times out and retries; when the first PutItem had landed, the retry
+    fails its `attribute_not_exists` condition. For a fresh upload id that is our own write
+    (it answered 500 under the 50-push test before)."""
+    import time
+    import uuid
+
+    from chalicelib import bootstrap
+    from chalicelib.storage.ports import UploadSession
+
+    meta = bootstrap.metadata()
+    session = UploadSession(upload_id=str(uuid.uuid4()), repo=repo, expires=int(time.time()) + 600)
+    meta.create_upload(session)
+    meta.create_upload(session)  # the retry
+    assert meta.get_upload(session.upload_id).repo == repo

@@ -109,3 +109,45 @@ def test_backends_listen_on_loopback_with_private_credentials(registry):
     assert {p for _, p in listening} == ports
     loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
     assert all(addr in loopback for addr, _ in listening), listening
+
+
+@pytest.mark.parametrize("key_id", ["test", "000000000000", "configured"])
+def test_s3_refuses_header_signed_requests_without_the_secret(registry, key_id):
+    """ministack exempts its root keys from signature checks; our shim closes that, so a
+    local user who knows no secret can neither list, read nor write objects."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from chalicelib import bootstrap
+
+    key = registry.aws.credentials.access_key_id if key_id == "configured" else key_id
+    s3 = boto3.client("s3", endpoint_url=registry.aws.s3_url, region_name="us-east-1",
+                      aws_access_key_id=key, aws_secret_access_key="not-the-secret",
+                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                    retries={"max_attempts": 1}))
+    bucket = bootstrap.settings().bucket_name
+    for call in (lambda: s3.list_objects_v2(Bucket=bucket),
+                 lambda: s3.put_object(Bucket=bucket, Key="blobs/sha256/" + "1" * 64, Body=b"x"),
+                 lambda: s3.list_buckets()):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("key_id", ["test", "AKIAIOSFODNN7EXAMPLE", "000000000000"])
+def test_dynamodb_local_shows_another_key_id_an_empty_database(registry, key_id):
+    """DynamoDB Local checks no signature, but keeps one database per access key id: without
+    the generated id (only in the 0600 credentials file) the registry's table is not there."""
+    import boto3
+
+    from chalicelib import bootstrap
+
+    ours = bootstrap.dynamodb_client()
+    table = bootstrap.settings().table_name
+    assert table in ours.list_tables()["TableNames"]
+    other = boto3.client("dynamodb", endpoint_url=registry.aws.dynamodb_url, region_name="us-east-1",
+                         aws_access_key_id=key_id, aws_secret_access_key="whatever")
+    assert table not in other.list_tables()["TableNames"]
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.scan(TableName=table)
