@@ -10,6 +10,9 @@ import requests
 
 from support import Client, count_aws_calls
 
+# The UI's own storage reads (storage/ui_dynamo.py) run on both embedded backends.
+pytestmark = pytest.mark.backends("memory", "strict")
+
 PASSWORD = "ui-user-password"
 
 
