@@ -1,12 +1,19 @@
 """DynamoDB adapter of the AccountStore port (same table, see keys.py)."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Optional
 
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
 from . import keys
-from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, catalog_page, conditional
+from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, _connection, catalog_page, conditional
 from .ports import AccountRecord
+
+log = logging.getLogger(__name__)
+_CONFLICT_RETRIES = 4
 
 
 class DynamoAccountStore:
@@ -19,7 +26,8 @@ class DynamoAccountStore:
         for it in AccountItem.query(keys.user_pk(name), consistent_read=True):
             if it.sk == keys.META_SK:
                 rec = AccountRecord(name=name, password_hash=it.password_hash, admin=bool(it.admin),
-                                    robot_namespace=it.robot_namespace, revoked=bool(it.revoked))
+                                    robot_namespace=it.robot_namespace, revoked=bool(it.revoked),
+                                    generation=int(it.generation or 0))
             elif it.sk.startswith(keys.GRANT_PREFIX) and it.role:
                 grants.append((it.sk[len(keys.GRANT_PREFIX):], it.role))
         if rec is None:
@@ -40,13 +48,17 @@ class DynamoAccountStore:
         return conditional(lambda: AccountItem(keys.user_pk(name), keys.META_SK).update(
             actions=actions, condition=AccountItem.pk.exists()))
 
-    def set_password(self, name: str, password_hash: str) -> bool:
-        """Replace the secret; False when there is no such account."""
-        return self._update_existing(name, [AccountItem.password_hash.set(password_hash)])
+    def set_password(self, name: str, password_hash: str, restore: bool = False) -> bool:
+        """Replace the secret (and un-revoke when `restore`) and bump the credential
+        generation in the same write; False when there is no such account."""
+        actions = [AccountItem.password_hash.set(password_hash), AccountItem.generation.add(1)]
+        if restore:
+            actions.append(AccountItem.revoked.set(False))
+        return self._update_existing(name, actions)
 
     def set_revoked(self, name: str, revoked: bool) -> bool:
-        """Revoke (or restore) an account; False when there is none."""
-        return self._update_existing(name, [AccountItem.revoked.set(revoked)])
+        """Revoke (or restore) an account, bumping its generation; False when there is none."""
+        return self._update_existing(name, [AccountItem.revoked.set(revoked), AccountItem.generation.add(1)])
 
     def put_grant(self, name: str, kind: str, target: str, role: str) -> None:
         """Give `name` a role on a namespace (kind NS) or repository (kind REPO)."""
@@ -86,20 +98,47 @@ class DynamoAccountStore:
         """Catalog page with each repository's visibility (from the GSI projection)."""
         return catalog_page(n, last)
 
-    def failures(self, keys_: list[str]) -> dict[str, int]:
-        """Failed logins in the current window for each key (one BatchGetItem)."""
-        now = time.time()
-        out = {k: 0 for k in keys_}
-        for it in ThrottleItem.batch_get([(keys.throttle_pk(k), keys.META_SK) for k in keys_]):
-            if (it.expires or 0) > now:
-                out[it.pk[len("THROTTLE#"):]] = int(it.failures or 0)
-        return out
+    def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]:
+        """Reserve one login attempt under each key's limit in the window, all or none.
 
-    def add_failure(self, key: str, window: int) -> int:
-        """Count one more failure; a new window starts when the old one expired."""
-        now = int(time.time())
-        item = ThrottleItem(keys.throttle_pk(key), keys.META_SK)
-        if not conditional(lambda: item.update(actions=[ThrottleItem.failures.add(1)],
-                                               condition=ThrottleItem.expires > now)):
-            item.update(actions=[ThrottleItem.failures.set(1), ThrottleItem.expires.set(now + window)])
-        return int(item.failures or 0)
+        One TransactWriteItems of conditional increments (`attempts < limit`); a
+        window is its own item, so starting one needs no reset. Returns None when
+        reserved, else the first key whose limit is reached.
+        """
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    for key, limit in limits.items():
+                        t.update(ThrottleItem(keys.throttle_pk(key, window_start), keys.META_SK),
+                                 actions=[ThrottleItem.failures.add(1), ThrottleItem.expires.set(window_end)],
+                                 condition=ThrottleItem.failures.does_not_exist() | (ThrottleItem.failures < limit))
+                return None
+            except TransactWriteError as err:
+                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
+                for key, reason in zip(limits, reasons):
+                    if reason == "ConditionalCheckFailed":
+                        return key
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.02 * (attempt + 1))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def release_attempts(self, keys_: list[str], window_start: int) -> None:
+        """Give back reserved attempts (a successful login); best effort, one transaction."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    for key in keys_:
+                        t.update(ThrottleItem(keys.throttle_pk(key, window_start), keys.META_SK),
+                                 actions=[ThrottleItem.failures.add(-1)],
+                                 condition=ThrottleItem.failures > 0)
+                return
+            except TransactWriteError as err:
+                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.02 * (attempt + 1))
+                    continue
+                # keeping the reservation only makes the limit stricter: never fail a login for it
+                log.warning("login attempt not released: %s", reasons)
+                return
