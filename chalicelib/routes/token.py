@@ -9,7 +9,7 @@ from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..auth.policy import Principal
-from ..auth.scopes import parse_scopes
+from ..auth.scopes import parse_scopes, quoted
 from ..auth.tokens import InvalidToken, access_claims, encode
 from ..domain.errors import RegistryError
 from ..http.auth import base_url, basic_credentials, source_ip
@@ -75,7 +75,7 @@ def _issue(request, principal: Principal, scope_values: list[str], offline: bool
 
 def _login_failed(request, err: RegistryError) -> RegistryError:
     if err.code == "UNAUTHORIZED":
-        err.headers["WWW-Authenticate"] = f'Basic realm="{base_url(request)}/token"'
+        err.headers["WWW-Authenticate"] = f"Basic realm={quoted(base_url(request) + '/token')}"
     return err
 
 
