@@ -133,7 +133,7 @@ def reset_login_throttle(*accounts: str) -> None:
             ThrottleItem(keys.throttle_pk(key, window), keys.META_SK).delete()
 
 
-def wait_for_fresh_login_window(needed: float = 30) -> None:
+def wait_for_fresh_login_window(needed: float = 60) -> None:
     """Login limits count per fixed 300 s window: start a throttle test where `needed`
     seconds remain in the window, so its attempts all land in the same one."""
     from chalicelib.domain.accounts import FAILURE_WINDOW
