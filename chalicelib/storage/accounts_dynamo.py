@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -105,40 +105,43 @@ class DynamoAccountStore:
         window is its own item, so starting one needs no reset. Returns None when
         reserved, else the first key whose limit is reached.
         """
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=_connection()) as t:
-                    for key, limit in limits.items():
-                        t.update(ThrottleItem(keys.throttle_pk(key, window_start), keys.META_SK),
-                                 actions=[ThrottleItem.failures.add(1), ThrottleItem.expires.set(window_end)],
-                                 condition=ThrottleItem.failures.does_not_exist() | (ThrottleItem.failures < limit))
-                return None
-            except TransactWriteError as err:
-                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
-                for key, reason in zip(limits, reasons):
-                    if reason == "ConditionalCheckFailed":
-                        return key
-                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(0.02 * (attempt + 1))
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        reasons = _throttle_transaction([
+            (keys.throttle_pk(key, window_start),
+             [ThrottleItem.failures.add(1), ThrottleItem.expires.set(window_end)],
+             ThrottleItem.failures.does_not_exist() | (ThrottleItem.failures < limit))
+            for key, limit in limits.items()])
+        if not reasons:
+            return None
+        # a full counter, or one that stayed contended: refuse rather than check unreserved
+        return next((key for key, r in zip(limits, reasons) if r == "ConditionalCheckFailed"), next(iter(limits)))
 
     def release_attempts(self, keys_: list[str], window_start: int) -> None:
-        """Give back reserved attempts (a successful login); best effort, one transaction."""
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=_connection()) as t:
-                    for key in keys_:
-                        t.update(ThrottleItem(keys.throttle_pk(key, window_start), keys.META_SK),
-                                 actions=[ThrottleItem.failures.add(-1)],
-                                 condition=ThrottleItem.failures > 0)
-                return
-            except TransactWriteError as err:
-                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
-                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(0.02 * (attempt + 1))
-                    continue
-                # keeping the reservation only makes the limit stricter: never fail a login for it
-                log.warning("login attempt not released: %s", reasons)
-                return
+        """Give back reserved attempts (a successful login) in one transaction."""
+        try:
+            reasons = _throttle_transaction([(keys.throttle_pk(key, window_start), [ThrottleItem.failures.add(-1)],
+                                              ThrottleItem.failures > 0) for key in keys_])
+        except Exception as exc:  # noqa: BLE001
+            reasons = [repr(exc)]
+        if reasons:
+            # keeping the reservation only makes the limit stricter: never fail a login for it
+            log.warning("login attempt not released: %s", reasons)
+
+
+def _throttle_transaction(updates: list[tuple[str, list, Any]]) -> list[Optional[str]]:
+    """Apply conditional updates to throttle items all or none, retrying transaction
+    conflicts; [] when written, else the per-item cancellation reasons."""
+    reasons: list[Optional[str]] = []
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                for pk, actions, condition in updates:
+                    t.update(ThrottleItem(pk, keys.META_SK), actions=actions, condition=condition)
+            return []
+        except TransactWriteError as err:
+            reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
+            if "ConditionalCheckFailed" in reasons:
+                return reasons
+            if "TransactionConflict" not in reasons:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    return reasons  # still contended: the caller treats it like a refusal
