@@ -16,12 +16,12 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import requests
 
-from support import Client, TokenAuth, sha256
+from support import Client
 from test_auth import (ISSUER, SERVICE, Admin, bearer, challenge_of, claims_of, code_of, get_token,
                        reset_login_throttle, show, uid, wait_for_fresh_login_window)
 
