@@ -196,6 +196,16 @@ class Accounts:
         self.store.create_namespace(username, username)
         return True
 
+    def create_first_admin(self, username: str, password: str) -> None:
+        """The first administrator of a deployment (`make admin`); refused once one was made."""
+        if not is_user_name(username):
+            raise _account_invalid("user", username)
+        _check_password(password)
+        existing = self.store.create_first_admin(username, passwords.hash_secret(password))
+        if existing is not None:
+            raise RegistryError("DENIED", {"reason": f"refused: the {existing} exists", "user": username},
+                                status=409)
+
     def set_password(self, actor: Principal, username: str, password: str) -> None:
         """Change a user's password (the user or a global admin); outstanding refresh
         tokens of the user stop working (the generation moves in the same write)."""
@@ -301,4 +311,5 @@ def _check_repository(name: Any) -> None:
 
 def _check_password(password: Any) -> None:
     if not isinstance(password, str) or not 8 <= len(password) <= MAX_SECRET:
-        raise RegistryError("DENIED", {"reason": f"passwords need 8 to {MAX_SECRET} characters"}, status=400)
+        raise RegistryError("DENIED", {"reason": f"passwords need at least 8 characters (at most {MAX_SECRET})"},
+                            status=400)

@@ -104,7 +104,10 @@ UPLOADS_PREFIX = "uploads/"
 # NS#<ns>           META               namespace: owner
 # THROTTLE#<key>#<window start>  META  login attempts reserved in that fixed window
 #                                      (TTL `expires`); <key> is user:<name> or ip:<address>
+# SETUP#first-admin META               written with the first administrator of a deployment
+#                                      (`make admin`), so a second one is refused atomically
 GRANT_PREFIX = "GRANT#"
+FIRST_ADMIN_PK = "SETUP#first-admin"
 
 
 def user_pk(name: str) -> str:
