@@ -5,7 +5,7 @@ The records are plain dataclasses so the domain never sees pynamodb or boto3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Iterator, Optional, Protocol
 
 
 @dataclass
@@ -60,6 +60,18 @@ class UploadSession:
     tail_size: int = 0
     tail_inline: Optional[bytes] = None
     expires: int = 0
+    # Direct-to-S3 uploads (domain/direct.py): the method ("put" or "multipart") once
+    # planned, the declared size and digest, the part size; while closing, the state
+    # ("verifying", "copying"), the SHA-256 state of the bytes hashed so far (`offset`
+    # counts them) and the multipart copy to the blob's key.
+    direct: Optional[str] = None
+    direct_size: int = 0
+    direct_digest: Optional[str] = None
+    part_size: int = 0
+    direct_state: Optional[str] = None
+    verify_state: bytes = b""
+    copy_mpu_id: Optional[str] = None
+    copy_parts: list = field(default_factory=list)  # [[part_number, etag], ...]
 
 
 class ReferenceMissing(Exception):
@@ -99,6 +111,11 @@ class MetadataStore(Protocol):
     def get_upload(self, upload_id: str) -> Optional[UploadSession]: ...
     def save_upload(self, session: UploadSession, expected_offset: int) -> bool: ...
     def delete_upload(self, upload_id: str) -> None: ...
+    # direct uploads
+    def start_direct(self, session: UploadSession) -> bool: ...
+    def mark_verifying(self, repo: str, digest: str, upload_id: str, expires: int) -> None: ...
+    def clear_verifying(self, repo: str, digest: str) -> None: ...
+    def verifying(self, repo: str, digests: list[str]) -> list[str]: ...
 
 
 class BlobStore(Protocol):
@@ -113,6 +130,17 @@ class BlobStore(Protocol):
     def upload_part(self, key: str, mpu_id: str, number: int, data: bytes) -> str: ...
     def complete_multipart(self, key: str, mpu_id: str, parts: list) -> None: ...
     def abort_multipart(self, key: str, mpu_id: str) -> None: ...
+    # direct uploads: URLs carry the SHA-256 (base64) and length S3 must see
+    def presign_put_sha256(self, key: str, sha256_b64: str, size: int, ttl: int) -> str: ...
+    def create_multipart_sha256(self, key: str) -> str: ...
+    def presign_part_sha256(self, key: str, mpu_id: str, number: int, sha256_b64: str,
+                            size: int, ttl: int) -> str: ...
+    def list_parts(self, key: str, mpu_id: str) -> Optional[list]: ...
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None: ...
+    def head_sha256(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
+    def read_range(self, key: str, start: int, length: int) -> Iterator[bytes]: ...
+    def copy_fresh(self, src: str, dst: str) -> None: ...
+    def copy_part(self, src: str, dst: str, mpu_id: str, number: int, start: int, end: int) -> str: ...
 
 
 @dataclass
@@ -147,3 +175,22 @@ class AccountStore(Protocol):
     def list_repos_with_visibility(self, n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]: ...
     def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]: ...
     def release_attempts(self, keys: list[str], window_start: int) -> None: ...
+
+
+# -- web UI reads (chalicelib/ui) ---------------------------------------------
+@dataclass
+class UiTagRecord(TagRecord):
+    """A tag as the UI lists it: with when it was pushed (None before that was recorded)."""
+
+    pushed: Optional[int] = None
+
+
+class UiReads(Protocol):
+    """Read-only queries the web UI needs beyond the distribution API's."""
+
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
+        """A page of tags with their denormalised manifests: one Query."""
+    def last_pushes(self, repos: list[str]) -> dict[str, int]:
+        """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
+    def repo_visibility(self, repo: str) -> Optional[bool]:
+        """None when nothing was ever pushed (nor visibility set), else whether it is public."""
