@@ -3,7 +3,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean
+.PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,13 @@ test-e2e:
 bench: setup
 	@bash bench/install.sh
 	.venv/bin/python -m bench $(if $(QUICK),--quick,)
+
+# The local push gateway in the foreground (docs/client.md): stock clients push to
+# 127.0.0.1:$(GATEWAY_PORT) and layers of any size reach UPSTREAM straight in S3.
+GATEWAY_PORT ?= 5001
+gateway: setup
+	@if [ -z "$(UPSTREAM)" ]; then echo "usage: make gateway UPSTREAM=<registry URL> [GATEWAY_PORT=5001]" >&2; exit 2; fi
+	.venv/bin/python -m client gateway --registry "$(UPSTREAM)" --port "$(GATEWAY_PORT)"
 
 # Deploy (docs/deploy.md). Settings: STAGE (dev), FRONT (function-url | http-api | rest;
 # synth also takes all), DOMAIN + CERTIFICATE_ARN or HOSTED_ZONE_ID, LOG_RETENTION_DAYS.

@@ -5,7 +5,8 @@ from chalice import Response
 
 from .. import bootstrap
 from ..domain.registry import UploadResult
-from ..auth.scopes import PULL, PUSH
+from ..auth.scopes import PUSH
+from ..http.auth import require_mount_source
 from ..http.headers import body_bytes, header, query
 from .common import empty
 from .dispatch import endpoint
@@ -31,7 +32,7 @@ def start_upload(request, name: str) -> Response:
     reg = bootstrap.registry()
     access = request.access
     mount, source = query(request, "mount"), query(request, "from")
-    if mount and source and not access.can(source, PULL):
+    if mount and source and not require_mount_source(request, access, name, source):
         mount = None  # never mount from what the caller cannot read: a normal upload (202)
     r = reg.start_upload(name, digest=query(request, "digest"), body=body_bytes(request),
                          mount=mount, mount_from=source,
@@ -40,6 +41,8 @@ def start_upload(request, name: str) -> Response:
         return _committed(name, r.digest)
     resp = _in_progress(name, r)
     resp.headers["OCI-Chunk-Min-Length"] = str(reg.settings.chunk_min_length)
+    if reg.settings.direct_uploads:  # docs/direct-upload.md: learnt on the POST a client makes anyway
+        resp.headers["OCI-Direct-Upload"] = "v1"
     return resp
 
 
@@ -54,9 +57,13 @@ def patch_upload(request, name: str, upload_id: str) -> Response:
 @endpoint(SESSION, "PUT", action=PUSH)
 def finish_upload(request, name: str, upload_id: str) -> Response:
     """Close the session with the final digest and optional last chunk."""
-    digest = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
-                                                body_bytes(request), header(request, "content-range"))
-    return _committed(name, digest)
+    out = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
+                                             body_bytes(request), header(request, "content-range"))
+    if isinstance(out, UploadResult):  # a direct upload still being verified: PUT again
+        resp = _in_progress(name, out)
+        resp.headers["Retry-After"] = "1"
+        return resp
+    return _committed(name, out)
 
 
 @endpoint(SESSION, "GET", action=PUSH)
