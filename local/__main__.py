@@ -41,6 +41,9 @@ def main() -> int:
     data_dir = str(default_data_dir())
     signal.signal(signal.SIGTERM, _interrupt)
     if not external and not _truthy("REGISTRY_USE_AWS"):
+        if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":
+            # moto records no SHA-256 checksums, so a direct upload could never be proven there.
+            os.environ.setdefault("REGISTRY_DIRECT_UPLOADS", "0")
         embedded = start_backend(data_dir=data_dir)
     try:
         return _serve(port, host, lambda_limits, data_dir, embedded)
