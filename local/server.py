@@ -141,8 +141,10 @@ class LambdaGateway:
         try:
             return self._serve(environ, start_response, method)
         except _Refused as refused:
-            _drain(environ)
-            return _respond(start_response, method, refused.response)
+            # Answer at once, then drop what is left of the body (the client may
+            # still be sending it), then close the connection.
+            refused.response["headers"]["Connection"] = "close"
+            return _ThenDrain(_respond(start_response, method, refused.response), environ)
 
     def _serve(self, environ: dict, start_response: Callable, method: str) -> list[bytes]:
         raw_path, path = _request_path(environ)
@@ -157,7 +159,7 @@ class LambdaGateway:
                     "reason": f"request line and headers over the {self.front.name} limit "
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
-        stream = get_input_stream(environ, safe_fallback=True)
+        stream = environ["registry.body"] = get_input_stream(environ, safe_fallback=True)
         if not self.lambda_limits and method in ("PATCH", "PUT") and _UPLOAD_PATH.fullmatch(path):
             response = self._split_upload(method, raw_path, path, query, headers, stream, source_ip)
         else:
@@ -271,14 +273,28 @@ def _read_body(environ: dict, stream: Any, cap: int) -> bytes:
     return body
 
 
+class _ThenDrain(list):
+    """A response body whose close() (called once it is sent) drains the request."""
+
+    def __init__(self, chunks: list[bytes], environ: dict) -> None:
+        super().__init__(chunks)
+        self.environ = environ
+
+    def close(self) -> None:
+        _drain(self.environ)
+
+
 def _drain(environ: dict) -> None:
-    """Read and drop what is left of a refused body (bounded), so that the
-    client gets to read the refusal."""
+    """Read and drop what is left of a refused body (bounded in size and time),
+    so that a client still sending gets to read the refusal."""
     try:
         raw = environ.get("CONTENT_LENGTH") or ""
         if raw.isdigit() and int(raw) > DRAIN_BYTES:
             return  # not worth it; the connection is closed after the answer
-        stream = get_input_stream(environ, safe_fallback=False)
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            sock.settimeout(5)
+        stream = environ.get("registry.body") or get_input_stream(environ, safe_fallback=True)
         left = DRAIN_BYTES
         while left > 0:
             chunk = stream.read(min(left, 1 << 20))

@@ -35,6 +35,18 @@ _V2_KINDS = (
 )
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test capture, local server)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def logger() -> Any:
     """The powertools Logger behind `logging.getLogger("registry")` (JSON records)."""
     global _logger
@@ -44,7 +56,7 @@ def logger() -> Any:
                 from aws_lambda_powertools.logging.logger import Logger
 
                 _logger = Logger(service=LOGGER_NAME, level=os.environ.get("LOG_LEVEL", "INFO"),
-                                 logger_handler=logging.StreamHandler(sys.stderr))
+                                 logger_handler=_Stderr())
     return _logger
 
 
