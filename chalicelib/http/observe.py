@@ -63,7 +63,7 @@ def logger() -> Any:
 def operation(event: dict) -> str:
     """A low-cardinality name for what a REST event asks: `<area> <METHOD>`."""
     ctx = event.get("requestContext") or {}
-    method = ctx.get("httpMethod") or event.get("httpMethod") or "?"
+    method = ctx.get("httpMethod") or (ctx.get("http") or {}).get("method") or "?"
     resource = event.get("resource") or ctx.get("resourcePath") or ""
     if resource == "/v2/{proxy+}":
         proxy = (event.get("pathParameters") or {}).get("proxy", "")
@@ -73,7 +73,7 @@ def operation(event: dict) -> str:
     elif resource.startswith("/helm/"):
         kind = "helm " + resource.rsplit("/", 1)[-1].replace("{filename}", "chart")
     else:
-        kind = resource.strip("/").split("/")[0] or "none"
+        kind = resource.strip("/").split("/")[0] or "unrouted"
     return f"{kind} {method}"
 
 

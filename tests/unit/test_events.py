@@ -121,3 +121,17 @@ def test_built_v2_event_round_trips():
     assert rest["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
     assert base64.b64decode(rest["body"]) == b"{}"
     assert parse_query("a=&a=1") == {"a": ["", "1"]}
+
+
+@pytest.mark.parametrize("method,path,expected", [
+    ("GET", "/v2/a/b/manifests/latest", "manifest GET"), ("HEAD", "/v2/a/blobs/sha256:ab", "blob HEAD"),
+    ("POST", "/v2/a/blobs/uploads/", "upload start POST"), ("PATCH", "/v2/a/blobs/uploads/u-1", "upload PATCH"),
+    ("GET", "/v2/a/tags/list", "tags GET"), ("GET", "/v2/a/referrers/sha256:ab", "referrers GET"),
+    ("GET", "/v2/", "base GET"), ("GET", "/v2/_catalog", "catalog GET"), ("POST", "/token", "token POST"),
+    ("GET", "/helm/ns/index.yaml", "helm index.yaml GET"), ("GET", "/helm/ns/charts/a-1.tgz", "helm chart GET"),
+    ("GET", "/v2/a/manifests/t\n/x", "other GET")])
+def test_metric_operation_names(method, path, expected):
+    from chalicelib.http.observe import operation
+
+    rest = from_v2(event(path, method=method), ROUTES)
+    assert operation(rest) == expected
