@@ -4,33 +4,34 @@ Helm 3.8+ pushes a chart as an OCI artifact: a manifest whose config blob
 (`application/vnd.cncf.helm.config.v1+json`) is Chart.yaml as JSON and whose
 layers are the chart archive and, when signed, its provenance file. Those go
 through the ordinary distribution API untouched. `HelmAwareRegistry` adds the
-classic view on top: every such manifest pushed to `<ns>/<chart>` (or deeper)
+classic view on top: such a manifest pushed to `<ns>/<chart>:<version>`
 becomes an entry of namespace `<ns>`'s `index.yaml`, written on push and
 removed on delete, so the index is one Query and never a scan of repositories.
 A ChartMuseum-style upload stores a .tgz as that same OCI artifact, so both
 views always show the same charts.
 
 Pure: storage is reached through `HelmIndexStore` and the Registry's ports;
-authorisation decisions come in as callables from the HTTP layer.
+authorisation decisions come in as callables from the HTTP layer. Chart.yaml
+is read in chart_metadata.py (archives in chart_archive.py), index.yaml is
+written by helm_index.py.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
-import tarfile
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Protocol
 
 from ..auth.policy import Principal, allowed_actions
 from ..auth.scopes import PULL
 from ..manifests.base import go_json
+from .chart_metadata import MAX_VERSION_LENGTH, check_metadata, metadata_from_archive, normalize_metadata
 from .digest import compute, looks_like_digest
 from .errors import RegistryError
-from .names import NAME_RE, is_tag, validate_name
+from .helm_index import rfc3339
+from .names import MAX_NAME_LENGTH, NAME_RE, is_tag, validate_name
 from .registry import Registry
 
 log = logging.getLogger("registry.helm")
@@ -43,15 +44,11 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 # Chart.yaml is small; a config blob above this is not read into the index.
 MAX_CONFIG_BYTES = 256 * 1024
-MAX_CHART_YAML_BYTES = 1024 * 1024
-# Chart.yaml is the first member `helm package` writes; stop looking this far in.
-MAX_ARCHIVE_SCAN_BYTES = 64 * 1024 * 1024
-
-# Masterminds/semver's loose grammar (what Helm accepts as a chart version).
-SEMVER_RE = re.compile(
-    r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
+# A chart name as the classic view holds it: one repository path component.
+CHART_NAME_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+# What `<name>-<version>` of a download file may look like (checked before any key is built).
+_FILE_STEM_RE = re.compile(r"[a-z0-9][A-Za-z0-9._+-]*")
+MAX_FILE_STEM = MAX_NAME_LENGTH + 1 + MAX_VERSION_LENGTH
 
 
 @dataclass
@@ -92,21 +89,31 @@ class UploadedChart:
     tag: str = field(default="")
 
 
-class HelmIndexStore(Protocol):
-    """Index entries of one namespace partition (see storage/keys.py)."""
+class ChartFileTaken(Exception):
+    """Another chart's name and version spell the same download file (`a`-`1-0.1.0`, `a-1`-`0.1.0`)."""
 
-    def put_entry(self, entry: ChartEntry) -> None: ...
+
+class HelmIndexStore(Protocol):
+    """Index entries of one namespace partition (see storage/keys.py), one per download file."""
+
+    def put_entry(self, entry: ChartEntry) -> None:
+        """Write the entry and its digest pointer; ChartFileTaken when another chart has the file."""
     def entries(self, namespace: str) -> Iterable[ChartEntry]: ...
-    def find(self, namespace: str, stem: str) -> list[ChartEntry]: ...
+    def find(self, namespace: str, stem: str) -> Optional[ChartEntry]:
+        """The entry whose download file is `<stem>.tgz`."""
     def get_ref(self, namespace: str, repo: str, digest: str) -> Optional[ChartRef]: ...
     def remove(self, namespace: str, repo: str, digest: str, ref: ChartRef) -> None: ...
 
 
 # -- names, versions --------------------------------------------------------
-def helm_namespace(repo: str) -> Optional[str]:
-    """The namespace whose index lists charts of `repo` (None for one-component names)."""
-    ns, sep, _ = repo.partition("/")
-    return ns if sep else None
+def chart_repo(repo: str) -> Optional[tuple[str, str]]:
+    """(namespace, chart name) when `repo` can hold a chart of the classic view: `<ns>/<name>`.
+
+    Only there: whoever may push `<ns>/<name>` speaks for chart `<name>` of `<ns>`,
+    and nobody else (not `<ns>/sandbox`, not `<ns>/team/<name>`) may replace it.
+    """
+    parts = repo.split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def version_tag(version: str) -> str:
@@ -114,299 +121,12 @@ def version_tag(version: str) -> str:
     return version.replace("+", "_")
 
 
-def _semver_key(version: str) -> tuple:
-    m = SEMVER_RE.match(version)
-    if not m:
-        return (0, (), 0, ())
-    core = tuple(int(x or 0) for x in m.group(1, 2, 3))
-    pre = m.group(4)
-    if not pre:
-        return (1, core, 1, ())
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (1, core, 0, ids)
-
-
-# -- Chart.yaml -> Helm's metadata JSON ----------------------------------------
-# Field order of Helm's chart.Metadata (so the config blob reads like Helm's own).
-_STRING_FIELDS = ("name", "home", "version", "description", "icon", "apiVersion", "condition",
-                  "tags", "appVersion", "kubeVersion", "type")
-_METADATA_ORDER = ("name", "home", "sources", "version", "description", "keywords", "maintainers",
-                   "icon", "apiVersion", "condition", "tags", "appVersion", "deprecated",
-                   "annotations", "kubeVersion", "dependencies", "type")
-_DEPENDENCY_ORDER = ("name", "version", "repository", "condition", "tags", "enabled",
-                     "import-values", "alias")
-_TRUE = {"true", "yes", "on", "y"}
-_FALSE = {"false", "no", "off", "n"}
-
-
-def _string(value: Any) -> Optional[str]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _bool(value: Any) -> Optional[bool]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-        return value.lower() in _TRUE
-    return None
-
-
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [s for s in (_string(v) for v in value) if s]
-
-
-def _import_values(value: Any) -> list:
-    """Helm's import-values: strings, or {child, parent} maps of strings (nothing deeper)."""
-    out: list = []
-    for v in value if isinstance(value, list) else []:
-        if _string(v) is not None:
-            out.append(_string(v))
-        elif isinstance(v, dict):
-            item = {str(k): _string(x) for k, x in v.items() if _string(x) is not None}
-            if item:
-                out.append(item)
-    return out
-
-
-def normalize_metadata(raw: Any) -> dict:
-    """Chart.yaml fields in the types Helm's chart.Metadata has, empty ones left out.
-
-    Accepts Helm's config JSON and YAML loaded with every scalar as a string
-    (as Helm reads Chart.yaml: `version: 1.10` stays "1.10"). A field of the
-    wrong shape is dropped rather than passed on: one bad chart must not make
-    a whole index.yaml unreadable to Helm.
-    """
-    if not isinstance(raw, dict):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml must be a mapping"})
-    out: dict[str, Any] = {}
-    for key in _METADATA_ORDER:
-        value = raw.get(key)
-        if key in _STRING_FIELDS:
-            value = _string(value)
-        elif key in ("sources", "keywords"):
-            value = _strings(value)
-        elif key == "maintainers":
-            value = [m for m in (
-                {k: _string(d.get(k)) for k in ("name", "email", "url") if _string(d.get(k))}
-                for d in (value if isinstance(value, list) else []) if isinstance(d, dict)) if m]
-        elif key == "annotations":
-            value = ({str(k): _string(v) for k, v in value.items() if _string(v) is not None}
-                     if isinstance(value, dict) else None)
-        elif key == "deprecated":
-            value = _bool(value)
-        elif key == "dependencies":
-            value = [_dependency(d) for d in (value if isinstance(value, list) else [])
-                     if isinstance(d, dict) and _string(d.get("name"))]
-        if value not in (None, "", [], {}, False):
-            out[key] = value
-    return out
-
-
-def _dependency(d: dict) -> dict:
-    out: dict[str, Any] = {}
-    for key in _DEPENDENCY_ORDER:
-        value = d.get(key)
-        if key == "tags":
-            value = _strings(value)
-        elif key == "enabled":
-            value = _bool(value)
-        elif key == "import-values":
-            value = _import_values(value)
-        else:
-            value = _string(value)
-        if value not in (None, "", []):
-            out[key] = value
-    return out
-
-
-def check_metadata(meta: dict) -> None:
-    """Name and version are what the index and the OCI tag are made of."""
-    name, version = meta.get("name"), meta.get("version")
-    if not name or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml: name is missing or not a valid chart name",
-                                                 "name": name})
-    if not version or not SEMVER_RE.match(version):
-        raise RegistryError("MANIFEST_INVALID", {"reason": "Chart.yaml: version must be a semantic version",
-                                                 "version": version})
-
-
-def chart_yaml_of(archive: bytes) -> bytes:
-    """The top-level `<chart>/Chart.yaml` of a chart archive (.tgz)."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            for member in tar:
-                parts = member.name.lstrip("./").split("/")
-                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile():
-                    if member.size > MAX_CHART_YAML_BYTES:
-                        break
-                    fh = tar.extractfile(member)
-                    return fh.read() if fh else b""
-                # Going on means decompressing past this member: bound the work.
-                if member.offset_data + member.size > MAX_ARCHIVE_SCAN_BYTES:
-                    break
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise RegistryError("MANIFEST_INVALID", {"reason": f"not a chart archive (.tgz): {exc}"}) from None
-    raise RegistryError("MANIFEST_INVALID", {"reason": "no <chart>/Chart.yaml in the archive"})
-
-
-def metadata_from_archive(archive: bytes) -> dict:
-    """Chart.yaml of a .tgz as Helm's metadata (what Helm pushes as the config blob)."""
-    import yaml  # only uploads parse YAML; nothing else pays for the import
-
-    text = chart_yaml_of(archive)
-    try:
-        raw = yaml.load(text, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
-    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
-        raise RegistryError("MANIFEST_INVALID", {"reason": f"Chart.yaml is not valid YAML: {exc}"}) from None
-    meta = normalize_metadata(raw)
-    check_metadata(meta)
-    return meta
-
-
-# -- index.yaml ----------------------------------------------------------------
-def rfc3339(ns: int) -> str:
-    """RFC 3339 UTC time with nanoseconds, as Go's time.RFC3339Nano reads it."""
-    secs, frac = divmod(int(ns), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
-def latest_per_version(entries: Iterable[ChartEntry]) -> list[ChartEntry]:
-    """One entry per (name, version): the latest push wins when two repositories hold it."""
-    best: dict[tuple[str, str], ChartEntry] = {}
-    for e in entries:
-        key = (e.name, e.version)
-        if key not in best or e.created_ns > best[key].created_ns:
-            best[key] = e
-    return list(best.values())
-
-
-def index_entry(e: ChartEntry) -> dict:
-    """An index.yaml entry: Chart.yaml fields, urls, created, digest (sorted keys, as Helm writes)."""
-    doc: dict[str, Any] = dict(normalize_metadata(e.metadata))
-    doc["name"], doc["version"] = e.name, e.version
-    doc["urls"] = [f"charts/{e.filename}"]
-    doc["created"] = rfc3339(e.created_ns)
-    if e.chart_digest.startswith("sha256:"):
-        doc["digest"] = e.chart_digest.split(":", 1)[1]   # bare hex, as ChartMuseum and Helm write it
-    return dict(sorted(doc.items()))
-
-
-def index_document(entries: Iterable[ChartEntry], generated_ns: int) -> dict:
-    """The repository index: entries by chart name, newest version first."""
-    by_name: dict[str, list[ChartEntry]] = {}
-    for e in latest_per_version(entries):
-        by_name.setdefault(e.name, []).append(e)
-    return {
-        "apiVersion": "v1",
-        "entries": {name: [index_entry(e) for e in sorted(
-            versions, key=lambda e: (_semver_key(e.version), e.version), reverse=True)]
-            for name, versions in sorted(by_name.items())},
-        "generated": rfc3339(generated_ns),
-    }
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-# Plain words YAML 1.1 (go-yaml, PyYAML) would read as booleans or null.
-_YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
-
-
-def yaml_quote(s: str) -> str:
-    """A YAML double-quoted scalar that every YAML 1.1/1.2 parser reads back as `s`.
-
-    Printable characters stay as they are; quotes, backslashes, control and
-    line-separator characters are escaped; lone surrogates become U+FFFD.
-    """
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif 0x20 <= o <= 0x7E:
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\uFFFD")
-        elif ((0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF)
-              and o not in (0x2028, 0x2029, 0xFEFF)):
-            out.append(ch)
-        elif o <= 0xFF:
-            out.append(f"\\x{o:02X}")
-        else:
-            out.append(f"\\u{o:04X}")
-    out.append('"')
-    return "".join(out)
-
-
-def _yaml_key(k: Any) -> str:
-    k = str(k)
-    return k if _PLAIN_KEY.match(k) and k.lower() not in _YAML_WORDS else yaml_quote(k)
-
-
-def _yaml_scalar(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return json.dumps(v) if v == v and v not in (float("inf"), float("-inf")) else yaml_quote(str(v))
-    if isinstance(v, dict):
-        return "{}"
-    if isinstance(v, list):
-        return "[]"
-    return yaml_quote(str(v))
-
-
-def _yaml_lines(value: Any, indent: int) -> list[str]:
-    """Block-style lines of a non-empty mapping or sequence at `indent` spaces."""
-    pad = " " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            key = _yaml_key(k)
-            if isinstance(v, dict) and v:
-                lines.append(f"{pad}{key}:")
-                lines += _yaml_lines(v, indent + 2)
-            elif isinstance(v, list) and v:
-                lines.append(f"{pad}{key}:")
-                lines += _yaml_lines(v, indent)   # "- " items at the key's indentation
-            else:
-                lines.append(f"{pad}{key}: {_yaml_scalar(v)}")
-        return lines
-    for item in value:
-        if isinstance(item, dict) and item:
-            inner = _yaml_lines(item, indent + 2)
-            lines.append(f"{pad}- {inner[0][indent + 2:]}")
-            lines += inner[1:]
-        elif isinstance(item, list) and item:
-            lines.append(f"{pad}-")
-            lines += _yaml_lines(item, indent + 2)
-        else:
-            lines.append(f"{pad}- {_yaml_scalar(item)}")
-    return lines
-
-
-def to_yaml(doc: dict) -> str:
-    """A JSON-shaped document as block YAML, every string double-quoted."""
-    return "\n".join(_yaml_lines(doc, 0)) + "\n" if doc else "{}\n"
-
-
-def index_yaml(entries: Iterable[ChartEntry], generated_ns: Optional[int] = None) -> str:
-    return to_yaml(index_document(entries, generated_ns or time.time_ns()))
+def check_namespace(namespace: str) -> None:
+    """A namespace from a URL path: one name component (checked before any key is built)."""
+    if (len(namespace) > MAX_NAME_LENGTH - 2 or "/" in namespace
+            or not NAME_RE.fullmatch(namespace)):
+        raise RegistryError("NAME_INVALID", {"reason": "a namespace is one lowercase name component",
+                                             "namespace": namespace[:MAX_NAME_LENGTH]})
 
 
 # -- who may read what -----------------------------------------------------------
@@ -443,31 +163,38 @@ class HelmAwareRegistry(Registry):
     def put_manifest(self, repo: str, reference: str, content_type: Optional[str], body: bytes,
                      *args: Any, **kwargs: Any):
         result = super().put_manifest(repo, reference, content_type, body, *args, **kwargs)
-        self._index(repo, result[0], body)
+        self._index(repo, reference, result[0], body)
         return result
 
     def delete_manifest(self, repo: str, reference: str, *args: Any, **kwargs: Any) -> None:
         validate_name(repo)
-        ns = helm_namespace(repo)
+        where = chart_repo(repo)
         by_digest = looks_like_digest(reference)
-        tagged = self.meta.get_tag(repo, reference) if ns and not by_digest and is_tag(reference) else None
+        tagged = self.meta.get_tag(repo, reference) if where and not by_digest and is_tag(reference) else None
         super().delete_manifest(repo, reference, *args, **kwargs)
-        if ns is None:
+        if where is None:
             return
         if by_digest:
-            self._unindex(ns, repo, reference, None)
+            self._unindex(where[0], repo, reference, None)
         elif tagged is not None and (tagged.body is None or b"vnd.cncf.helm.config" in tagged.body):
             # The tag item carries the manifest: only a Helm chart's tag costs the pointer read.
-            self._unindex(ns, repo, tagged.digest, reference)
+            self._unindex(where[0], repo, tagged.digest, reference)
 
-    def _index(self, repo: str, digest: str, body: bytes) -> None:
-        """Write the index entry when `body` is a Helm chart manifest (else do nothing)."""
-        ns = helm_namespace(repo)
-        if ns is None:
+    def _index(self, repo: str, reference: str, digest: str, body: bytes) -> None:
+        """Write the index entry when `body` is a chart the classic view may serve (else do nothing).
+
+        Bound to the authority that pushed it: only a manifest pushed to `<ns>/<name>`
+        under its version's own tag, whose Chart.yaml names `<name>`, is indexed; so
+        `/helm/<ns>/charts/<name>-<version>.tgz` is what `oci://<ns>/<name>:<version>`
+        is. Anything else stays an ordinary OCI artifact (copies to other repositories
+        are legitimate OCI use), and is logged.
+        """
+        where = chart_repo(repo)
+        if where is None or looks_like_digest(reference):
             return
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return
         config = doc.get("config") if isinstance(doc, dict) else None
         if not isinstance(config, dict) or config.get("mediaType") != HELM_CONFIG:
@@ -479,12 +206,11 @@ class HelmAwareRegistry(Registry):
         prov = next((d for d in layers if d.get("mediaType") == HELM_PROV), None)
         if chart is None or not isinstance(config.get("digest"), str):
             return
-        size = config.get("size")
-        if not isinstance(size, int) or size > MAX_CONFIG_BYTES:
-            log.warning("helm config of %s@%s is %s bytes: not indexed", repo, digest, size)
-            return
         link = self.meta.get_blob_link(repo, config["digest"])
         if link is None:
+            return
+        if link.size > MAX_CONFIG_BYTES:   # the stored size: a descriptor may say anything
+            log.warning("helm config of %s@%s is %s bytes: not indexed", repo, digest, link.size)
             return
         try:
             meta = normalize_metadata(json.loads(self.blobs.get(link.s3_key)))
@@ -492,11 +218,21 @@ class HelmAwareRegistry(Registry):
         except (ValueError, UnicodeDecodeError, RecursionError, RegistryError) as exc:
             log.warning("helm chart %s@%s has an unusable config, not indexed: %s", repo, digest, exc)
             return
-        self.charts.put_entry(ChartEntry(
-            namespace=ns, repo=repo, name=meta["name"], version=meta["version"], digest=digest,
-            chart_digest=chart["digest"], chart_size=chart["size"], metadata=meta,
-            created_ns=time.time_ns(), prov_digest=prov["digest"] if prov else None,
-            prov_size=prov["size"] if prov else 0))
+        ns, name = where
+        if meta["name"] != name or version_tag(meta["version"]) != reference:
+            log.warning("helm chart %s-%s pushed as %s:%s is not indexed: the classic view serves a chart "
+                        "only from %s/<chart name>:<version>", meta["name"], meta["version"], repo,
+                        reference, ns)
+            return
+        try:
+            self.charts.put_entry(ChartEntry(
+                namespace=ns, repo=repo, name=name, version=meta["version"], digest=digest,
+                chart_digest=chart["digest"], chart_size=chart["size"], metadata=meta,
+                created_ns=time.time_ns(), prov_digest=prov["digest"] if prov else None,
+                prov_size=prov["size"] if prov else 0))
+        except ChartFileTaken:
+            log.warning("helm chart %s:%s is not indexed: another chart of %s has the file name %s-%s.tgz",
+                        repo, reference, ns, name, meta["version"])
 
     def _unindex(self, ns: str, repo: str, digest: str, tag: Optional[str]) -> None:
         """Drop the entry of manifest `digest` (by tag: only when `tag` is its version's tag)."""
@@ -506,33 +242,35 @@ class HelmAwareRegistry(Registry):
         self.charts.remove(ns, repo, digest, ref)
 
     # -- the classic repository ----------------------------------------------------
-    @staticmethod
-    def _check_namespace(namespace: str) -> None:
-        if "/" in namespace:
-            raise RegistryError("NAME_INVALID", {"namespace": namespace})
-        validate_name(namespace)
-
     def chart_entries(self, namespace: str) -> list[ChartEntry]:
         """Every indexed chart version of a namespace (one Query)."""
-        self._check_namespace(namespace)
-        return list(self.charts.entries(namespace))
+        check_namespace(namespace)
+        # Only entries bound to their own repository (the adapter writes no others).
+        return [e for e in self.charts.entries(namespace) if e.repo == f"{namespace}/{e.name}"]
 
     def chart_file_url(self, namespace: str, filename: str,
                        readable: Callable[[Iterable[str]], set[str]]) -> str:
-        """A presigned URL of `<name>-<version>.tgz` (or its `.tgz.prov`) among readable charts."""
-        self._check_namespace(namespace)
+        """A presigned URL of `<name>-<version>.tgz` (or its `.tgz.prov`), if readable.
+
+        Served only while the version's tag still points at the indexed manifest,
+        so the download is exactly what `helm pull oci://<ns>/<name>` gets.
+        """
+        check_namespace(namespace)
         prov = filename.endswith(".tgz.prov")
         stem = filename[:-len(".tgz.prov")] if prov else filename[:-len(".tgz")] if filename.endswith(".tgz") else ""
-        if not stem or "#" in stem:
-            raise RegistryError("MANIFEST_UNKNOWN", {"reason": "no such chart file", "file": filename},
+        missing = RegistryError("MANIFEST_UNKNOWN", {"reason": "no such chart file", "file": filename[:400]},
                                 status=404)
-        found = [e for e in self.charts.find(namespace, stem) if e.filename == f"{stem}.tgz"]
-        allowed = readable({e.repo for e in found}) if found else set()
-        found = [e for e in found if e.repo in allowed]
-        if not found:
-            raise RegistryError("MANIFEST_UNKNOWN", {"reason": "no such chart file", "file": filename},
-                                status=404)
-        entry = max(found, key=lambda e: e.created_ns)
+        if len(stem) > MAX_FILE_STEM or not _FILE_STEM_RE.fullmatch(stem):
+            raise missing
+        entry = self.charts.find(namespace, stem)
+        if (entry is None or entry.repo != f"{namespace}/{entry.name}" or entry.filename != f"{stem}.tgz"
+                or entry.repo not in readable({entry.repo})):
+            raise missing
+        tagged = self.meta.get_tag(entry.repo, version_tag(entry.version))
+        if tagged is None or tagged.digest != entry.digest:
+            raise RegistryError("MANIFEST_UNKNOWN", {
+                "reason": "the chart version's tag no longer points at the indexed chart; push it again",
+                "file": filename}, status=404)
         digest = entry.prov_digest if prov else entry.chart_digest
         if not digest:
             raise RegistryError("MANIFEST_UNKNOWN", {"reason": "this chart version has no provenance file",
@@ -543,11 +281,11 @@ class HelmAwareRegistry(Registry):
     def upload_chart(self, namespace: str, archive: bytes, prov: Optional[bytes], *, force: bool,
                      may_push: Callable[[str], bool]) -> UploadedChart:
         """Store a .tgz (and .prov) as the OCI artifact `helm push` would make, in `<ns>/<name>:<version>`."""
-        self._check_namespace(namespace)
+        check_namespace(namespace)
         meta = metadata_from_archive(archive)
         name, version = meta["name"], meta["version"]
         repo = f"{namespace}/{name}"
-        if not NAME_RE.match(repo):
+        if not CHART_NAME_RE.fullmatch(name) or len(repo) > MAX_NAME_LENGTH:
             raise RegistryError("NAME_INVALID", {"reason": "chart names must be lowercase letters, digits, "
                                                            "'.', '_' and '-' to live in the registry",
                                                  "name": name})
@@ -563,6 +301,13 @@ class HelmAwareRegistry(Registry):
         if not force and self.meta.get_tag(repo, tag) is not None:
             raise RegistryError("DENIED", {"reason": f"{name}-{version} already exists (use ?force=true "
                                                      "to replace it)", "repository": repo, "tag": tag},
+                                status=409, message="file already exists")
+        owner = self.charts.find(namespace, f"{name}-{version}")
+        if owner is not None and owner.name != name:
+            # The index write would be refused too; say so before anything is stored.
+            raise RegistryError("DENIED", {"reason": f"the file name {name}-{version}.tgz belongs to chart "
+                                                     f"{owner.name} version {owner.version} of {namespace}",
+                                           "repository": repo, "tag": tag},
                                 status=409, message="file already exists")
         config = go_json(meta)
         layers = [_descriptor(HELM_CHART, self._blob(repo, archive), len(archive))]

@@ -1,25 +1,31 @@
 """DynamoDB adapter of the HelmIndexStore port: chart index entries on the registry's table.
 
 Items live in one partition per namespace (`HELM#<ns>`, see keys.py), so
-index.yaml is one (paginated) Query and a chart download one Query by file
-name. They share the table, key schema and connection of every other model.
+index.yaml is one (paginated) Query and a chart download one GetItem by file
+name. One entry per download file: a conditional write keeps another chart
+whose name and version spell the same file name from taking it over. They
+share the table, key schema and connection of every other model.
 """
 from __future__ import annotations
 
 import json
+import time
 from typing import Iterable, Optional
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from ..domain.helm import ChartEntry, ChartRef
+from ..domain.helm import ChartEntry, ChartFileTaken, ChartRef
 from . import keys
 from .dynamo import Item
 
 
+_CONFLICT_RETRIES = 3
+
+
 class HelmEntryItem(Item):
-    """HELM#<ns> / CHART#<name>-<version>#<repo>."""
+    """HELM#<ns> / CHART#<name>-<version>: the chart version served as <name>-<version>.tgz."""
 
     name = UnicodeAttribute(null=True)
     version = UnicodeAttribute(null=True)
@@ -62,28 +68,50 @@ class DynamoHelmIndex:
     """HelmIndexStore on the registry's single table."""
 
     def put_entry(self, e: ChartEntry) -> None:
-        """Write (or replace) the entry and its digest pointer in one transaction."""
+        """Write (or replace) the entry and its digest pointer in one transaction.
+
+        The entry is replaced only by the same chart (same name, hence the same
+        repository); another chart spelling the same file name gets ChartFileTaken.
+        """
         pk = keys.helm_pk(e.namespace)
-        with TransactWrite(connection=_connection()) as t:
-            t.save(HelmEntryItem(
-                pk, keys.helm_entry_sk(e.name, e.version, e.repo), name=e.name, version=e.version,
-                repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
-                prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
-                chart=json.dumps(e.metadata, separators=(",", ":"))))
-            t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name, version=e.version))
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    t.save(HelmEntryItem(
+                        pk, keys.helm_entry_sk(e.name, e.version), name=e.name, version=e.version,
+                        repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
+                        prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
+                        chart=json.dumps(e.metadata, separators=(",", ":"))),
+                        condition=HelmEntryItem.sk.does_not_exist() | (
+                            (HelmEntryItem.name == e.name) & (HelmEntryItem.repo == e.repo)))
+                    t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name,
+                                          version=e.version))
+                return
+            except TransactWriteError as err:
+                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise ChartFileTaken() from None
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.05 * (attempt + 1))    # a concurrent push of the same version
+                    continue
+                raise
 
     def entries(self, namespace: str) -> Iterable[ChartEntry]:
         """Every entry of the namespace: one Query (DynamoDB pages it by 1 MB)."""
         for it in HelmEntryItem.query(keys.helm_pk(namespace),
                                       HelmEntryItem.sk.startswith(keys.HELM_ENTRY_PREFIX),
                                       consistent_read=True):
-            yield _entry(namespace, it)
+            if it.sk == keys.helm_entry_sk(it.name or "", it.version or ""):   # not an older layout's item
+                yield _entry(namespace, it)
 
-    def find(self, namespace: str, stem: str) -> list[ChartEntry]:
-        """Entries whose download file is `<stem>.tgz` (one per repository holding it)."""
-        return [_entry(namespace, it) for it in HelmEntryItem.query(
-            keys.helm_pk(namespace), HelmEntryItem.sk.startswith(keys.helm_entry_prefix(stem)),
-            consistent_read=True)]
+    def find(self, namespace: str, stem: str) -> Optional[ChartEntry]:
+        """The entry whose download file is `<stem>.tgz` (one GetItem)."""
+        try:
+            it = HelmEntryItem.get(keys.helm_pk(namespace), keys.helm_entry_file_sk(stem),
+                                   consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _entry(namespace, it)
 
     def get_ref(self, namespace: str, repo: str, digest: str) -> Optional[ChartRef]:
         """The (name, version) manifest `digest` of `repo` was indexed under, if any."""
@@ -98,8 +126,8 @@ class DynamoHelmIndex:
         """Delete the entry if it still is this manifest's (a newer push keeps it), and the pointer."""
         pk = keys.helm_pk(namespace)
         try:
-            HelmEntryItem(pk, keys.helm_entry_sk(ref.name, ref.version, repo)).delete(
-                condition=HelmEntryItem.digest == digest)
+            HelmEntryItem(pk, keys.helm_entry_sk(ref.name, ref.version)).delete(
+                condition=(HelmEntryItem.digest == digest) & (HelmEntryItem.repo == repo))
         except DeleteError as err:
             if not _is_condition_failure(err):
                 raise

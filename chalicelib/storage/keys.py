@@ -132,16 +132,17 @@ def v1_image_pk(image_id: str) -> str:
 # -- Helm chart repository view (domain/helm.py, storage/helm_dynamo.py) --------
 # One partition per namespace (the first component of a repository name), so
 # index.yaml is one Query of HELM#<ns> with SK prefix CHART#:
-# HELM#<ns>         CHART#<name>-<version>#<repo>   index entry: a chart version whose helm
-#                                                  manifest is in <repo> (<ns>/<chart>, or
-#                                                  deeper): Chart.yaml as JSON, manifest digest,
-#                                                  chart and provenance layer digests and
-#                                                  sizes, created (ns); `<name>-<version>` is
-#                                                  the download file name, so GET charts/<file>
-#                                                  is one Query with SK prefix CHART#<stem>#
+# HELM#<ns>         CHART#<name>-<version>          index entry: the chart version served as
+#                                                  charts/<name>-<version>.tgz (one per file
+#                                                  name, so a download is one GetItem), from
+#                                                  manifest <ns>/<name>:<version>: repo,
+#                                                  Chart.yaml as JSON, manifest digest, chart
+#                                                  and provenance layer digests and sizes,
+#                                                  created (ns)
 # HELM#<ns>         DIGEST#<repo>#<digest>          which entry the manifest <digest> of <repo>
 #                                                  indexed (name, version): deletes find it by
 #                                                  one GetItem
+# Items of an older layout (CHART#<name>-<version>#<repo>) are skipped when listing.
 HELM_ENTRY_PREFIX = "CHART#"
 
 
@@ -149,13 +150,13 @@ def helm_pk(namespace: str) -> str:
     return f"HELM#{namespace}"
 
 
-def helm_entry_prefix(stem: str) -> str:
-    """SK prefix of every entry whose download file is `<stem>.tgz` (stem = name-version)."""
-    return f"{HELM_ENTRY_PREFIX}{stem}#"
+def helm_entry_file_sk(stem: str) -> str:
+    """The entry whose download file is `<stem>.tgz` (stem = name-version)."""
+    return f"{HELM_ENTRY_PREFIX}{stem}"
 
 
-def helm_entry_sk(name: str, version: str, repo: str) -> str:
-    return f"{helm_entry_prefix(f'{name}-{version}')}{repo}"
+def helm_entry_sk(name: str, version: str) -> str:
+    return helm_entry_file_sk(f"{name}-{version}")
 
 
 def helm_digest_sk(repo: str, digest: str) -> str:

@@ -6,7 +6,8 @@ provenance (`helm package --sign` with a throwaway GPG key, `.prov` layer
 pushed and pulled, `helm verify`). As a classic chart repository
 (`/helm/<ns>`): `helm repo add` with credentials, `helm search repo`,
 `helm pull` (with `--verify`), `helm template`, a ChartMuseum-style upload,
-and deletes showing up after `helm repo update`.
+and deletes showing up after `helm repo update`; and that a user with push on
+`<ns>/sandbox/...` only cannot publish `<ns>`'s charts to classic readers.
 
 Every test gets its own HELM_CONFIG_HOME / HELM_CACHE_HOME / HELM_DATA_HOME /
 HELM_REGISTRY_CONFIG and its own namespace, so tests share nothing but the
@@ -298,3 +299,52 @@ def test_classic_chart_repository(local_registry, tmp, signing_key, ns, major):
         assert [c["version"] for c in found] == ["0.2.0"]
         gone = helm.run("pull", "team/api", "--version", "0.1.0", "-d", str(out), check=False)
         assert gone.returncode != 0
+
+
+@pytest.mark.parametrize("major", HELM_MAJORS)
+def test_classic_view_serves_a_chart_only_from_its_own_repository(local_registry, tmp, ns, major):
+    """The review's attack with real clients: a user with push on `<ns>/sandbox/...` only pushes
+    (helm push) and uploads a chart named like the namespace's `achart`; `helm repo add` readers
+    still get the real one, and the other user's chart stays reachable over OCI."""
+    host, base = local_registry.host, local_registry.url
+    admin_creds = (local_registry.username, local_registry.password)
+    mallory = (f"m{ns}", "mallory-password-long-enough")
+    r = requests.post(f"{base}/admin/users", json={"username": mallory[0], "password": mallory[1]},
+                      auth=admin_creds, timeout=30)
+    assert r.status_code == 201, r.text
+    for repo in (f"{ns}/sandbox", f"{ns}/sandbox/achart"):
+        r = requests.put(f"{base}/admin/grants", json={"account": mallory[0], "role": "write", "repository": repo},
+                         auth=admin_creds, timeout=30)
+        assert r.status_code == 204, r.text
+
+    owner, attacker = Helm(major, tmp / "owner"), Helm(major, tmp / "mallory")
+    good, _ = make_chart(owner, tmp / "good", "achart", "0.1.0", marker="good")
+    evil, _ = make_chart(attacker, tmp / "evil", "achart", "0.1.0", marker="evil")
+    newer, _ = make_chart(attacker, tmp / "newer", "achart", "0.9.0", marker="evil")
+    with server_log_on_failure(local_registry):
+        owner.login(host, *admin_creds)
+        owner.run("push", str(good), f"oci://{host}/{ns}", "--plain-http")
+        attacker.login(host, *mallory)
+        for chart in (evil, newer):      # lands in <ns>/sandbox/achart, as Helm names it
+            pushed = attacker.run("push", str(chart), f"oci://{host}/{ns}/sandbox", "--plain-http")
+            assert f"{ns}/sandbox/achart" in pushed.output
+            with open(chart, "rb") as fh:
+                r = requests.post(f"{base}/helm/{ns}/api/charts?force=true", auth=mallory,
+                                  files={"chart": (chart.name, fh)}, timeout=60)
+            assert r.status_code == 403, r.text
+
+        owner.run("repo", "add", "team", f"{base}/helm/{ns}", "--username", admin_creds[0],
+                  "--password", admin_creds[1])
+        found = json.loads(owner.run("search", "repo", "team/", "-l", "-o", "json").stdout)
+        assert [(c["name"], c["version"], c["description"]) for c in found] == [
+            ("team/achart", "0.1.0", "e2e chart achart good")]
+        out = tmp / "classic"
+        out.mkdir()
+        owner.run("pull", "team/achart", "--version", "0.1.0", "-d", str(out))
+        assert (out / good.name).read_bytes() == good.read_bytes()
+
+        oci_out = tmp / "oci"
+        oci_out.mkdir()
+        attacker.run("pull", f"oci://{host}/{ns}/sandbox/achart", "--version", "0.1.0", "-d", str(oci_out),
+                     "--plain-http")
+        assert (oci_out / evil.name).read_bytes() == evil.read_bytes()
