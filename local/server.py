@@ -42,6 +42,14 @@ _UPLOAD_START = re.compile(r"/v2/.+/blobs/uploads/?", re.DOTALL)
 build_event = rest_event  # the REST (1.0) event, kept under its old name
 
 
+def _endpoint_caps() -> dict[str, int]:
+    """Endpoints with a body bound of their own, which answers in the
+    endpoint's own error format: the gateway lets that bound speak."""
+    from chalicelib.routes.helm import MAX_UPLOAD_BYTES
+
+    return {"/helm/{namespace}/api/charts": MAX_UPLOAD_BYTES + 64 * 1024}  # + form overhead
+
+
 class _Context:
     """The subset of the Lambda context object Chalice and our code read."""
 
@@ -170,10 +178,11 @@ class LambdaGateway:
     def _body_cap(self, method: str, path: str) -> int:
         """The largest body this request may carry, known before reading it."""
         upload = bool(_UPLOAD_PATH.fullmatch(path) or _UPLOAD_START.fullmatch(path))
+        resource = (self.routes.match(path) or ("",))[0]
+        cap = SPLIT_BYTES if upload else _endpoint_caps().get(resource, NON_UPLOAD_BODY_BYTES)
         if self.lambda_limits:  # the front door's cap; the 6 MB event cap follows in invoke()
-            return self.front.max_request_body if upload else \
-                min(self.front.max_request_body, NON_UPLOAD_BODY_BYTES)
-        return SPLIT_BYTES if upload else NON_UPLOAD_BODY_BYTES
+            return min(cap, self.front.max_request_body) if not upload else self.front.max_request_body
+        return cap
 
     def _split_upload(self, method: str, raw_path: str, path: str, query: str, headers: list,
                       stream: Any, source_ip: str) -> dict:
