@@ -55,14 +55,13 @@ def port_of(url: str) -> int:
 def test_a_huge_declared_body_is_refused_before_it_is_read(registry, method, path):
     head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {400 * MIB}\r\n\r\n").encode()
-    started = time.monotonic()
+    # only one byte of the body is sent: an answer at all means nothing waited for the rest
     status, body = raw_http(port_of(registry.url), head, b"{")
     assert status == 413
     err = json.loads(body)["errors"][0]
     # the chart upload keeps its own (8 MiB) bound, answered in its own format below it
     assert err["code"] == "SIZE_INVALID" and err["detail"]["limitBytes"] == (
         8 * MIB + 64 * 1024 if path.startswith("/helm/") else 6 * MIB)
-    assert time.monotonic() - started < 10
 
 
 def test_a_chunked_body_is_refused_while_reading(registry):
