@@ -1,9 +1,7 @@
 """`python -m local`: run the registry on 127.0.0.1 with embedded S3 and DynamoDB.
 
-Environment: PORT (default 5000), REGISTRY_FRONT=function-url|http-api|rest
-(whose event the server builds; default function-url), REGISTRY_LAMBDA_LIMITS=1
-(enforce that front door's limits: Lambda's 6 MB payloads, its timeout, its
-header cap), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use
+Environment: PORT (default 5000), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's
+6 MB payload and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use
 those services instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS),
 REGISTRY_TLS=1 (serve HTTPS with a local CA kept in .local-data/tls/ or
 REGISTRY_TLS_DIR; see local/tls.py).
@@ -28,13 +26,6 @@ def main() -> int:
     port = int(os.environ.get("PORT", "5000"))
     host = os.environ.get("HOST", "127.0.0.1")
     lambda_limits = _truthy("REGISTRY_LAMBDA_LIMITS")
-    from chalicelib.config import front_door
-
-    try:
-        front = front_door()
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
     embedded = None
     external = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if not external and not _truthy("REGISTRY_USE_AWS"):
@@ -61,7 +52,7 @@ def main() -> int:
             if _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None:
                 super().log_request(code, size)
 
-    wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits, front.name), None, None
+    wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits), None, None
     if _truthy("REGISTRY_TLS"):
         from .tls import ensure_certificates, server_context
 
@@ -82,6 +73,8 @@ def main() -> int:
         print(f"token auth on (pushes need credentials); {admin_line}", flush=True)
     else:
         print("REGISTRY_AUTH=none: anyone can push and pull", flush=True)
+    # REGISTRY_FRONT=function-url|http-api|rest: whose Lambda event the gateway builds
+    front = wsgi_app.front
     print(f"front door: {front.name} (payload {front.payload} events through app.handler); "
           f"JSON logs and EMF metric lines on stderr", flush=True)
     if lambda_limits:
