@@ -12,6 +12,8 @@ from typing import Optional
 MIB = 1024 * 1024
 # Largest chunk that fits a 6 MB Lambda payload once base64-encoded, with room for headers.
 LAMBDA_CHUNK_BYTES = 4 * MIB
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
