@@ -114,8 +114,8 @@ def conversation(base: str, admin: tuple, repo: str) -> list:
         seen.append(("manifest GET", accepts, status, headers.get("content-type"),
                      headers.get("docker-content-digest"), sha256(body)))
     status, headers, body = raw(base, "HEAD", f"/v2/{repo}/manifests/t1", auth + [("Accept", OCI_MANIFEST)])
-    seen.append(("manifest HEAD", status, headers.get("content-length"), headers.get("docker-content-digest"),
-                 body))
+    seen.append(("manifest HEAD", status, headers.get("content-length") == str(len(manifest)),
+                  headers.get("docker-content-digest"), body))
     status, headers, body = raw(base, "HEAD", f"/v2/{repo}/blobs/{sha256(layer)}", auth)
     seen.append(("blob HEAD", status, headers.get("content-length"), body))
     status, headers, body = raw(base, "GET", f"/v2/{repo}/blobs/{sha256(layer)}", auth)
@@ -143,7 +143,7 @@ def test_same_conversation_through_every_front_door(fronts, registry):
     assert steps["manifest PUT"][1] == 201
     assert steps["blob GET"][1] == 307 and steps["blob GET"][-1] is True
     assert steps["blob HEAD"][1:] == (200, str(256 * 64), b"")
-    assert steps["manifest HEAD"][1] == 200 and steps["manifest HEAD"][-1] == b""
+    assert steps["manifest HEAD"][1:3] == (200, True) and steps["manifest HEAD"][-1] == b""
     gets = [s for s in reference if s[0] == "manifest GET"]
     assert [g[3] for g in gets] == [OCI_MANIFEST, DOCKER_V2 if gets[1][3] == DOCKER_V2 else OCI_MANIFEST,
                                     DOCKER_V2, gets[3][3]]
@@ -163,3 +163,23 @@ def test_percent_encoded_paths_reach_the_same_endpoint_through_every_door(fronts
     double = {name: client.request("GET", f"{url}/v2/{repo}/manifests/%2565nc",
                                    headers={"Accept": OCI_MANIFEST}).status_code for name, url in fronts.items()}
     assert set(double.values()) <= {400, 404}, double  # `%65nc` is not the tag `enc`
+
+
+def test_each_request_leaves_an_emf_line_with_its_operation(fronts, client, repo, capsys):
+    """Per-operation metrics: one CloudWatch EMF line per request, through every door;
+    a blob pull counts the bytes it redirected to S3."""
+    data = b"metric me" * 100
+    digest = client.push_blob(repo, data)
+    capsys.readouterr()
+    for url in fronts.values():
+        r = client.request("GET", f"{url}/v2/{repo}/blobs/{digest}")
+        assert r.status_code == 307
+    lines = [json.loads(l) for l in capsys.readouterr().err.splitlines() if l.startswith('{"_aws"')]
+    pulls = [l for l in lines if l["operation"] == "blob GET" and l["status"] == 307]
+    assert len(pulls) == len(FRONTS)
+    for line in pulls:
+        spec = line["_aws"]["CloudWatchMetrics"][0]
+        assert spec["Namespace"] == "OciRegistry" and ["operation", "service"] in spec["Dimensions"]
+        assert {m["Name"] for m in spec["Metrics"]} == {"Requests", "Latency", "Errors5xx", "BytesRedirected"}
+        assert line["BytesRedirected"] == [float(len(data))] and line["Requests"] == [1.0]
+        assert line["Latency"][0] > 0 and line["request_id"]
