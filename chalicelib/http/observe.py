@@ -98,6 +98,7 @@ def record(event: dict, response: dict, seconds: float) -> Optional[dict]:
     op = operation(event)
     try:
         from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
         m = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         m.add_dimension("operation", op)
@@ -111,7 +112,7 @@ def record(event: dict, response: dict, seconds: float) -> Optional[dict]:
         line = m.serialize_metric_set()
         if status >= 500:
             logger().error("request failed", extra={"operation": op, "status": status})
-        if not _metrics_disabled():
+        if not is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED / POWERTOOLS_DEV
             _emit(json.dumps(line, separators=(",", ":")))
         return line
     except Exception:  # noqa: BLE001 - observability never fails a request
@@ -123,10 +124,6 @@ def record(event: dict, response: dict, seconds: float) -> Optional[dict]:
             logger().thread_safe_clear_keys()
         except Exception:  # noqa: BLE001
             pass
-
-
-def _metrics_disabled() -> bool:
-    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true")
 
 
 def _emit(line: str) -> None:

@@ -165,9 +165,11 @@ def test_percent_encoded_paths_reach_the_same_endpoint_through_every_door(fronts
     assert set(double.values()) <= {400, 404}, double  # `%65nc` is not the tag `enc`
 
 
-def test_each_request_leaves_an_emf_line_with_its_operation(fronts, client, repo, capsys):
+def test_each_request_leaves_an_emf_line_with_its_operation(fronts, client, repo, capsys, monkeypatch):
     """Per-operation metrics: one CloudWatch EMF line per request, through every door;
     a blob pull counts the bytes it redirected to S3."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     data = b"metric me" * 100
     digest = client.push_blob(repo, data)
     capsys.readouterr()

@@ -178,9 +178,11 @@ def test_request_caps_per_front_door(front):
         assert r.status_code == 413 and r.json()["errors"][0]["code"] == "SIZE_INVALID"
 
 
-def test_errors_are_json_logs_with_the_request_id(capsys):
+def test_errors_are_json_logs_with_the_request_id(capsys, monkeypatch):
     """Through the Lambda handler with a Function URL event: a crash leaves JSON
     records carrying the request ids and an EMF line counting a 5xx."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     from chalicelib.http.events import handle, v2_event
 
     class Ctx:
