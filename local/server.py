@@ -24,6 +24,7 @@ import uuid
 from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_input_stream
 
 from chalicelib.config import LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES, FrontDoor, front_door
@@ -315,10 +316,15 @@ def _drain(environ: dict) -> None:
 
 
 def _read_exact(stream: Any, n: int) -> bytes:
-    """Read `n` bytes unless the body ends first (chunked streams return short reads)."""
+    """Read `n` bytes unless the body ends first (chunked streams return short reads).
+    A malformed chunked body or one cut short is the client's fault: 400."""
     parts, got = [], 0
     while got < n:
-        chunk = stream.read(min(n - got, 1 << 20))
+        try:
+            chunk = stream.read(min(n - got, 1 << 20))
+        except (OSError, ValueError, HTTPException) as exc:
+            raise _Refused(400, "SIZE_INVALID", {"reason": f"the request body could not be read: "
+                                                           f"{exc.__class__.__name__}"}) from None
         if not chunk:
             break
         parts.append(chunk)

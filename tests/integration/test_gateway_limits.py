@@ -202,3 +202,16 @@ def test_errors_are_json_logs_with_the_request_id(capsys, monkeypatch):
     emf = [l for l in lines if "_aws" in l]
     assert emf and emf[-1]["Errors5xx"] == [1.0] and emf[-1]["operation"] == "boom GET"
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OciRegistry"
+
+
+@pytest.mark.parametrize("body", [b"zz\r\nabc\r\n0\r\n\r\n", b"5\r\nab"])
+def test_a_malformed_chunked_body_is_a_400(registry, body):
+    head = b"POST /token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port_of(registry.url)), timeout=20) as s:
+        s.sendall(head + body)
+        s.shutdown(socket.SHUT_WR)  # the second body ends early
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.split(b" ", 2)[1] == b"400", data[:300]
+    assert json.loads(data.partition(b"\r\n\r\n")[2])["errors"][0]["code"] == "SIZE_INVALID"
