@@ -3,7 +3,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: setup run test test-unit test-integration test-e2e bench synth clean
+.PHONY: setup run test test-unit test-integration test-e2e bench synth deploy destroy admin clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,9 +14,11 @@ run: setup
 
 test:
 	@bash scripts/setup.sh --clients
+	@bash scripts/setup-infra.sh
 	.venv/bin/python -m pytest tests $(PYTEST_ARGS)
 
 test-unit: setup
+	@bash scripts/setup-infra.sh
 	.venv/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: setup
@@ -32,8 +34,30 @@ bench: setup
 	@bash bench/install.sh
 	.venv/bin/python -m bench $(if $(QUICK),--quick,)
 
-synth: setup
+# Deploy (docs/deploy.md). Settings: STAGE (dev), FRONT (function-url | http-api | rest;
+# synth also takes all), DOMAIN + CERTIFICATE_ARN or HOSTED_ZONE_ID, LOG_RETENTION_DAYS.
+# synth: SAM template(s) + Lambda zip under infra/out/<stage>/, cfn-lint checked; no AWS account.
+# deploy/destroy: with your AWS credentials (DRY_RUN=1 prints the commands instead).
+# admin: the first administrator, `make admin STAGE=dev USER=alice` (password from stdin, or
+# generated and shown once on the terminal); refused when one exists.
+export STAGE FRONT DOMAIN CERTIFICATE_ARN HOSTED_ZONE_ID LOG_RETENTION_DAYS DRY_RUN
+
+synth:
+	@bash scripts/setup-infra.sh
 	.venv/bin/python -m infra.synth
+
+deploy:
+	@bash scripts/setup-infra.sh
+	.venv/bin/python -m infra.deploy deploy
+
+destroy:
+	@bash scripts/setup-infra.sh
+	.venv/bin/python -m infra.deploy destroy
+
+admin:
+	@if [ "$(origin USER)" != "command line" ]; then echo "usage: make admin STAGE=dev USER=<name>" >&2; exit 2; fi
+	@bash scripts/setup-infra.sh
+	@.venv/bin/python -m infra.admin --user "$(USER)"
 
 clean:
 	rm -rf .venv .tools .pytest_cache

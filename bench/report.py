@@ -188,21 +188,35 @@ def cost_table(results: dict) -> str:
         return "_not computed: the calls section did not run_"
     rows = [[r["workload"], r["unit"], _usd(r["this_arm64"]), _usd(r["this_x86_64"]), _usd(r["ecr"])]
             for r in c["rows"]]
-    return _table(["workload", "unit", "this registry (arm64)", "this registry (x86_64)", "ECR"], rows)
+    front = c.get("front_door", "rest")
+    return _table(["workload", "unit", f"this registry (arm64, {front})", f"this registry (x86_64, {front})",
+                   "ECR"], rows)
 
 
 def cost_breakdown_table(results: dict) -> str:
     c = _sec(results, "cost")
     if not c:
         return ""
-    keys = ["api_gateway", "lambda_requests", "lambda_duration", "dynamodb", "s3_requests", "transfer_out"]
+    keys = ["front_door", "lambda_requests", "lambda_duration", "dynamodb", "s3_requests", "transfer_out"]
     rows = []
     for r in c["rows"]:
         b = r.get("breakdown_arm64")
         if b:
-            rows.append([r["workload"]] + [_usd(b[k]) for k in keys])
-    return _table(["arm64 breakdown", "API Gateway", "Lambda requests", "Lambda GB-s", "DynamoDB",
+            rows.append([r["workload"]] + [_usd(b.get(k, b.get("api_gateway", 0.0))) for k in keys])
+    return _table(["arm64 breakdown", "front door", "Lambda requests", "Lambda GB-s", "DynamoDB",
                    "S3 requests", "data out"], rows)
+
+
+def front_door_cost_table(results: dict) -> str:
+    """One column per front door: $ per million requests and per million pulls."""
+    c = _sec(results, "cost")
+    f = c.get("fronts") if c else None
+    if not f:
+        return ""
+    names = list(f["fronts"])
+    rows = [[r["workload"], str(r["http_requests"])] + [_usd(r[n]) for n in names] for r in f["rows"]]
+    heads = [f"**{f['fronts'][n]} (default)**" if n == f["default"] else f["fronts"][n] for n in names]
+    return _table(["workload", "HTTP requests"] + heads, rows)
 
 
 def env_table(results: dict) -> str:
@@ -229,7 +243,7 @@ def tables(results: dict) -> str:
              ("3. Handler CPU per warm request (AWS stubbed)", cpu_table),
              ("4. skopeo end to end on loopback", e2e_table), ("5. Manifest throughput", throughput_table),
              ("6. Listings against the number of items", scale_table), ("7. Cost model", cost_table),
-             ("7b. Cost breakdown", cost_breakdown_table)]
+             ("7b. Cost breakdown", cost_breakdown_table), ("7c. Cost per front door", front_door_cost_table)]
     out = []
     for title, fn in parts:
         try:
@@ -542,14 +556,25 @@ def _findings(results: dict) -> list[str]:
                        f"{_usd(big['ecr'])}). Pushing costs {_usd(push['this_arm64'])} per GB here; storage is "
                        f"$0.023 against $0.10 per GB-month. Break-even: below ~{co['breakeven_pulls_per_gb_month']:,} "
                        "small-image pulls per stored GB per month this registry is cheaper than ECR.")
-            b = tiny.get("breakdown_arm64", {})
-            if b.get("total"):
-                http_api = b["total"] - b["api_gateway"] * (1 - 1.00 / 3.50)
-                out.append(f"API Gateway (REST, $3.50 per million) is {b['api_gateway'] / b['total'] * 100:.0f}% of "
-                           "the cost of a small pull: every client request is billed, including the `GET /v2/` "
-                           f"version check that does no work; at HTTP API prices ($1.00 per million) the same "
-                           f"million pulls would cost {_usd(http_api)}.")
+            f = co.get("fronts")
+            if f:
+                rows_ = {r["workload"]: r for r in f["rows"]}
+                target = rows_[f["target"]["workload"]]
+                token = rows_[f["token_pull"]]
+                d = f["default"]
+                others = ", ".join(f"{f['fronts'][n]} {_usd(target[n])}" for n in f["fronts"] if n != d)
+                out.append(f"**Front door.** A million small pulls ({target['http_requests']} requests: version "
+                           f"check, manifest, config, layer) cost {_usd(target[d])} through the default "
+                           f"{f['fronts'][d]} (arm64, {f['deployed']['memory_mb']} MB; target ≤ "
+                           f"${f['target']['usd_max']:.2f}) against {others}; with a /token request each, "
+                           f"{_usd(token[d])} against {_usd(token['rest'])} through the REST API. API Gateway bills "
+                           "every client request, including the `GET /v2/` version check that does no work.")
     return out
+
+
+def _deployed(results: dict) -> str:
+    d = (_sec(results, "cost") or {}).get("deployed")
+    return f"{d['arch']}, {d['memory_mb']} MB" if d else "arm64"
 
 
 def markdown(results: dict, plots: dict[str, str], path: Path) -> None:
@@ -664,16 +689,25 @@ returned; DynamoDB bills the whole items read).
 From section 1's measured calls, read and write units and handler CPU, at AWS
 list prices for {_sec(results, "cost")["prices"]["region"] if _sec(results, "cost") else "us-east-1"} taken
 {_sec(results, "cost")["prices"]["taken"] if _sec(results, "cost") else "–"} (`bench/cost.py` holds the dated
-price table and its sources; no free tiers). Lambda at 1024 MB; billed duration
-= measured handler CPU × 1769/1024 (1024 MB gets ~58% of a vCPU) + an assumed
-latency per AWS call (DynamoDB 4–12 ms, S3 20 ms + 80 MB/s) + 0.5 ms rounding
-per request. A pull is the client's whole sequence (version check, manifest,
-blobs); blob bytes come from S3 through presigned URLs (S3 GETs and data
-transfer), so they never pass through Lambda. ECR charges no requests: its
-pull cost is data transfer only, which is free within the region for both.
+price table and its sources; no free tiers). The function as deployed
+({_deployed(results)}, `make synth`'s default front door unless a column says
+otherwise); billed duration = measured handler CPU × 1769/memory (a full vCPU
+at 1,769 MB) + an assumed latency per AWS call (DynamoDB 4–12 ms, S3 20 ms +
+80 MB/s) + 0.5 ms rounding per request. A pull is the client's whole sequence
+(version check, manifest, blobs); blob bytes come from S3 through presigned
+URLs (S3 GETs and data transfer), so they never pass through Lambda. ECR
+charges no requests: its pull cost is data transfer only, which is free within
+the region for both.
 
 {cost_table(results)}
 
 {cost_breakdown_table(results)}
+
+Per front door (`make synth FRONT=...`; the custom-domain column adds
+CloudFront's HTTPS request charge to the Function URL). "Without the /token
+request" is a client that reuses its token; the 5×10 MiB rows add the token
+flow's measured requests and calls to the anonymous pull:
+
+{front_door_cost_table(results)}
 {img("cost", "Cost model")}"""
     path.write_text(doc.rstrip() + "\n")

@@ -65,11 +65,11 @@ class Accounts:
 
     def grant(self, p: Principal, requested: list[Scope]) -> list[Scope]:
         """The intersection of what was asked and what `p` may do."""
-        repos = [s.name for s in requested if s.type == "repository" and NAME_RE.match(s.name)]
+        repos = [s.name for s in requested if s.type == "repository" and NAME_RE.fullmatch(s.name)]
         public = self.store.public_repos(repos)
         granted: list[Scope] = []
         for s in requested:
-            if s.type == "repository" and NAME_RE.match(s.name):
+            if s.type == "repository" and NAME_RE.fullmatch(s.name):
                 allowed = allowed_actions(p, s.name, s.name in public)
                 actions = tuple(a for a in s.actions if a in allowed)
             elif s.type == "registry" and s.name == "catalog" and not p.anonymous:
@@ -106,7 +106,7 @@ class Accounts:
     def create_user(self, actor: Principal, username: str, password: str, admin: bool = False) -> None:
         """Create a user (global admins only); its own namespace comes with it."""
         self._require_admin(actor)
-        if not USERNAME_RE.match(username or "") or len(username) > 64:
+        if not USERNAME_RE.fullmatch(username or "") or len(username) > 64:
             raise RegistryError("NAME_INVALID", {"reason": "user names are lowercase letters, digits and . _ -"})
         if len(password or "") < 8:
             raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
@@ -126,9 +126,20 @@ class Accounts:
         self.store.create_namespace(username, username)
         return True
 
+    def create_first_admin(self, username: str, password: str) -> None:
+        """The first administrator of a deployment (`make admin`); refused once one was made."""
+        if not USERNAME_RE.fullmatch(username or "") or len(username) > 64:
+            raise RegistryError("NAME_INVALID", {"reason": "user names are lowercase letters, digits and . _ -"})
+        if len(password or "") < 8:
+            raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
+        existing = self.store.create_first_admin(username, passwords.hash_secret(password))
+        if existing is not None:
+            raise RegistryError("DENIED", {"reason": f"refused: the {existing} exists", "user": username},
+                                status=409)
+
     def set_password(self, actor: Principal, username: str, password: str) -> None:
         """Change a user's password (the user or a global admin)."""
-        if ROBOT_RE.match(username or ""):
+        if ROBOT_RE.fullmatch(username or ""):
             raise RegistryError("DENIED", {"reason": "robot secrets are only ever generated: rotate instead"})
         if actor.name != username:
             self._require_admin(actor)
@@ -140,7 +151,7 @@ class Accounts:
     def create_namespace(self, actor: Principal, ns: str, owner: Optional[str] = None) -> None:
         """Create an organisation namespace; its owner (default: actor) gets admin."""
         self._require_admin(actor)
-        if not USERNAME_RE.match(ns or ""):
+        if not USERNAME_RE.fullmatch(ns or ""):
             raise RegistryError("NAME_INVALID", {"reason": "namespace names are lowercase letters, digits and . _ -"})
         if owner and self.store.get_account(owner) is None:
             raise RegistryError("NAME_UNKNOWN", {"reason": "no such owner", "owner": owner})
@@ -153,7 +164,7 @@ class Accounts:
         """A robot account `<ns>+<name>` for CI; returns (username, secret) once."""
         self._require_admin(actor, ns)
         username = f"{ns}+{name}"
-        if not ROBOT_RE.match(username):
+        if not ROBOT_RE.fullmatch(username):
             raise RegistryError("NAME_INVALID", {"reason": "robot names are lowercase letters, digits and . _ -"})
         secret = passwords.new_secret()
         if not self.store.create_account(username, passwords.hash_secret(secret), robot_namespace=ns):
@@ -161,7 +172,7 @@ class Accounts:
         return username, secret
 
     def _robot_namespace(self, username: str) -> str:
-        m = ROBOT_RE.match(username or "")
+        m = ROBOT_RE.fullmatch(username or "")
         if not m:
             raise RegistryError("NAME_INVALID", {"reason": "not a robot account name", "robot": username})
         return m.group(1)
@@ -191,7 +202,7 @@ class Accounts:
             validate_name(repository)
         target_ns = namespace or namespace_of(repository)
         self._require_admin(actor, target_ns)
-        robot_ns = ROBOT_RE.match(account or "")
+        robot_ns = ROBOT_RE.fullmatch(account or "")
         if robot_ns and robot_ns.group(1) != target_ns and not actor.admin:
             raise RegistryError("DENIED", {"reason": "robots only get roles in their own namespace"})
         kind, target = ("NS", namespace) if namespace is not None else ("REPO", repository)

@@ -24,7 +24,7 @@ class Digest:
 
 def parse_digest(value: str, *, code: str = "DIGEST_INVALID") -> Digest:
     """Parse `value` or raise `code` (DIGEST_INVALID unless told otherwise)."""
-    m = DIGEST_RE.match(value or "")
+    m = DIGEST_RE.fullmatch(value or "")
     if not m:
         raise RegistryError(code, {"digest": value, "reason": "malformed digest"})
     alg, hexpart = m.group(1), m.group(2)

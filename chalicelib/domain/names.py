@@ -14,7 +14,7 @@ MAX_NAME_LENGTH = 255
 
 def validate_name(name: str) -> str:
     """Return `name` if it is a valid repository name, else raise NAME_INVALID."""
-    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise RegistryError(
             "NAME_INVALID",
             {"name": name, "reason": "must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/...)* and be at most 255 characters"},
@@ -24,7 +24,7 @@ def validate_name(name: str) -> str:
 
 def is_tag(reference: str) -> bool:
     """True when `reference` is a syntactically valid tag."""
-    return bool(TAG_RE.match(reference))
+    return bool(TAG_RE.fullmatch(reference))
 
 
 def validate_tag(tag: str) -> str:

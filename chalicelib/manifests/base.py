@@ -63,7 +63,7 @@ def load_json(body: bytes) -> dict:
 
 def check_media_type(value: Any, where: str) -> str:
     """A syntactically valid media type string (RFC 6838)."""
-    if not isinstance(value, str) or not _MEDIA_TYPE_RE.match(value):
+    if not isinstance(value, str) or not _MEDIA_TYPE_RE.fullmatch(value):
         raise invalid(f"{where}: invalid media type {value!r}")
     return value
 

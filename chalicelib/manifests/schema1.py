@@ -26,7 +26,7 @@ def check_structure(doc: dict) -> list[str]:
     """Validate a schema 1 manifest's fields; return its distinct blobSums, top layer first."""
     check_schema_version(doc, 1)
     name = doc.get("name")
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise invalid("name must be a valid repository name", name=name)
     if not isinstance(doc.get("tag"), str):
         raise invalid("tag must be a string", tag=doc.get("tag"))

@@ -5,7 +5,11 @@ import time
 from typing import Optional
 
 from . import keys
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
 from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, catalog_page, conditional
+from .dynamo import _connection, _reasons
 from .ports import AccountRecord
 
 
@@ -61,6 +65,26 @@ class DynamoAccountStore:
         """Create a namespace; False when it exists."""
         item = NamespaceItem(keys.namespace_pk(ns), keys.META_SK, owner=owner, created=int(time.time()))
         return conditional(lambda: item.save(condition=NamespaceItem.pk.does_not_exist()))
+
+    def create_first_admin(self, name: str, password_hash: str) -> Optional[str]:
+        """The deployment's first administrator, its namespace and the marker that says one
+        was made, in one transaction. None on success, else what already existed."""
+        now = int(time.time())
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                t.save(AccountItem(keys.FIRST_ADMIN_PK, keys.META_SK, created=now),
+                       condition=AccountItem.pk.does_not_exist())
+                t.save(AccountItem(keys.user_pk(name), keys.META_SK, password_hash=password_hash, admin=True,
+                                   revoked=False, created=now), condition=AccountItem.pk.does_not_exist())
+                t.save(NamespaceItem(keys.namespace_pk(name), keys.META_SK, owner=name, created=now),
+                       condition=NamespaceItem.pk.does_not_exist())
+        except TransactWriteError as err:
+            reasons = _reasons(err)
+            for what, code in zip(("administrator", "user", "namespace"), reasons):
+                if code == "ConditionalCheckFailed":
+                    return what
+            raise
+        return None
 
     def namespace_exists(self, ns: str) -> bool:
         return NamespaceItem.count(keys.namespace_pk(ns), NamespaceItem.sk == keys.META_SK,

@@ -103,7 +103,10 @@ UPLOADS_PREFIX = "uploads/"
 # USER#<name>       GRANT#REPO#<repo>  role on one repository
 # NS#<ns>           META               namespace: owner
 # THROTTLE#<key>    META               failed logins in the current window (TTL `expires`)
+# SETUP#first-admin META               written with the first administrator of a deployment
+#                                      (`make admin`), so a second one is refused atomically
 GRANT_PREFIX = "GRANT#"
+FIRST_ADMIN_PK = "SETUP#first-admin"
 
 
 def user_pk(name: str) -> str:
