@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import dataclasses
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -49,6 +51,16 @@ def _endpoint_caps() -> dict[str, int]:
     from chalicelib.routes.helm import MAX_UPLOAD_BYTES
 
     return {"/helm/{namespace}/api/charts": MAX_UPLOAD_BYTES + 64 * 1024}  # + form overhead
+
+
+def _function_timeout(ceiling: float) -> float:
+    """The deployed function's timeout (`lambda_timeout` in .chalice/config.json)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".chalice", "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return min(ceiling, float(json.load(f).get("lambda_timeout") or ceiling))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ceiling
 
 
 class _Context:
@@ -96,6 +108,8 @@ class LambdaGateway:
         self.app = chalice_app
         make_thread_safe(chalice_app)
         self.front: FrontDoor = front_door(front)
+        if self.front.name == "function-url":  # no gateway timeout: the function's own
+            self.front = dataclasses.replace(self.front, timeout=_function_timeout(self.front.timeout))
         self.routes = RouteTable(chalice_app.routes.keys())
         self.lambda_limits = lambda_limits
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=64) if lambda_limits else None

@@ -69,3 +69,17 @@ def test_front_door_setting(monkeypatch):
     assert FRONT_DOORS["http-api"].timeout == 30 and FRONT_DOORS["rest"].timeout == 29
     with pytest.raises(ValueError):
         front_door("alb")
+
+
+def test_function_url_timeout_is_the_deployed_functions():
+    import json
+    from pathlib import Path
+
+    from local.server import LambdaGateway
+
+    class App:
+        routes = {"/v2": {}}
+
+    configured = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    assert LambdaGateway(App(), front="function-url").front.timeout == min(900, configured["lambda_timeout"])
+    assert LambdaGateway(App(), front="http-api").front.timeout == 30
