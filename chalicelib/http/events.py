@@ -225,9 +225,6 @@ def to_v2(response: dict) -> dict:
     return out
 
 
-_ROUTES: dict[int, RouteTable] = {}
-
-
 def handle(app: Any, event: dict, context: Any) -> dict:
     """The Lambda handler body: any front door's event in, its response shape out."""
     from . import observe
@@ -238,9 +235,9 @@ def handle(app: Any, event: dict, context: Any) -> dict:
     observe.begin(ctx.get("requestId") or "-", getattr(context, "aws_request_id", "-"))
     rest: Optional[dict] = event
     if v2:
-        table = _ROUTES.get(id(app))
+        table = getattr(app, "_event_routes", None)  # built once per process
         if table is None:
-            table = _ROUTES[id(app)] = RouteTable(app.routes.keys())
+            table = app._event_routes = RouteTable(app.routes.keys())
         try:
             rest = from_v2(event, table)
         except BadRequest as exc:
