@@ -3,7 +3,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: setup run test test-unit test-integration test-e2e bench synth deploy destroy admin clean
+.PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
 
 setup:
 	@bash scripts/setup.sh
@@ -11,6 +11,15 @@ setup:
 run: setup
 	@if [ "$(TLS)" = "1" ]; then export REGISTRY_TLS=1; fi; \
 	  .venv/bin/python -m local
+
+# Local data (REGISTRY_DATA_DIR, default .local-data/): a consistent copy while `make run`
+# runs; restore with the registry stopped (the previous data is kept beside it).
+backup: setup
+	.venv/bin/python -m local.backup create $(if $(FILE),--file "$(FILE)",)
+
+restore: setup
+	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=registry-backup-....tar" >&2; exit 2; fi
+	.venv/bin/python -m local.backup restore --file "$(FILE)"
 
 test:
 	@bash scripts/setup.sh --clients
@@ -33,6 +42,13 @@ test-e2e:
 bench: setup
 	@bash bench/install.sh
 	.venv/bin/python -m bench $(if $(QUICK),--quick,)
+
+# The local push gateway in the foreground (docs/client.md): stock clients push to
+# 127.0.0.1:$(GATEWAY_PORT) and layers of any size reach UPSTREAM straight in S3.
+GATEWAY_PORT ?= 5001
+gateway: setup
+	@if [ -z "$(UPSTREAM)" ]; then echo "usage: make gateway UPSTREAM=<registry URL> [GATEWAY_PORT=5001]" >&2; exit 2; fi
+	.venv/bin/python -m client gateway --registry "$(UPSTREAM)" --port "$(GATEWAY_PORT)"
 
 # Deploy (docs/deploy.md). Settings: STAGE (dev), FRONT (function-url | http-api | rest;
 # synth also takes all), DOMAIN + CERTIFICATE_ARN or HOSTED_ZONE_ID, LOG_RETENTION_DAYS.

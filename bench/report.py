@@ -141,10 +141,11 @@ def e2e_table(results: dict) -> str:
     for img, e in c["images"].items():
         for op in ("push", "pull"):
             x = e[op]
-            rows.append([f"skopeo {op}, {img}", _f(x["this_median_s"], 2), _f(x["distribution_median_s"], 2),
-                         f"{x['ratio']:.1f}×" if x["ratio"] else "–"])
-    return _table([f"median of {c['rounds']} alternating runs", "this registry (s)", "distribution 2.8 (s)",
-                   "ratio"], rows)
+            rows.append([f"skopeo {op}, {img}", _f(x["this_median_s"], 2), _f(x.get("this_memory_median_s"), 2),
+                         _f(x["distribution_median_s"], 2), f"{x['ratio']:.1f}×" if x["ratio"] else "–"])
+    return _table([f"median of {c['rounds']} alternating runs", "this registry, strict backends (s)",
+                   "this registry, memory backend (s)", "distribution 2.8 (s)", "ratio strict/distribution"],
+                  rows)
 
 
 def throughput_table(results: dict) -> str:
@@ -153,13 +154,15 @@ def throughput_table(results: dict) -> str:
         return _err(results, "throughput")
     rows = []
     for method, per in c["results"].items():
-        for name in ("this", "distribution"):
+        for name in ("this", "this_memory", "distribution"):
             r = per.get(name)
             if not r:
                 continue
             ok = r["status"].get("200", 0)
             total = sum(r["status"].values())
-            rows.append([f"manifest {method}", "this registry (local server)" if name == "this" else "distribution 2.8",
+            label = {"this": "this registry (local server, strict backends)",
+                     "this_memory": "this registry (local server, REGISTRY_EMBEDDED=memory)"}.get(name, "distribution 2.8")
+            rows.append([f"manifest {method}", label,
                          _f(r["rps"], 0), _f(r.get("p50_ms")), _f(r.get("p99_ms")),
                          _f(r.get("server_cpu_ms_per_request"), 2), f"{ok}/{total}"])
     return _table([f"hey -c {c['concurrency']} -z {c['duration_s']}s", "server", "req/s", "p50 ms", "p99 ms",

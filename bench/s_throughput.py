@@ -49,14 +49,15 @@ def run(quick: bool, work: Path) -> dict:
     lay = build_layout(work / "img", 1, 1024, seed="throughput")
     sk = Skopeo(work / "skopeo")
     ours = LocalServerProcess(work / "local").start()
+    mem = LocalServerProcess(work / "local-mem", {"REGISTRY_EMBEDDED": "memory"}).start()
     dist = Distribution(work / "dist").start()
-    regs = {"this": ours, "distribution": dist}
+    regs = {"this": ours, "this_memory": mem, "distribution": dist}
     out: dict[str, Any] = {"concurrency": CONCURRENCY, "duration_s": duration, "results": {}}
     try:
         for reg in regs.values():
             sk.push(lay, reg.host, "load/app", "v1")
         for i, method in enumerate(("HEAD", "GET")):
-            order = list(regs) if i % 2 == 0 else list(reversed(regs))
+            order = list(regs) if i % 2 == 0 else list(reversed(list(regs)))
             for name in order:
                 url = f"{regs[name].url}/v2/load/app/manifests/v1"
                 base = ["hey", "-c", str(CONCURRENCY), "-m", method, "-H", f"Accept: {MT_MANIFEST}"]
@@ -72,5 +73,6 @@ def run(quick: bool, work: Path) -> dict:
                     f"status {res['status']}")
     finally:
         ours.stop()
+        mem.stop()
         dist.stop()
     return out

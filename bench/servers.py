@@ -147,6 +147,8 @@ class LocalServerProcess:
                          # moto logs every request it answers at INFO; keep that cost out of the numbers
                          "LOG_LEVEL": "WARNING", "REGISTRY_AUTH": "none",
                          "REGISTRY_TOKEN_KEY_FILE": str(self.workdir / "token-key.pem"),
+                         # its own data (the default strict backend keeps it), never .local-data/
+                         "REGISTRY_DATA_DIR": str(self.workdir / "data"),
                          **self.extra_env})
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")

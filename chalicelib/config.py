@@ -12,6 +12,15 @@ from typing import Optional
 MIB = 1024 * 1024
 # Largest chunk that fits a 6 MB Lambda payload once base64-encoded, with room for headers.
 LAMBDA_CHUNK_BYTES = 4 * MIB
+# The detail of the 413 a client gets when a request is over Lambda's payload cap
+# (rendered by the front door, e.g. local/server.py): the cap and both ways out.
+LAMBDA_BODY_LIMIT_REASON = (
+    "request too large for AWS Lambda: one invocation payload (the body base64-encoded, plus "
+    "headers) is capped at 6 MB, so one request carries at most about 4.4 MiB of blob. Send "
+    "layers in chunks of at most 4 MiB (OCI-Chunk-Min-Length), or push through this project's "
+    "client, which uploads straight to S3 (`python -m client push ...`), or point stock clients "
+    "(docker, podman, skopeo, helm, oras) at its local push gateway (`python -m client gateway "
+    "--registry URL`, `make gateway`); see docs/direct-upload.md")
 
 
 def _int(name: str, default: int) -> int:
@@ -100,6 +109,14 @@ class Settings:
     # (fnmatch patterns); empty: any media type (the default).
     allowed_media_types: tuple = ()
     schema1_key_pem: Optional[bytes] = None
+    # Direct-to-S3 uploads (docs/direct-upload.md): offered at all; the largest blob
+    # planned as one presigned PUT; the default part size; presigned URL lifetime (s);
+    # the work budget of one closing call that hashes a multipart upload (s).
+    direct_uploads: bool = True
+    direct_put_max: int = 64 * MIB
+    direct_part_size: int = 16 * MIB
+    direct_url_ttl: int = 3600
+    direct_verify_seconds: float = 15.0
 
     @property
     def chunk_min_length(self) -> int:
@@ -142,6 +159,11 @@ class Settings:
                                       if p.strip()),
             default_platform=_platform(os.environ.get("REGISTRY_DEFAULT_PLATFORM", "linux/amd64")),
             schema1_key_pem=_schema1_key(),
+            direct_uploads=_bool("REGISTRY_DIRECT_UPLOADS", True),
+            direct_put_max=_int("REGISTRY_DIRECT_PUT_MAX", 64 * MIB),
+            direct_part_size=_int("REGISTRY_DIRECT_PART_SIZE", 16 * MIB),
+            direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
+            direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
         )
 
 

@@ -1,13 +1,28 @@
-"""`python -m client`: manage the registry's users, namespaces, robots, grants and visibility.
+"""`python -m client` (or `regcli`): push, pull and copy images and artifacts with any OCI
+registry, run the local push gateway, and manage this registry's users, namespaces, robots,
+grants and visibility.
 
-    python -m client --registry http://127.0.0.1:5000 --user admin --password ... <command>
+    regcli login registry.example.com --username alice --password-stdin < password.txt
+    regcli push oci:./layout:v1 registry.example.com/alice/app:v1
+    regcli push docker-archive:app.tar registry.example.com/alice/app:v1
+    regcli push report.pdf registry.example.com/alice/docs:v1 --artifact-type application/vnd.acme.report
+    regcli pull registry.example.com/alice/app:v1 oci:./out:v1
+    regcli copy registry.example.com/alice/app:v1 other.example.com/alice/app:v1
+    regcli gateway --registry https://registry.example.com --port 5001
+    regcli --registry http://127.0.0.1:5000 --user admin --password ... <admin command>
 
 The password can also come from REGISTRY_PASSWORD (better than the command
 line, which other local users can see), the registry from REGISTRY_URL and the
 user from REGISTRY_USER. Without a password, it is prompted for on a terminal.
 
-Commands:
-  login                                   check the credentials (fetches a token)
+Image commands (see `<command> --help`; credentials come from `login`, as docker's do):
+  login URL [--username U] [--password-stdin]   check and store credentials like `docker login`
+  logout URL
+  push SOURCE... TARGET / pull SOURCE DEST / copy SOURCE TARGET   (--json lines for CI)
+  gateway --registry URL [--port 5001]    stock clients push layers of any size through it
+
+Admin commands:
+  login                                   (no URL) check --user's credentials (fetches a token)
   token [--scope S ...] [--offline]       print a token (e.g. repository:acme/app:pull,push)
   user create NAME [--admin] [--password P]
   user password NAME [--password P]
@@ -35,7 +50,8 @@ from .api import ROLES, AdminClient, ClientError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m client", description=__doc__.split("Exit status")[0],
+    prog = "regcli" if os.path.basename(sys.argv[0] or "") == "regcli" else "python -m client"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("Exit status")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit status" + __doc__.split("Exit status")[1])
     p.add_argument("--registry", default=os.environ.get("REGISTRY_URL"),
@@ -48,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     cmds = p.add_subparsers(dest="command", metavar="COMMAND")
     cmds.required = True
 
-    cmds.add_parser("login", help="check the credentials by fetching a token")
+    from .commands import add_parsers
+
+    add_parsers(cmds)
     tok = cmds.add_parser("token", help="print a bearer token")
     tok.add_argument("--scope", action="append", default=[],
                      help="e.g. repository:acme/app:pull,push or registry:catalog:* (repeatable)")
@@ -127,12 +145,28 @@ def _out(args: argparse.Namespace, doc: Any, text: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Carry out one parsed command (raises ClientError)."""
+    from . import commands
+
+    if args.command == "login" and args.url:
+        return commands.login(args, _password(args) if not args.password_stdin else None)
+    if args.command in ("push", "pull", "copy", "gateway", "logout"):
+        return commands.run(args)
     if not args.registry:
         raise ClientError("no registry: give --registry URL or set REGISTRY_URL")
+    if args.command == "login" and (args.username or args.password_stdin):
+        args.user = args.username or args.user
+        if args.password_stdin:
+            args.password = sys.stdin.read().rstrip("\r\n")
+    password = None
+    if not args.user and args.password is None and os.environ.get("REGISTRY_PASSWORD") is None:
+        stored = commands.stored_credentials(args.registry)  # from `login URL`, as docker keeps them
+        if stored:
+            args.user, password = stored
     needs_user = args.command != "token"
     if needs_user and not args.user:
-        raise ClientError("give --user (or REGISTRY_USER)")
-    api = AdminClient(args.registry, args.user, _password(args), timeout=args.timeout)
+        raise ClientError("give --user (or REGISTRY_USER), or `login URL` first")
+    api = AdminClient(args.registry, args.user, password if password is not None else _password(args),
+                      timeout=args.timeout)
     cmd, action = args.command, getattr(args, "action", None)
     if cmd == "login":
         api.login()

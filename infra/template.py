@@ -78,6 +78,11 @@ def bucket_resources(upload_ttl_s: int) -> dict[str, Any]:
                     "Id": "expire-upload-leftovers", "Status": "Enabled", "Prefix": "uploads/",
                     "ExpirationInDays": days,
                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+                }, {
+                    # Large direct uploads are promoted by a multipart copy into blobs/…;
+                    # one abandoned midway must not bill its parts forever.
+                    "Id": "abort-abandoned-multipart", "Status": "Enabled",
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
                 }]},
             },
         },

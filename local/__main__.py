@@ -1,15 +1,18 @@
 """`python -m local`: run the registry on 127.0.0.1 with embedded S3 and DynamoDB.
 
-Environment: PORT (default 5000), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's
-6 MB payload and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use
-those services instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS),
-REGISTRY_TLS=1 (serve HTTPS with a local CA kept in .local-data/tls/ or
-REGISTRY_TLS_DIR; see local/tls.py).
+Environment: PORT (default 5000), REGISTRY_DATA_DIR (default .local-data/: the
+embedded S3 objects, the DynamoDB file, generated credentials and keys),
+REGISTRY_EMBEDDED=memory (moto in this process, nothing kept; default: strict,
+see local/backends.py), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's 6 MB payload
+and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use those services
+instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS), REGISTRY_TLS=1
+(serve HTTPS with a local CA kept in <data dir>/tls/ or REGISTRY_TLS_DIR).
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 from .server import LambdaGateway
@@ -17,6 +20,11 @@ from .server import LambdaGateway
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (kill, systemd, test harnesses) stops the backends as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -28,14 +36,26 @@ def main() -> int:
     lambda_limits = _truthy("REGISTRY_LAMBDA_LIMITS")
     embedded = None
     external = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-    if not external and not _truthy("REGISTRY_USE_AWS"):
-        from .embedded import EmbeddedAWS
+    from .embedded import default_data_dir, start_backend
 
-        embedded = EmbeddedAWS(int(os.environ.get("EMBEDDED_AWS_PORT", "0")) or None).start()
+    data_dir = str(default_data_dir())
+    signal.signal(signal.SIGTERM, _interrupt)
+    if not external and not _truthy("REGISTRY_USE_AWS"):
+        embedded = start_backend(data_dir=data_dir)
+    try:
+        return _serve(port, host, lambda_limits, data_dir, embedded)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if embedded:
+            embedded.stop()
+
+
+def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: object) -> int:
     if lambda_limits:
         os.environ.setdefault("REGISTRY_LAMBDA_LIMITS", "1")
-    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(os.getcwd(), ".local-data", "token-key.pem"))
-    os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(os.getcwd(), ".local-data", "schema1-key.pem"))
+    os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(data_dir, "token-key.pem"))
+    os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(data_dir, "schema1-key.pem"))
     from .embedded import ensure_admin, provision
 
     provision()
@@ -57,12 +77,11 @@ def main() -> int:
         from .tls import ensure_certificates, server_context
 
         tls_files = ensure_certificates(os.environ.get("REGISTRY_TLS_DIR")
-                                        or os.path.join(os.getcwd(), ".local-data", "tls"), host)
+                                        or os.path.join(data_dir, "tls"), host)
         ssl_context = server_context(tls_files)
     server = make_server(host, port, wsgi_app, threaded=True, request_handler=Handler,
                          ssl_context=ssl_context)
-    where = (f"embedded S3 and DynamoDB at {embedded.url} (in memory: everything is lost when "
-             f"this process stops)") if embedded else "the S3 and DynamoDB endpoints configured"
+    where = embedded.describe() if embedded else "the S3 and DynamoDB endpoints configured"
     scheme = "https" if tls_files else "http"
     print(f"registry listening on {scheme}://{host}:{server.port} using {where}", flush=True)
     if tls_files:
@@ -85,11 +104,8 @@ def main() -> int:
                                                if front.max_header_bytes else ""), flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
-        if embedded:
-            embedded.stop()
+        server.server_close()
     return 0
 
 

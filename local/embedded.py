@@ -1,9 +1,16 @@
-"""Embedded S3 and DynamoDB (moto's server, in-process) for the local server and tests."""
+"""Embedded S3 and DynamoDB for the local server and tests.
+
+Two modes: "strict" (default; local/backends.py: ministack's S3 and DynamoDB
+Local as subprocesses, data kept on disk) and "memory" (moto's server in this
+process, everything lost at exit; REGISTRY_EMBEDDED=memory).
+"""
 from __future__ import annotations
 
 import os
 import socket
-from typing import Optional
+import threading
+from pathlib import Path
+from typing import Any, Optional, Union
 
 
 def free_port() -> int:
@@ -13,8 +20,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Serialised:
+    """moto's backends are not thread-safe (under 50 concurrent pushes it raised `dictionary
+    changed size during iteration` and answered 500): one request at a time per service
+    (DynamoDB and S3 share no state, so they need not wait for each other). moto answers
+    from memory, so the whole response is produced inside the lock."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.dynamodb = threading.Lock()
+        self.s3 = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Any) -> list:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.dynamodb if target.startswith("DynamoDB") else self.s3:
+            result = self.app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close:
+                    close()
+
+
 class EmbeddedAWS:
-    """moto's threaded server on loopback; points the AWS SDK at it via AWS_ENDPOINT_URL_*."""
+    """moto's server on loopback, one request at a time; points the AWS SDK at it."""
 
     def __init__(self, port: Optional[int] = None) -> None:
         self.port = port or free_port()
@@ -26,10 +56,14 @@ class EmbeddedAWS:
 
     def start(self) -> "EmbeddedAWS":
         """Start moto and export endpoint and dummy credentials to this process."""
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                                   create_backend_app)
+        from werkzeug.serving import make_server
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        app = _Serialised(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True,
+                                   request_handler=MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         os.environ["AWS_ENDPOINT_URL_S3"] = self.url
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.url
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -39,8 +73,35 @@ class EmbeddedAWS:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
+
+    def describe(self) -> str:
+        return f"in-memory S3 and DynamoDB (moto) at {self.url}: everything is lost when this process stops"
+
+
+def start_backend(mode: Optional[str] = None, data_dir: Optional[Union[str, Path]] = None) -> Any:
+    """Start the embedded backend ("strict" unless REGISTRY_EMBEDDED=memory) and export its
+    endpoints and credentials to this process's environment. Call from the main thread: the
+    strict backends are tied to the starting thread's life (PDEATHSIG)."""
+    mode = (mode or os.environ.get("REGISTRY_EMBEDDED") or "strict").strip().lower()
+    if mode == "memory":
+        return EmbeddedAWS(int(os.environ.get("EMBEDDED_AWS_PORT", "0")) or None).start()
+    if mode != "strict":
+        raise ValueError(f"REGISTRY_EMBEDDED={mode!r}: use 'strict' (default) or 'memory'")
+    from .backends import StrictBackends
+
+    backends = StrictBackends(Path(data_dir or default_data_dir()),
+                              int(os.environ.get("EMBEDDED_S3_PORT", "0")) or None,
+                              int(os.environ.get("EMBEDDED_DYNAMODB_PORT", "0")) or None).start()
+    os.environ.update(backends.environment())
+    return backends
+
+
+def default_data_dir() -> Path:
+    """REGISTRY_DATA_DIR, else .local-data/ in the current directory."""
+    return Path(os.environ.get("REGISTRY_DATA_DIR") or Path.cwd() / ".local-data")
 
 
 def provision() -> None:
@@ -61,7 +122,12 @@ def provision() -> None:
         "ID": "expire-upload-leftovers", "Status": "Enabled", "Filter": {"Prefix": "uploads/"},
         "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
     bootstrap.metadata()
-    dynamo.create_table(bootstrap.dynamodb_client())
+    client = bootstrap.dynamodb_client()
+    try:
+        dynamo.create_table(client)
+    except client.exceptions.ClientError as e:  # a kept table: TTL is already on
+        if "already enabled" not in str(e).lower():
+            raise
 
 
 def ensure_admin() -> tuple[str, str, bool]:

@@ -29,7 +29,8 @@ from urllib.parse import unquote, urlsplit
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_input_stream
 
-from chalicelib.config import LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES, FrontDoor, front_door
+from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES,
+                               FrontDoor, front_door)
 from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
 
 log = logging.getLogger("registry.local")
@@ -120,10 +121,8 @@ class LambdaGateway:
             return self._from_response(handle(self.app, event, _Context(900)))
         size = len(json.dumps(event))
         if size > LAMBDA_PAYLOAD_LIMIT:
-            return _gateway_error(413, "SIZE_INVALID", {
-                "reason": "request too large for AWS Lambda: the invocation payload (body base64 "
-                          "encoded plus headers) is capped at 6 MB; send blobs in chunks of at most "
-                          "4 MiB or upload them directly to S3", "payloadBytes": size})
+            return _gateway_error(413, "SIZE_INVALID", {"reason": LAMBDA_BODY_LIMIT_REASON,
+                                                        "payloadBytes": size})
         timeout = self.front.timeout
         future = self._pool.submit(handle, self.app, event, _Context(timeout))
         try:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the Python venv and its packages, and (with --clients) the
+# Idempotent set-up: the Python venv and its packages, the local S3/DynamoDB backends
+# (scripts/install-backends.sh), and (with --clients) the
 # real registry clients the end-to-end tests drive. Safe to run repeatedly.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,16 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+# the client CLI as a command: .venv/bin/regcli runs `python -m client` from this checkout
+# (outside a checkout: `pip install` the repository, see pyproject.toml and docs/client.md)
+regcli="#!/bin/sh
+# written by scripts/setup.sh
+PYTHONPATH=\"$ROOT\${PYTHONPATH:+:\$PYTHONPATH}\" exec \"$ROOT/.venv/bin/python\" -m client \"\$@\""
+if [[ "$(cat .venv/bin/regcli 2>/dev/null)" != "$regcli" ]]; then
+  printf '%s\n' "$regcli" > .venv/bin/regcli.tmp && chmod 755 .venv/bin/regcli.tmp && mv .venv/bin/regcli.tmp .venv/bin/regcli
+fi
+# the strict local backends (`make run`'s default; tests' "strict" backend)
+bash scripts/install-backends.sh
 if [[ "${1:-}" == "--clients" ]]; then
   if [[ "$(id -u)" -eq 0 ]]; then
     bash scripts/install-clients.sh

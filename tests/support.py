@@ -6,7 +6,7 @@ import json
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 import requests
@@ -16,33 +16,66 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+_AWS_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
 @dataclass
 class RegistryServer:
-    """The local server (embedded moto + LambdaGateway) on a free loopback port."""
+    """The local server (embedded backend + LambdaGateway) on a free loopback port.
+
+    backend: "memory" (moto in this process) or "strict" (ministack S3 + DynamoDB Local
+    subprocesses on their own ports, data in `data_dir`, a fresh temp dir per server)."""
 
     url: str
     aws: Any
     server: Any
     thread: threading.Thread
     admin: tuple = ("admin", "admin-password-for-tests")
+    backend: str = "memory"
+    data_dir: Optional[str] = None
+    _saved_env: dict = field(default_factory=dict, repr=False)
 
     def stop(self) -> None:
+        import os
+        import shutil
+
+        from chalicelib import bootstrap
+
         self.server.shutdown()
+        self.server.server_close()
         self.aws.stop()
+        for k, v in self._saved_env.items():  # the next server starts from a clean slate
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        bootstrap.reset()
+        if self.backend == "strict" and self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start_registry(lambda_limits: bool = False) -> RegistryServer:
-    """Start embedded AWS, provision it, and serve the Chalice app in a thread."""
+def start_registry(lambda_limits: bool = False, backend: str = "memory") -> RegistryServer:
+    """Start an embedded backend ("memory" or "strict"), provision it, and serve the Chalice
+    app in a thread. One at a time per process: the app's clients are process-wide."""
     from werkzeug.serving import make_server
 
     from chalicelib import bootstrap
-    from local.embedded import EmbeddedAWS, provision
+    from local.embedded import EmbeddedAWS, ensure_admin, provision, start_backend
     from local.server import LambdaGateway
 
     import os
     import tempfile
 
-    aws = EmbeddedAWS().start()
+    if backend not in ("memory", "strict"):
+        raise ValueError(f"backend {backend!r}: 'memory' or 'strict'")
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    data_dir = None
+    if backend == "strict":
+        data_dir = tempfile.mkdtemp(prefix="registry-strict-")
+        aws = start_backend("strict", data_dir)
+    else:
+        aws = EmbeddedAWS().start()
     admin = ("admin", "admin-password-for-tests")
     os.environ["REGISTRY_ADMIN_USERNAME"], os.environ["REGISTRY_ADMIN_PASSWORD"] = admin
     keys_dir = tempfile.mkdtemp()
@@ -50,15 +83,14 @@ def start_registry(lambda_limits: bool = False) -> RegistryServer:
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(keys_dir, "schema1-key.pem"))
     bootstrap.reset()
     provision()
-    from local.embedded import ensure_admin
-
     ensure_admin()
     import app as chalice_app
 
     server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, lambda_limits), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    return RegistryServer(f"http://127.0.0.1:{server.port}", aws, server, thread, admin)
+    return RegistryServer(f"http://127.0.0.1:{server.port}", aws, server, thread, admin,
+                          backend, data_dir, saved)
 
 
 class AWSCalls:

@@ -10,7 +10,7 @@ import time
 import uuid
 from fnmatch import fnmatchcase
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from .. import manifests as manifest_formats
 from ..manifests import convert, negotiate
@@ -215,8 +215,12 @@ class Registry:
             self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
         except ReferenceMissing as missing:
             # Unknown index children get this code too, as in distribution.
-            raise RegistryError("MANIFEST_BLOB_UNKNOWN", {"blobs": missing.blobs,
-                                                          "manifests": missing.manifests}) from None
+            detail = {"blobs": missing.blobs, "manifests": missing.manifests}
+            verifying = self.meta.verifying(repo, missing.blobs) if missing.blobs else []
+            if verifying:  # direct uploads whose digest is still being proven
+                detail.update(verifying=verifying, reason="blobs still being verified after a direct "
+                              "upload: repeat their closing PUT until it answers 201, then push the manifest")
+            raise RegistryError("MANIFEST_BLOB_UNKNOWN", detail) from None
         return digest, parsed.subject
 
     def _check_media_types(self, parsed) -> None:
@@ -414,6 +418,9 @@ class Registry:
                      content_range: Optional[str] = None) -> UploadResult:
         """Append a chunk: hash it, send full parts to S3, keep the short tail."""
         s = self._session(repo, upload_id)
+        if s.direct:
+            raise RegistryError("BLOB_UPLOAD_INVALID", {"reason": "this upload sends its bytes "
+                                                        "directly to S3 (docs/direct-upload.md)"})
         self._check_range(s, content_range, len(data))
         if data:
             self._append(s, data, final=False)
@@ -455,12 +462,18 @@ class Registry:
         return self.blobs.get(s.tail_key) if s.tail_key and s.tail_size else b""
 
     def finish_upload(self, repo: str, upload_id: str, digest: Optional[str], data: bytes = b"",
-                      content_range: Optional[str] = None) -> str:
-        """Closing PUT: append the last bytes, verify the digest, commit and link."""
+                      content_range: Optional[str] = None) -> Union[str, UploadResult]:
+        """Closing PUT: append the last bytes, verify the digest, commit and link (the
+        digest); a direct upload still being verified answers its session (202)."""
         if not digest:
             raise RegistryError("DIGEST_INVALID", {"reason": "the digest query parameter is required"})
         want = parse_digest(digest)
         s = self._session(repo, upload_id)
+        if s.direct:  # bytes went straight to S3: prove them (domain/direct.py)
+            from .direct import DirectUploads
+
+            out = DirectUploads(self.meta, self.blobs, self.settings).close(s, digest, data)
+            return out if isinstance(out, str) else UploadResult(upload_id=upload_id, offset=out.offset)
         self._check_range(s, content_range, len(data))
         h = ResumableHash(s.hash_state)
         h.update(data)

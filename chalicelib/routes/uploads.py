@@ -40,6 +40,8 @@ def start_upload(request, name: str) -> Response:
         return _committed(name, r.digest)
     resp = _in_progress(name, r)
     resp.headers["OCI-Chunk-Min-Length"] = str(reg.settings.chunk_min_length)
+    if reg.settings.direct_uploads:  # docs/direct-upload.md: learnt on the POST a client makes anyway
+        resp.headers["OCI-Direct-Upload"] = "v1"
     return resp
 
 
@@ -54,9 +56,13 @@ def patch_upload(request, name: str, upload_id: str) -> Response:
 @endpoint(SESSION, "PUT", action=PUSH)
 def finish_upload(request, name: str, upload_id: str) -> Response:
     """Close the session with the final digest and optional last chunk."""
-    digest = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
-                                                body_bytes(request), header(request, "content-range"))
-    return _committed(name, digest)
+    out = bootstrap.registry().finish_upload(name, upload_id, query(request, "digest"),
+                                             body_bytes(request), header(request, "content-range"))
+    if isinstance(out, UploadResult):  # a direct upload still being verified: PUT again
+        resp = _in_progress(name, out)
+        resp.headers["Retry-After"] = "1"
+        return resp
+    return _committed(name, out)
 
 
 @endpoint(SESSION, "GET", action=PUSH)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from . import blobs, manifests, referrers, tags, uploads  # noqa: F401  (register endpoints)
+from . import blobs, direct, manifests, referrers, tags, uploads  # noqa: F401  (register endpoints)
 from .dispatch import dispatch
 
 bp = Blueprint(__name__)

@@ -11,6 +11,10 @@ THROTTLE_CODES = frozenset({
 })
 UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "InternalError", "InternalServerError",
                                "RequestTimeout", "RequestTimeoutException"})
+# botocore's transport failures (connection refused or reset, timeouts) all derive from
+# HTTPClientError; the service may be restarting, so the client should retry (503).
+UNREACHABLE_CLASSES = frozenset({"HTTPClientError", "EndpointConnectionError", "ConnectionClosedError",
+                                 "ReadTimeoutError", "ConnectTimeoutError"})
 
 
 def _codes(exc: BaseException):
@@ -21,6 +25,8 @@ def _codes(exc: BaseException):
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
+        if any(cls.__name__ in UNREACHABLE_CLASSES for cls in type(e).__mro__):
+            yield "ServiceUnavailable"
         response = getattr(e, "response", None)
         if isinstance(response, dict):
             yield response.get("Error", {}).get("Code")

@@ -164,3 +164,14 @@ def helm_entry_sk(name: str, version: str) -> str:
 
 def helm_digest_sk(repo: str, digest: str) -> str:
     return f"DIGEST#{repo}#{digest}"
+
+
+# -- direct-to-S3 uploads (domain/direct.py, docs/direct-upload.md) -------------
+# S3: the client's presigned PUT or multipart upload lands at upload_data_key(<uuid>)
+# (under uploads/, so the lifecycle rule cleans up anything abandoned); only a
+# proven blob is copied to blob_key(<digest>).
+# BLOB#<digest>     VERIFYING#<repo>   a direct upload of <digest> into <repo> is being
+#                                      verified: upload id; TTL attribute `expires`
+#                                      (outside REPO# so tag listings never see it)
+def verifying_sk(repo: str) -> str:
+    return f"VERIFYING#{repo}"

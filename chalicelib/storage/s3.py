@@ -1,9 +1,10 @@
 """S3 adapter of the BlobStore port."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Optional
 
 FIVE_GIB = 5 * 1024**3
+_READ_CHUNK = 1024 * 1024
 
 
 class S3BlobStore:
@@ -73,3 +74,86 @@ class S3BlobStore:
     def abort_multipart(self, key: str, mpu_id: str) -> None:
         """Drop an unfinished multipart upload and its parts."""
         self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu_id)
+
+    # -- direct uploads: the client sends the bytes, S3 checks SHA-256 and length --
+    def presign_put_sha256(self, key: str, sha256_b64: str, size: int, ttl: int) -> str:
+        """A PUT URL whose signature covers the checksum and length headers (computed locally)."""
+        return self._s3.generate_presigned_url("put_object", Params={
+            "Bucket": self._bucket, "Key": key, "ChecksumSHA256": sha256_b64, "ContentLength": size},
+            ExpiresIn=ttl)
+
+    def create_multipart_sha256(self, key: str) -> str:
+        """A multipart upload whose parts must each carry a SHA-256 checksum."""
+        return self._s3.create_multipart_upload(Bucket=self._bucket, Key=key,
+                                                ChecksumAlgorithm="SHA256")["UploadId"]
+
+    def presign_part_sha256(self, key: str, mpu_id: str, number: int, sha256_b64: str,
+                            size: int, ttl: int) -> str:
+        """An UploadPart URL bound to the part's checksum and length (computed locally)."""
+        return self._s3.generate_presigned_url("upload_part", Params={
+            "Bucket": self._bucket, "Key": key, "UploadId": mpu_id, "PartNumber": number,
+            "ChecksumSHA256": sha256_b64, "ContentLength": size}, ExpiresIn=ttl)
+
+    def list_parts(self, key: str, mpu_id: str) -> Optional[list]:
+        """[(number, size, etag, sha256_b64)] S3 holds; None when the upload is gone."""
+        out: list = []
+        marker = 0
+        while True:
+            try:
+                resp = self._s3.list_parts(Bucket=self._bucket, Key=key, UploadId=mpu_id,
+                                           PartNumberMarker=marker)
+            except Exception as exc:  # noqa: BLE001 - only "no such upload" is an answer
+                if _code(exc) in ("NoSuchUpload", "404"):
+                    return None
+                raise
+            for p in resp.get("Parts", []):
+                out.append((int(p["PartNumber"]), int(p["Size"]), p["ETag"], p.get("ChecksumSHA256")))
+            if not resp.get("IsTruncated"):
+                return out
+            marker = int(resp["NextPartNumberMarker"])
+
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None:
+        """Assemble [(number, etag, sha256_b64)]; S3 checks every part's ETag and checksum."""
+        self._s3.complete_multipart_upload(
+            Bucket=self._bucket, Key=key, UploadId=mpu_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e, **({"ChecksumSHA256": c} if c else {})}
+                                       for n, e, c in parts]})
+
+    def head_sha256(self, key: str) -> Optional[tuple[int, Optional[str]]]:
+        """(size, S3's recorded SHA-256 in base64) of an object; None when it is missing."""
+        try:
+            resp = self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(resp["ContentLength"]), resp.get("ChecksumSHA256")
+
+    def read_range(self, key: str, start: int, length: int) -> Iterator[bytes]:
+        """Stream `length` bytes of an object from `start`, 1 MiB at a time (one ranged GET)."""
+        body = self._s3.get_object(Bucket=self._bucket, Key=key,
+                                   Range=f"bytes={start}-{start + length - 1}")["Body"]
+        try:
+            yield from body.iter_chunks(_READ_CHUNK)
+        finally:
+            body.close()
+
+    def copy_fresh(self, src: str, dst: str) -> None:
+        """Server-side copy (up to 5 GiB) with the registry's own metadata, not the uploader's."""
+        self._s3.copy_object(Bucket=self._bucket, Key=dst, MetadataDirective="REPLACE",
+                             ContentType="application/octet-stream",
+                             CopySource={"Bucket": self._bucket, "Key": src})
+
+    def copy_part(self, src: str, dst: str, mpu_id: str, number: int, start: int, end: int) -> str:
+        """Copy bytes start..end (inclusive) of `src` as part `number` of `dst`; returns the ETag."""
+        resp = self._s3.upload_part_copy(
+            Bucket=self._bucket, Key=dst, UploadId=mpu_id, PartNumber=number,
+            CopySource={"Bucket": self._bucket, "Key": src}, CopySourceRange=f"bytes={start}-{end}")
+        return resp["CopyPartResult"]["ETag"]
+
+
+def _code(exc: BaseException) -> Optional[str]:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code"))
+    return None

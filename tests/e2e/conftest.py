@@ -116,7 +116,9 @@ def _server_env(port: int) -> dict[str, str]:
     env.pop("REGISTRY_LAMBDA_LIMITS", None)
     env.update({"PORT": str(port), "REGISTRY_ACCESS_LOG": "0", "PYTHONUNBUFFERED": "1",
                 "REGISTRY_ADMIN_USERNAME": ADMIN_USER, "REGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "REGISTRY_TOKEN_KEY_FILE": os.path.join(tempfile.mkdtemp(prefix="e2e-key-"), "token-key.pem")})
+                "REGISTRY_TOKEN_KEY_FILE": os.path.join(tempfile.mkdtemp(prefix="e2e-key-"), "token-key.pem"),
+                # its own data (never the developer's .local-data/); the backend: strict by default
+                "REGISTRY_DATA_DIR": tempfile.mkdtemp(prefix="e2e-data-")})
     return env
 
 

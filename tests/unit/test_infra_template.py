@@ -94,9 +94,12 @@ def test_bucket_private_encrypted_tls_only_with_upload_lifecycle(templates):
             "RestrictPublicBuckets": True}
         assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
             "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-        (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+        rule, anywhere = bucket["LifecycleConfiguration"]["Rules"]
         assert rule["Prefix"] == "uploads/" and rule["Status"] == "Enabled"
         assert rule["ExpirationInDays"] == 2 and rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
+        # abandoned multipart copies into blobs/ (large direct uploads) are aborted too, never expired
+        assert "Prefix" not in anywhere and "ExpirationInDays" not in anywhere
+        assert anywhere["Status"] == "Enabled" and anywhere["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
         (stmt,) = t["Resources"]["BlobBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
         assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert {n for r in stmt["Resource"] for n in _names(r)} == {"BlobBucket"}

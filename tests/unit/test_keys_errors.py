@@ -63,3 +63,16 @@ def test_aws_failures_are_classified():
     wrapped = RuntimeError("outer")
     wrapped.__cause__ = _ClientError("ThrottlingException")
     assert aws_failure(wrapped) == 429
+
+
+def test_unreachable_storage_is_503():
+    """Connection refused/reset and timeouts (botocore HTTPClientError and its subclasses,
+    also inside pynamodb's wrappers) are retryable outages, not 500s."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+    assert aws_failure(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")) == 503
+    assert aws_failure(ReadTimeoutError(endpoint_url="http://127.0.0.1:1")) == 503
+    wrapped = RuntimeError("pynamodb GetError")
+    wrapped.cause = ConnectionClosedError(endpoint_url="http://127.0.0.1:1")
+    assert aws_failure(wrapped) == 503
+    assert aws_failure(ConnectionError("not botocore")) is None

@@ -1,0 +1,92 @@
+"""Direct uploads: the plan request's schema and S3's numbers (parts, sizes, checksums)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from typing import Any
+
+from ..storage.ports import UploadSession
+from .digest import parse_digest
+from .errors import RegistryError
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB            # S3's smallest part (but the last)
+MAX_PART = 5 * 1024 * MIB     # S3's largest part
+MAX_PARTS = 10_000            # S3's most parts per upload
+MAX_SIZE = 5 * 1024 * 1024 * MIB  # S3's largest object
+PLAN_PARTS_MAX = 1000         # URLs per plan answer: keeps it far below Lambda's 6 MB response
+_B64_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+_PLAN_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["size"],
+    "properties": {
+        "size": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE},
+        "digest": {"type": "string", "maxLength": 200},
+        "partSize": {"type": "integer", "minimum": MIN_PART, "maximum": MAX_PART},
+        "parts": {"type": "array", "maxItems": PLAN_PARTS_MAX, "items": {
+            "type": "object", "additionalProperties": False, "required": ["number", "sha256"],
+            "properties": {"number": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+                           "size": {"type": "integer", "minimum": 0, "maximum": MAX_PART},
+                           "sha256": {"type": "string", "maxLength": 64}}}},
+    },
+}
+_validator: Any = None
+
+
+def invalid(reason: str, **extra: Any) -> RegistryError:
+    return RegistryError("BLOB_UPLOAD_INVALID", {"reason": reason, **extra})
+
+
+def parse_plan(body: bytes) -> dict:
+    """The plan request, validated by schema (fastjsonschema compiled on first use)."""
+    global _validator
+    import fastjsonschema
+
+    if _validator is None:
+        _validator = fastjsonschema.compile(_PLAN_SCHEMA)
+    try:
+        doc = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        raise invalid("the plan body must be JSON") from None
+    try:
+        _validator(doc)
+    except fastjsonschema.JsonSchemaException as exc:
+        raise invalid(f"bad plan request: {exc.message}") from None
+    for part in doc.get("parts", []):
+        if not _B64_SHA256.fullmatch(part["sha256"]):
+            raise invalid("sha256 must be the standard base64 of a 32-byte SHA-256", part=part["number"])
+    if "digest" in doc:
+        sha256_only(doc["digest"])
+    return doc
+
+
+_SHA256_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
+
+
+def sha256_only(digest: str) -> None:
+    parse_digest(digest)  # its own reasons for malformed digests first
+    if not _SHA256_DIGEST.fullmatch(digest):  # fullmatch: no trailing newline slips through
+        raise RegistryError("DIGEST_INVALID", {"digest": digest, "reason": "direct uploads take sha256 "
+                                               "digests (S3 checks SHA-256); use a chunked upload"})
+
+
+def b64_sha256(digest: str) -> str:
+    """S3's form of a sha256 digest: the raw 32 bytes in base64."""
+    return base64.b64encode(binascii.unhexlify(digest.split(":", 1)[1])).decode()
+
+
+def default_part_size(size: int, preferred: int) -> int:
+    """`preferred`, raised (to whole MiB) so the blob fits S3's 10,000 parts."""
+    need = math.ceil(size / MAX_PARTS / MIB) * MIB
+    return max(preferred, need, MIN_PART)
+
+
+def part_count(s: UploadSession) -> int:
+    return max(1, math.ceil(s.direct_size / s.part_size))
+
+
+def part_length(s: UploadSession, number: int) -> int:
+    return min(s.part_size, s.direct_size - (number - 1) * s.part_size)

@@ -1,0 +1,292 @@
+"""Direct-to-S3 blob uploads (docs/direct-upload.md), for the CLI and the push gateway.
+
+    import requests
+    from client.direct import DirectUpload, FileSource, push_blob
+    http = requests.Session()          # carries the registry's auth (token dance)
+    digest = push_blob(http, "https://reg.example", "acme/app", FileSource("layer.tar.gz"))
+
+`push_blob` hashes the source once (the blob digest and every part's SHA-256),
+plans the upload, sends the parts to S3 in parallel (each presigned URL carries
+the part's checksum, so S3 refuses corrupt bytes), and closes with the usual
+`PUT ?digest=`, repeating it while the registry verifies. Given the Location of
+an interrupted session it resumes: parts S3 already holds are not sent again.
+`DirectUpload` is the step-by-step API the gateway uses while streaming.
+Registry requests go through the caller's session; S3 requests through a
+separate one, without the registry's credentials.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional, Protocol
+
+import requests
+
+HEADER = "OCI-Direct-Upload"
+PLAN_BATCH = 1000          # parts per plan request (the registry's cap)
+PART_RETRIES = 3
+CLOSE_TIMEOUT_S = 6 * 3600
+MIB = 1024 * 1024
+DEFAULT_PART = 16 * MIB
+MAX_PARTS = 10_000  # give up closing when verification stops advancing for this long
+
+
+class DirectUploadError(Exception):
+    """The registry or S3 refused a step; `status`, `code` and `detail` when known."""
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None,
+                 detail: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class Source(Protocol):
+    """Random access to the blob's bytes (parts are read concurrently)."""
+
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+class FileSource:
+    """A file on disk, read with pread (thread-safe, no shared position)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self._fd).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class BytesSource:
+    """Bytes in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.size = len(data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.data[offset:offset + length])
+
+
+class _Slice:
+    """A part of a source as a streamed request body (never wholly in memory)."""
+
+    def __init__(self, source: Source, offset: int, length: int) -> None:
+        self.source, self.pos, self.end = source, offset, offset + length
+
+    def __len__(self) -> int:
+        return self.end - self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = len(self) if n is None or n < 0 else min(n, len(self))
+        data = self.source.read(self.pos, min(n, 1 << 20))
+        self.pos += len(data)
+        return data
+
+
+def sha256_b64(data: bytes) -> str:
+    """S3's form of a SHA-256 checksum."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _error(resp: requests.Response, what: str) -> DirectUploadError:
+    code = detail = None
+    try:
+        err = resp.json()["errors"][0]
+        code, detail = err.get("code"), err.get("detail")
+    except (ValueError, KeyError, IndexError, TypeError):
+        pass
+    return DirectUploadError(f"{what}: HTTP {resp.status_code} {code or resp.text[:300]}",
+                             resp.status_code, code, detail)
+
+
+def offers_direct(headers: Any) -> bool:
+    """True when a POST /blobs/uploads/ answer advertises the extension."""
+    return (headers.get(HEADER) or "").strip() == "v1"
+
+
+class DirectUpload:
+    """One direct upload session: plan, send parts, status, close."""
+
+    def __init__(self, http: requests.Session, base: str, repo: str, location: Optional[str] = None,
+                 s3: Optional[requests.Session] = None) -> None:
+        self.http, self.base, self.repo = http, base.rstrip("/"), repo
+        self.location = location
+        self.s3 = s3 or requests.Session()
+        self.plan_doc: dict = {}
+        self._lock = threading.Lock()
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith("http") else self.base + path
+
+    def open(self) -> bool:
+        """Open a session; True when the registry offers direct uploads."""
+        r = self.http.post(self._url(f"/v2/{self.repo}/blobs/uploads/"), allow_redirects=False)
+        if r.status_code != 202:
+            raise _error(r, "opening an upload")
+        self.location = r.headers["Location"]
+        return offers_direct(r.headers)
+
+    def plan(self, size: int, digest: Optional[str] = None, part_size: Optional[int] = None,
+             parts: Optional[list] = None) -> dict:
+        """POST <Location>/direct; `parts` are (number, sha256_b64) pairs."""
+        body: dict = {"size": size}
+        if digest:
+            body["digest"] = digest
+        if part_size:
+            body["partSize"] = part_size
+        if parts:
+            body["parts"] = [{"number": n, "sha256": c} for n, c in parts]
+        r = self.http.post(self._url(f"{self.location}/direct"), json=body, allow_redirects=False)
+        if r.status_code != 200:
+            raise _error(r, "planning the upload")
+        doc = r.json()
+        with self._lock:
+            self.plan_doc = doc
+        return doc
+
+    def status(self) -> dict:
+        """GET <Location>/direct: what S3 already holds."""
+        r = self.http.get(self._url(f"{self.location}/direct"), allow_redirects=False)
+        if r.status_code != 200:
+            raise _error(r, "reading the upload's status")
+        return r.json()
+
+    def send(self, url: str, headers: dict, body: Any) -> None:
+        """PUT bytes to a presigned S3 URL (no registry credentials)."""
+        r = self.s3.put(url, data=body, headers=headers)
+        if r.status_code != 200:
+            raise DirectUploadError(f"S3 refused the upload: HTTP {r.status_code} {r.text[:300]}",
+                                    r.status_code, "S3")
+
+    def upload_part(self, number: int, data: bytes, size: int, digest: Optional[str] = None) -> None:
+        """Plan one part (by its checksum) and send it: what a streaming gateway calls."""
+        plan = self.plan(size, digest, parts=[(number, sha256_b64(data))])
+        part = plan["parts"][0]
+        self.send(part["url"], part["headers"], data)
+
+    def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
+        """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
+        last_progress, verified = time.monotonic(), -1
+        while True:
+            r = self.http.put(self._url(self.location or ""), params={"digest": digest},
+                              data=b"", allow_redirects=False)
+            if r.status_code == 201:
+                return r.headers.get("Docker-Content-Digest", digest)
+            if r.status_code != 202:
+                raise _error(r, "closing the upload")
+            done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])
+            if done != verified:
+                verified, last_progress = done, time.monotonic()
+                poll(done)
+            elif time.monotonic() - last_progress > CLOSE_TIMEOUT_S:
+                raise DirectUploadError("the registry stopped verifying the upload")
+            self.location = r.headers.get("Location", self.location)
+            time.sleep(min(float(r.headers.get("Retry-After") or 1), 5.0))
+
+
+def hash_source(source: Source, part_size: int, chunk: int = 8 << 20) -> tuple[str, list[str]]:
+    """One sequential pass: the blob's digest and the SHA-256 (base64) of every part."""
+    whole = hashlib.sha256()
+    parts: list[str] = []
+    offset = 0
+    while offset < source.size or not parts:
+        part = hashlib.sha256()
+        end = min(offset + part_size, source.size)
+        while offset < end:
+            data = source.read(offset, min(chunk, end - offset))
+            if not data:
+                raise DirectUploadError("the source ended early")
+            whole.update(data)
+            part.update(data)
+            offset += len(data)
+        parts.append(base64.b64encode(part.digest()).decode())
+        if offset >= source.size:
+            break
+    return "sha256:" + whole.hexdigest(), parts
+
+
+def default_part_size(size: int, preferred: int = DEFAULT_PART) -> int:
+    """`preferred`, raised to whole MiB so the blob fits S3's 10,000 parts."""
+    return max(preferred, -(-size // (MAX_PARTS * MIB)) * MIB)
+
+
+def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
+              digest: Optional[str] = None, location: Optional[str] = None,
+              part_size: Optional[int] = None, workers: int = 8,
+              progress: Callable[[int], None] = lambda n: None,
+              s3: Optional[requests.Session] = None, single_put: bool = True) -> str:
+    """Upload `source` as a blob of `repo` straight to S3; returns its digest.
+
+    With `location` (an interrupted session), parts S3 holds are skipped.
+    `single_put=False` asks for parallel parts even where one PUT would do.
+    Raises DirectUploadError, or ValueError when the registry offers no direct
+    uploads (use the standard upload path then).
+    """
+    up = DirectUpload(http, base, repo, location, s3)
+    if location is None and not up.open():
+        raise ValueError("the registry does not offer direct uploads")
+    state = up.status() if location else {"method": None}
+    held: set = set()
+    if state.get("method") == "multipart":
+        part_size = state["partSize"]
+        held = {p["number"] for p in state.get("parts", [])}
+    part_size = part_size or default_part_size(source.size)
+    blob_digest, checksums = hash_source(source, part_size)
+    if digest and digest != blob_digest:
+        raise DirectUploadError(f"the source hashes to {blob_digest}, not {digest}")
+    if state.get("state") in ("verifying", "copying") or (state.get("method") == "put"
+                                                          and state.get("uploaded")):
+        return up.close(blob_digest)
+    todo = [n for n in range(1, len(checksums) + 1) if n not in held]
+    doc = up.plan(source.size, blob_digest if single_put or state.get("method") else None, part_size,
+                  [(n, checksums[n - 1]) for n in todo[:PLAN_BATCH]])
+    if doc["method"] == "put":
+        up.send(doc["url"], doc["headers"], _Slice(source, 0, source.size))
+        progress(source.size)
+        return up.close(blob_digest)
+    if doc["partSize"] != part_size:
+        raise DirectUploadError(f"the registry planned {doc['partSize']}-byte parts, not {part_size}")
+    progress(sum(min(part_size, source.size - (n - 1) * part_size) for n in held))
+    _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress)
+    return up.close(blob_digest)
+
+
+def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,
+                planned: list, workers: int, progress: Callable[[int], None]) -> None:
+    urls: dict = {p["number"]: p for p in planned}
+
+    def plan(numbers: list) -> None:
+        doc = up.plan(source.size, parts=[(n, checksums[n - 1]) for n in numbers])
+        for p in doc["parts"]:
+            urls[p["number"]] = p
+
+    def send(n: int) -> None:
+        for attempt in range(PART_RETRIES + 1):
+            p = urls[n]
+            try:
+                up.send(p["url"], p["headers"], _Slice(source, (n - 1) * part_size, p["size"]))
+                progress(p["size"])
+                return
+            except (DirectUploadError, requests.ConnectionError) as exc:
+                if attempt == PART_RETRIES or getattr(exc, "status", None) == 400:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+                if getattr(exc, "status", None) == 403:  # expired URL: plan the part again
+                    plan([n])
+
+    for i in range(PLAN_BATCH, len(todo), PLAN_BATCH):
+        plan(todo[i:i + PLAN_BATCH])
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for _ in pool.map(send, todo):
+            pass

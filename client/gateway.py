@@ -1,0 +1,369 @@
+"""The local push gateway: stock clients push blobs of any size to a registry behind Lambda.
+
+    regcli gateway --registry https://registry.example.com --port 5001
+    skopeo copy oci:./img docker://127.0.0.1:5001/acme/app:v1 --dest-tls-verify=false
+
+Every request passes through unchanged (the token dance too: the client's own
+Authorization header is forwarded and never kept), except blob upload bodies of
+sessions where the registry offers direct uploads (`OCI-Direct-Upload` on the POST):
+PATCH/PUT bodies are spooled to a temporary file (memory: one 1 MiB block per
+connection) and answered as a registry would (202 + Range, Location pointing at the
+gateway); at the closing `PUT ?digest=` the gateway checks the digest and sends the
+file to S3 in parallel parts through the direct plan, then closes the session
+upstream and answers 201. Registries without the extension see plain pass-through.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator, Optional
+
+import requests
+
+from .api import ClientError, normalize_url
+from .direct import DirectUploadError, push_blob
+from .upload import Blob
+
+BLOCK = 1024 * 1024
+HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+       "transfer-encoding", "upgrade", "host", "content-length"}
+SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
+START = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?")
+IDLE_SECONDS = 3600
+
+
+class Spool:
+    """One upload session held by the gateway: bytes on disk, running SHA-256."""
+
+    def __init__(self, name: str, upstream_location: str, spool_dir: Optional[str]) -> None:
+        self.name = name
+        self.location = upstream_location  # absolute URL of the upstream session
+        fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
+        self.fh = os.fdopen(fd, "wb")
+        self.size = 0
+        self.hash = hashlib.sha256()
+        self.lock = threading.Lock()
+        self.used = time.monotonic()
+
+    def write(self, chunks: Iterator[bytes]) -> None:
+        for data in chunks:
+            self.fh.write(data)
+            self.hash.update(data)
+            self.size += len(data)
+        self.fh.flush()
+        self.used = time.monotonic()
+
+    def drop(self) -> None:
+        self.fh.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class Gateway:
+    def __init__(self, upstream: str, workers: int = 4, spool_dir: Optional[str] = None,
+                 json_lines: bool = False) -> None:
+        self.upstream = normalize_url(upstream)
+        self.workers = workers
+        self.spool_dir = spool_dir
+        self.json = json_lines
+        self.http = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.s3 = requests.Session()  # presigned S3 requests: never the client's credentials
+        self.s3.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.sessions: dict[str, Spool] = {}
+        self.lock = threading.Lock()
+        self.log_lock = threading.Lock()
+
+    def log(self, event: str, **info: Any) -> None:
+        with self.log_lock:
+            if self.json:
+                print(json.dumps({"event": event, **info}), flush=True)
+            else:
+                print(f"{event}: " + " ".join(f"{k}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
+
+    def add(self, key: str, spool: Spool) -> None:
+        with self.lock:
+            now = time.monotonic()
+            for k in [k for k, s in self.sessions.items() if now - s.used > IDLE_SECONDS]:
+                self.sessions.pop(k).drop()
+            self.sessions[key] = spool
+
+    def get(self, key: str) -> Optional[Spool]:
+        with self.lock:
+            return self.sessions.get(key)
+
+    def pop(self, key: str) -> Optional[Spool]:
+        with self.lock:
+            return self.sessions.pop(key, None)
+
+
+class _Sized(io.RawIOBase):
+    """A body of known length for requests (a bare generator would be sent chunked)."""
+
+    def __init__(self, blocks: Iterator[bytes], length: int) -> None:
+        super().__init__()
+        self.blocks, self.length, self.buf = blocks, length, b""
+
+    def __len__(self) -> int:
+        return self.length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        # hands out whole blocks (up to 1 MiB) whatever http.client asks for
+        data = self.buf or next(self.blocks, b"")
+        self.buf = b""
+        self.length -= len(data)
+        return data
+
+
+def _oci_error(code: str, message: str, detail: Any = None) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message, "detail": detail or {}}]}).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gw: Gateway  # set on the subclass made by serve()
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the JSON/event log says what matters
+        pass
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _body(self) -> Iterator[bytes]:
+        """The request body in blocks, whether Content-Length or chunked."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                while size:
+                    data = self.rfile.read(min(size, BLOCK))
+                    if not data:
+                        raise ConnectionError("client went away")
+                    size -= len(data)
+                    yield data
+                self.rfile.readline(1024)
+            return
+        left = int(self.headers.get("Content-Length") or 0)
+        if left < 0:
+            raise ValueError("negative Content-Length")
+        while left:
+            data = self.rfile.read(min(left, BLOCK))
+            if not data:
+                raise ConnectionError("client went away")
+            left -= len(data)
+            yield data
+
+    def _send(self, status: int, headers: dict, body: bytes = b"") -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(self, err: ClientError) -> None:
+        status = err.status or 502
+        code = err.code if err.code and err.code.isupper() and len(err.code) > 2 else "BLOB_UPLOAD_INVALID"
+        body = _oci_error(code, str(err.args[0]), err.detail)
+        headers = {"Content-Type": "application/json"}
+        if err.headers is not None and err.headers.get("WWW-Authenticate"):
+            headers["WWW-Authenticate"] = self._rewrite(err.headers["WWW-Authenticate"])
+        self._send(status, headers, body)
+
+    def _rewrite(self, value: str) -> str:
+        """Upstream absolute URLs (Location, token realm) point back at the gateway."""
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return value.replace(self.gw.upstream, f"http://{host}")
+
+    # -- pass-through -----------------------------------------------------------------
+    def _forward(self) -> Optional[requests.Response]:
+        headers: dict[str, str] = {}
+        for k in self.headers.keys():  # repeated headers (Accept!) are joined, not dropped
+            if k.lower() not in HOP and k.lower() != "expect" and k not in headers:
+                headers[k] = ", ".join(self.headers.get_all(k) or [])
+        body: Any = None
+        length = self.headers.get("Content-Length")
+        if length is not None and int(length) <= 16 * BLOCK:
+            body = b"".join(self._body())
+        elif length is not None:  # streamed through with its length (not re-chunked)
+            body = _Sized(self._body(), int(length))
+        elif "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = self._body()  # requests re-chunks it
+        try:
+            r = self.gw.http.request(self.command, self.gw.upstream + self.path, headers=headers, data=body,
+                                     allow_redirects=False, stream=True, timeout=300)
+        except requests.RequestException as err:
+            self._error(ClientError(f"cannot reach {self.gw.upstream}: {err}"))
+            return None
+        return r
+
+    def _relay(self, r: requests.Response) -> None:
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            low = k.lower()
+            if low in HOP:
+                continue
+            if low in ("location", "www-authenticate"):
+                v = self._rewrite(v)
+            self.send_header(k, v)
+        length = r.headers.get("Content-Length")
+        if self.command == "HEAD" or r.status_code in (204, 304):
+            self.send_header("Content-Length", length or "0")
+            self.end_headers()
+            r.close()
+            return
+        if length is None:  # streamed to the client in chunks: memory stays bounded
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while True:
+                data = r.raw.read(BLOCK, decode_content=False)
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.write(b"0\r\n\r\n")
+            r.close()
+            return
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        while True:
+            data = r.raw.read(BLOCK, decode_content=False)
+            if not data:
+                break
+            self.wfile.write(data)
+        r.close()
+
+    def _handle(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        m = SESSION.fullmatch(path)
+        spool = self.gw.get(path) if m else None
+        try:
+            if spool is not None:
+                return self._session(spool, path)
+            if self.command == "POST" and START.fullmatch(path):
+                return self._start(path)
+            r = self._forward()
+            if r is not None:
+                self._relay(r)
+        except ClientError as err:
+            self._error(err)
+        except (ValueError, ConnectionError) as err:  # a malformed body framing, or the client left
+            self.close_connection = True
+            try:
+                self._send(400, {"Content-Type": "application/json"},
+                           _oci_error("BLOB_UPLOAD_INVALID", f"unreadable request body: {err}"))
+            except OSError:
+                pass
+
+    do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_POST = do_OPTIONS = _handle
+
+    # -- uploads ------------------------------------------------------------------------
+    def _start(self, path: str) -> None:
+        r = self._forward()
+        if r is None:
+            return
+        direct = r.status_code == 202 and r.headers.get("OCI-Direct-Upload", "").lower().startswith("v1")
+        if not direct:
+            return self._relay(r)
+        r.close()
+        name = START.fullmatch(path).group("name")  # type: ignore[union-attr]
+        location = requests.compat.urljoin(self.gw.upstream + path, r.headers["Location"])
+        spool = Spool(name, location, self.gw.spool_dir)
+        local = urllib.parse.urlsplit(location).path
+        self.gw.add(local, spool)
+        # the client sees a registry that takes any chunk size
+        self._send(202, {"Location": local, "Range": "0-0", "Content-Type": "text/plain",
+                         "Docker-Upload-UUID": local.rsplit("/", 1)[-1]})
+
+    def _session(self, spool: Spool, path: str) -> None:
+        with spool.lock:
+            if self.command == "GET":
+                return self._send(204, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                        "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
+            if self.command == "DELETE":
+                self.gw.pop(path)
+                spool.drop()
+                r = self._forward()
+                return self._relay(r) if r is not None else None
+            if self.command not in ("PATCH", "PUT"):
+                return self._send(405, {"Content-Type": "application/json"},
+                                  _oci_error("UNSUPPORTED", f"{self.command} on an upload session"))
+            crange = self.headers.get("Content-Range")
+            if crange and self.command == "PATCH":
+                m = re.fullmatch(r"(?:bytes )?(\d+)-(\d+)", crange)
+                if not m or int(m.group(1)) != spool.size:
+                    for _ in self._body():
+                        pass
+                    return self._send(416, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                            "Content-Type": "application/json"},
+                                      _oci_error("BLOB_UPLOAD_INVALID", "chunk out of order",
+                                                 {"expected": spool.size}))
+            spool.write(self._body())
+            if self.command == "PATCH":
+                return self._send(202, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
+                                        "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
+            self._finish(spool, path)
+
+    def _finish(self, spool: Spool, path: str) -> None:
+        digest = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("digest", [""])[0]
+        actual = "sha256:" + spool.hash.hexdigest()
+        if digest != actual:
+            self.gw.pop(path)
+            spool.drop()
+            return self._send(400, {"Content-Type": "application/json"},
+                              _oci_error("DIGEST_INVALID", "the uploaded bytes do not match the digest",
+                                         {"expected": digest, "actual": actual}))
+        spool.fh.close()
+        started = time.monotonic()
+        http = requests.Session()  # the client's own credentials, for this upload only
+        if self.headers.get("Authorization"):
+            http.headers["Authorization"] = self.headers["Authorization"]
+        try:
+            push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.path),
+                      digest=digest, location=spool.location, workers=self.gw.workers, s3=self.gw.s3)
+        except DirectUploadError as err:
+            raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
+        finally:
+            http.close()
+            self.gw.pop(path)
+            spool.drop()
+        seconds = round(time.monotonic() - started, 3)
+        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds)
+        self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+
+def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 4,
+          spool_dir: Optional[str] = None, json_lines: bool = False) -> None:
+    """Run in the foreground until interrupted."""
+    gw = Gateway(upstream, workers, spool_dir, json_lines)
+    handler = type("BoundHandler", (Handler,), {"gw": gw})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    print(f"gateway listening on http://{host}:{server.server_address[1]} -> {gw.upstream}",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
