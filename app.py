@@ -10,6 +10,7 @@ from chalice import Chalice
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
 from chalicelib.routes import helm
+from chalicelib.ui import routes as ui_routes
 
 app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
@@ -21,6 +22,7 @@ app.register_blueprint(token.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(v1.bp)
 app.register_blueprint(helm.bp)
+app.register_blueprint(ui_routes.bp)
 
 
 def handler(event: dict, context: Any) -> dict:

@@ -22,6 +22,7 @@ SECTIONS = {
     "e2e": "bench.s_e2e",
     "throughput": "bench.s_throughput",
     "scale": "bench.s_scale",
+    "ui": "bench.s_ui",
 }
 
 

