@@ -212,7 +212,11 @@ class LambdaGateway:
                 ("Content-Range", f"{start + offset}-{start + offset + max(len(piece), 1) - 1}")])
             h.append(("Content-Length", str(len(piece))))
             if last:
-                if start is not None and not piece:
+                if offset == 0:
+                    # Nothing was split: the registry judges the client's own headers, as deployed.
+                    h = [x for x in headers if x[0].lower() != "content-length"]
+                    h.append(("Content-Length", str(len(piece))))
+                elif start is not None and not piece:
                     h = [x for x in h if x[0] != "Content-Range"]
                 return self.invoke(self.event(method, raw_path, path, query, h, piece, source_ip))
             resp = self.invoke(self.event("PATCH", raw_path, path, "", h, piece, source_ip))

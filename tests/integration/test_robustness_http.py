@@ -137,3 +137,15 @@ def test_v1_image_ids_that_cannot_exist_are_unknown(registry, client, repo):
         assert r.status_code == 404, (image_id[:20], r.status_code, r.text[:200])
         assert error_of(r)["code"] == "BLOB_UNKNOWN"
         assert calls.calls["dynamodb.Query"] == 1, dict(calls.calls)  # the login's account read only
+
+
+@pytest.mark.parametrize("value", ["bytes=abc", "-5-0", "20-10"])
+def test_bad_content_range_with_an_empty_body_is_416(client, repo, value):
+    """An empty PATCH is not split, so the local gateway must hand the client's own
+    Content-Range to the registry (it used to drop it and answer 202)."""
+    first = b"0123456789"
+    loc = _open(client, repo, first)
+    r = client.request("PATCH", loc, data=b"", headers={"Content-Range": value,
+                                                       "Content-Type": "application/octet-stream"})
+    assert r.status_code == 416, (value, r.status_code, r.text)
+    assert error_of(r)["code"] == "BLOB_UPLOAD_INVALID" and r.headers["Range"] == "0-9"
