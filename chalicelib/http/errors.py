@@ -10,7 +10,7 @@ from chalice import Response
 
 from ..domain.errors import RegistryError
 from ..storage.errors import aws_failure
-from .headers import API_VERSION
+from .headers import API_VERSION, SECURITY_HEADERS
 
 log = logging.getLogger("registry")
 
@@ -18,7 +18,8 @@ log = logging.getLogger("registry")
 def render(err: RegistryError, method: str = "GET") -> Response:
     """An OCI error response (HEAD responses carry no body)."""
     body = "" if method == "HEAD" else json.dumps(err.body())
-    headers = {"Content-Type": "application/json", **API_VERSION, **err.headers}
+    # Also rendered outside the app's middleware (the event adapter's own refusals).
+    headers = {"Content-Type": "application/json", **API_VERSION, **SECURITY_HEADERS, **err.headers}
     return Response(body=body, status_code=err.status, headers=headers)
 
 

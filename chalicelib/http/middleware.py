@@ -34,7 +34,9 @@ def install(app: Any) -> None:
         response = get_response(event)
         if isinstance(response.body, dict) and "Code" in response.body:
             _oci_body_for_chalice_error(response)
-        response.headers = {**(response.headers or {}), **SECURITY_HEADERS}
+        # Registry answers get `CSP: sandbox`; a response that set its own policy (the web
+        # UI's strict one, which must allow its forms and scripts) keeps it.
+        response.headers = {**SECURITY_HEADERS, **(response.headers or {})}
         # Every Content-Type is binary to API Gateway here, so Chalice needs bytes.
         if isinstance(response.body, str):
             response.body = response.body.encode("utf-8")
