@@ -1,0 +1,102 @@
+"""Races on one item: exactly one winner where the port promises one, and no lost write.
+
+Threads start together at a barrier; each implementation must hold the
+invariant with its own means (a lock in the fakes, conditional writes and
+transactions in the adapters).
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from chalicelib.storage.ports import ManifestRecord, UploadSession
+from support import sha256
+
+THREADS = 8
+
+
+def _race(fn: Callable[[int], Any]) -> list:
+    barrier = threading.Barrier(THREADS)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(run, range(THREADS)))
+
+
+def test_one_winner_on_an_upload_offset(impl, repo):
+    s = UploadSession(upload_id=uuid.uuid4().hex, repo=repo, expires=int(time.time()) + 600)
+    impl.meta.create_upload(s)
+
+    def advance(i: int) -> bool:
+        mine = UploadSession(upload_id=s.upload_id, repo=repo, offset=100 + i, expires=s.expires,
+                             hash_state=bytes([i]))
+        return impl.meta.save_upload(mine, expected_offset=0)
+
+    won = _race(advance)
+    assert won.count(True) == 1
+    winner = won.index(True)
+    got = impl.meta.get_upload(s.upload_id)
+    assert (got.offset, got.hash_state) == (100 + winner, bytes([winner]))   # the winner's whole write
+
+
+def test_one_winner_on_a_link(impl, repo):
+    digest = sha256(repo.encode())
+    won = _race(lambda i: impl.meta.link_blob(repo, digest, 3, f"blobs/{i}"))
+    assert won.count(True) == 1
+    assert impl.meta.get_blob_link(repo, digest).s3_key == f"blobs/{won.index(True)}"
+    # one link: it unlinks exactly once
+    assert _race(lambda i: impl.meta.unlink_blob(repo, digest)).count(True) == 1
+
+
+def test_links_in_many_repositories_all_land(impl, repo):
+    digest = sha256(repo.encode())
+    assert all(_race(lambda i: impl.meta.link_blob(f"{repo}-{i}", digest, 3, "blobs/x")))
+    found = [impl.meta.get_blob_link(f"{repo}-{i}", digest) for i in range(THREADS)]
+    assert all(f is not None for f in found)
+    assert impl.meta.get_blob(digest).size == 3
+
+
+def test_one_tag_many_pushes_no_lost_write(impl, repo):
+    def push(i: int) -> str:
+        body = f'{{"n":{i}}}'.encode()
+        m = ManifestRecord(repo=repo, digest=sha256(body), media_type="application/json", size=len(body),
+                           body=body)
+        impl.meta.put_manifest(m, "latest", [], [])
+        return m.digest
+
+    digests = _race(push)
+    assert all(impl.meta.get_manifest(repo, d) is not None for d in digests)   # every manifest kept
+    tag = impl.meta.get_tag(repo, "latest")
+    assert tag.digest in digests
+    assert tag.body == impl.meta.get_manifest(repo, tag.digest).body          # tag and copy agree
+    assert impl.meta.list_tags(repo, 10, None) == (["latest"], False)
+
+
+def test_one_winner_on_an_account_name(impl):
+    name = f"race{uuid.uuid4().hex[:10]}"
+    won = _race(lambda i: impl.accounts.create_account(name, f"hash{i}"))
+    assert won.count(True) == 1
+    assert impl.accounts.get_account(name).password_hash == f"hash{won.index(True)}"
+
+
+def test_one_winner_on_a_namespace(impl):
+    ns = f"ns{uuid.uuid4().hex[:10]}"
+    assert _race(lambda i: impl.accounts.create_namespace(ns, f"o{i}")).count(True) == 1
+
+
+def test_reservations_never_exceed_the_limit(impl):
+    if not hasattr(impl.accounts, "reserve_attempts"):
+        import pytest
+        pytest.skip("this AccountStore has no reserve_attempts (the port changed)")
+    key = f"ip:{uuid.uuid4().hex[:10]}"
+    start = int(time.time()) // 300 * 300
+    got = _race(lambda i: impl.accounts.reserve_attempts({key: 3}, start, start + 300))
+    # a contended transaction may refuse too (never over-admit): at most 3 winners
+    assert 1 <= got.count(None) <= 3
+    assert impl.accounts.reserve_attempts({key: 3}, start, start + 300) == (key if got.count(None) == 3 else None)
