@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UploadSession
+from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UiTagRecord, UploadSession
 
 
 @dataclass
@@ -62,6 +62,7 @@ class MemoryMetadataStore:
         self._clock = clock  # injectable, so TTL tests need no sleeping
         self._manifests: dict = {}    # (repo, digest) -> ManifestRecord
         self._tags: dict = {}         # (repo, tag) -> TagRecord
+        self._tag_pushed: dict = {}   # (repo, tag) -> when it was last pushed (web UI)
         self._derived: dict = {}      # (repo, source digest, media type) -> ManifestRecord
         self._links: dict = {}        # (repo, digest) -> BlobLink
         self._blobs: dict = {}        # digest -> _Blob
@@ -93,6 +94,7 @@ class MemoryMetadataStore:
             if tag is not None:
                 self._tags[(repo, tag)] = TagRecord(repo, tag, manifest.digest, manifest.media_type,
                                                     manifest.size, manifest.body, manifest.s3_key)
+                self._tag_pushed[(repo, tag)] = int(self._clock())
             self._touch_repo(repo)
 
     def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]:
@@ -264,3 +266,39 @@ class MemoryMetadataStore:
             live = {d for (d, r), (_, exp) in self._verifying.items() if r == repo and (not exp or exp >= now)}
         return [d for d in digests if d in live]
 
+
+
+class MemoryUiReads:
+    """UiReads over the metadata fake's dictionaries."""
+
+    def __init__(self, meta: MemoryMetadataStore) -> None:
+        self._meta = meta
+
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
+        m = self._meta
+        with m._lock:
+            names = sorted(t for r, t in m._tags if r == repo)
+            page, more = _page(names, n, last)
+            out = []
+            for tag in page:
+                t = m._tags[(repo, tag)]
+                out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
+                                       m._tag_pushed.get((repo, tag))))
+            return out, more
+
+    def repo_visibility(self, repo: str) -> Optional[bool]:
+        with self._meta._lock:
+            r = self._meta.state.repos.get(repo)
+            return None if r is None else bool(r.public)
+
+    def last_pushes(self, repos: list[str]) -> dict[str, int]:
+        with self._meta._lock:
+            out = {}
+            for name in list(dict.fromkeys(repos))[:100]:
+                r = self._meta.state.repos.get(name)
+                if r is None:
+                    continue
+                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
+                if when is not None:
+                    out[name] = int(when)
+            return out

@@ -1,7 +1,7 @@
 """One storage contract, every implementation: the in-memory fakes and the AWS adapters.
 
-Each test takes `impl`, an `Impl` whose `meta`, `blobs`, `accounts` and `helm`
-are one implementation of the storage ports, parametrised over:
+Each test takes `impl`, an `Impl` whose `meta`, `blobs`, `accounts`, `helm` and
+`ui` are one implementation of the storage ports, parametrised over:
 
 - "fake":   chalicelib/storage/memory*.py (pure Python);
 - "moto":   the DynamoDB and S3 adapters on moto, in this process;
@@ -38,6 +38,7 @@ class Impl:
     blobs: Any
     accounts: Any
     helm: Any
+    ui: Any
 
 
 def _enabled() -> list[str]:
@@ -138,13 +139,14 @@ def _backends() -> Iterator[dict]:
 def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     kind = request.param
     if kind == "fake":
-        from chalicelib.storage.memory import MemoryMetadataStore, MemoryState
+        from chalicelib.storage.memory import MemoryMetadataStore, MemoryState, MemoryUiReads
         from chalicelib.storage.memory_accounts import MemoryAccountStore, MemoryHelmIndex
         from chalicelib.storage.memory_blobs import MemoryBlobStore
 
         state = MemoryState()
-        yield Impl(kind, MemoryMetadataStore(state), MemoryBlobStore(), MemoryAccountStore(state),
-                   MemoryHelmIndex(state))
+        meta = MemoryMetadataStore(state)
+        yield Impl(kind, meta, MemoryBlobStore(), MemoryAccountStore(state), MemoryHelmIndex(state),
+                   MemoryUiReads(meta))
         return
     if kind == "strict" and not _strict_installed():
         pytest.skip("strict backends not installed (scripts/install-backends.sh)")
@@ -155,13 +157,14 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     from chalicelib.storage.dynamo import DynamoMetadataStore
     from chalicelib.storage.helm_dynamo import DynamoHelmIndex
     from chalicelib.storage.s3 import S3BlobStore
+    from chalicelib.storage.ui_dynamo import DynamoUiReads
 
     outer = _Process()
     backend.bind()
     try:
         s3 = backend.s3
         yield Impl(kind, DynamoMetadataStore(), S3BlobStore(lambda: s3, backend.bucket), DynamoAccountStore(),
-                   DynamoHelmIndex())
+                   DynamoHelmIndex(), DynamoUiReads())
     finally:
         outer.restore()
 
