@@ -21,7 +21,11 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
 
-class FakeS3Error(Exception):
+class ClientError(Exception):
+    """Named as botocore's, which storage/errors.py recognises by class name."""
+
+
+class FakeS3Error(ClientError):
     """An S3 error: `.response["Error"]["Code"]` as botocore's ClientError has it."""
 
     def __init__(self, code: str, key: str = "") -> None:
