@@ -144,3 +144,26 @@ def _delete_while_retagging(impl, repo: str) -> list:
     if moved:
         broken.append(f"tags lost or not moved: {moved}")
     return broken
+
+
+def test_one_chart_wins_a_download_file_name(impl):
+    """Eight charts whose name and version spell the same file: one entry, its owner's."""
+    from chalicelib.domain.helm import ChartEntry, ChartFileTaken
+
+    ns = f"ns{uuid.uuid4().hex[:10]}"
+    parts = ["x"] + [str(i) for i in range(1, THREADS + 1)]      # x-1-2-...-8
+
+    def put(i: int) -> bool:
+        name, version = "-".join(parts[:i + 1]), "-".join(parts[i + 1:])
+        try:
+            impl.helm.put_entry(ChartEntry(namespace=ns, repo=f"{ns}/{name}", name=name, version=version,
+                                           digest=sha256(name.encode()), chart_digest=sha256(b"c"),
+                                           chart_size=1, metadata={"name": name}))
+            return True
+        except ChartFileTaken:
+            return False
+
+    won = _race(put)
+    assert won.count(True) == 1
+    entries = list(impl.helm.entries(ns))
+    assert len(entries) == 1 and entries[0].name == "-".join(parts[:won.index(True) + 1])
