@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import fields
 from typing import Iterable, Optional
 
 from ..domain.helm import ChartEntry, ChartFileTaken, ChartRef
 from .memory import MemoryState, _page, _Repo
 from .ports import AccountRecord
-
-# The port gained credential generations; build records whichever way it is declared.
-_HAS_GENERATION = "generation" in {f.name for f in fields(AccountRecord)}
 
 
 class MemoryAccountStore:
@@ -29,17 +25,16 @@ class MemoryAccountStore:
         self._grants: dict = {}       # name -> {(kind, target): role}
         self._namespaces: dict = {}   # ns -> owner
         self._first_admin = False
-        self._throttle: dict = {}     # key -> (failures, expires)      (failures/add_failure)
-        self._attempts: dict = {}     # (key, window start) -> attempts (reserve/release)
+        self._attempts: dict = {}     # (key, window start) -> attempts in that window
 
     def get_account(self, name: str) -> Optional[AccountRecord]:
         with self._lock:
             meta = self._accounts.get(name)
             if meta is None:
                 return None
-            extra = {"generation": meta["generation"]} if _HAS_GENERATION else {}
             rec = AccountRecord(name=name, password_hash=meta["password_hash"], admin=meta["admin"],
-                                robot_namespace=meta["robot_namespace"], revoked=meta["revoked"], **extra)
+                                robot_namespace=meta["robot_namespace"], revoked=meta["revoked"],
+                                generation=meta["generation"])
             for (kind, target), role in self._grants.get(name, {}).items():
                 (rec.namespace_roles if kind == "NS" else rec.repository_roles)[target] = role
             return rec
@@ -119,24 +114,7 @@ class MemoryAccountStore:
         names, more = _page(sorted(listed), n, last)
         return [(name, listed[name]) for name in names], more
 
-    # -- login throttling: a counter per key and window; expired windows read as absent --
-    def failures(self, keys_: list[str]) -> dict[str, int]:
-        now = self._clock()
-        with self._lock:
-            out = {}
-            for k in keys_:
-                count, expires = self._throttle.get(k, (0, 0))
-                out[k] = count if expires > now else 0
-            return out
-
-    def add_failure(self, key: str, window: int) -> int:
-        now = int(self._clock())
-        with self._lock:
-            count, expires = self._throttle.get(key, (0, 0))
-            count, expires = (count + 1, expires) if expires > now else (1, now + window)
-            self._throttle[key] = (count, expires)
-            return count
-
+    # -- login throttling: one counter per key and fixed window (a new window is a new counter) --
     def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]:
         """One attempt under each key's limit, all or none; else the first key at its limit."""
         with self._lock:

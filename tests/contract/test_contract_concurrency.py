@@ -93,8 +93,6 @@ def test_one_winner_on_a_namespace(impl):
 
 
 def test_reservations_never_exceed_the_limit(impl):
-    if not hasattr(impl.accounts, "reserve_attempts"):
-        pytest.skip("this AccountStore has no reserve_attempts (the port changed)")
     key = f"ip:{uuid.uuid4().hex[:10]}"
     start = int(time.time()) // 300 * 300
     got = _race(lambda i: impl.accounts.reserve_attempts({key: 3}, start, start + 300))
