@@ -17,7 +17,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UiTagRecord, UploadSession
 
@@ -56,7 +56,7 @@ def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:
 class MemoryMetadataStore:
     """MetadataStore in dictionaries, one lock for every operation."""
 
-    def __init__(self, state: Optional[MemoryState] = None, clock=time.time) -> None:
+    def __init__(self, state: Optional[MemoryState] = None, clock: Callable[[], float] = time.time) -> None:
         self.state = state or MemoryState()
         self._lock = self.state.lock
         self._clock = clock  # injectable, so TTL tests need no sleeping

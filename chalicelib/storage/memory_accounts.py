@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from ..domain.helm import ChartEntry, ChartFileTaken, ChartRef
 from .memory import MemoryState, _page, _Repo
@@ -17,7 +17,7 @@ from .ports import AccountRecord
 class MemoryAccountStore:
     """AccountStore in dictionaries; pass the metadata fake's state to share repositories."""
 
-    def __init__(self, state: Optional[MemoryState] = None, clock=time.time) -> None:
+    def __init__(self, state: Optional[MemoryState] = None, clock: Callable[[], float] = time.time) -> None:
         self.state = state or MemoryState()
         self._lock = self.state.lock
         self._clock = clock

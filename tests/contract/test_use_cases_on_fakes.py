@@ -156,3 +156,20 @@ def test_accounts_first_admin_login_and_throttle(stores):
     assert codes[0] == "UNAUTHORIZED" and codes[-1] == "TOOMANYREQUESTS"
     with _errors("TOOMANYREQUESTS"):                          # even the right password, for a while
         accounts.login("root", "a-long-password", "10.0.0.3")
+
+
+def test_upload_session_expires_without_waiting():
+    """The fake's clock moves a day on: the session reads as absent, as DynamoDB's TTL filter makes it."""
+    import time
+
+    now = [time.time()]
+    reg = Registry(MemoryMetadataStore(clock=lambda: now[0]), MemoryBlobStore(), Settings(upload_ttl=3600))
+    up = reg.start_upload("team/app")
+    reg.patch_upload("team/app", up.upload_id, b"abc")
+    now[0] += 3599
+    assert reg.upload_status("team/app", up.upload_id).offset == 3
+    now[0] += 2
+    with _errors("BLOB_UPLOAD_UNKNOWN"):
+        reg.upload_status("team/app", up.upload_id)
+    with _errors("BLOB_UPLOAD_UNKNOWN"):
+        reg.finish_upload("team/app", up.upload_id, sha256(b"abc"))
