@@ -108,6 +108,10 @@ class Settings:
     # Media types a manifest's config, layers and artifactType may use
     # (fnmatch patterns); empty: any media type (the default).
     allowed_media_types: tuple = ()
+    # Manifest media types accepted beyond the built-in ones (OCI image and index,
+    # Docker v2 and list, schema 1), as fnmatch patterns; their bodies must still be
+    # JSON objects and their descriptors are checked like an image's. Empty: none.
+    extra_manifest_types: tuple = ()
     schema1_key_pem: Optional[bytes] = None
     # Direct-to-S3 uploads (docs/direct-upload.md): offered at all; the largest blob
     # planned as one presigned PUT; the default part size; presigned URL lifetime (s);
@@ -157,6 +161,8 @@ class Settings:
             kms_key_id=os.environ.get("REGISTRY_KMS_KEY_ID", ""),
             allowed_media_types=tuple(p.strip() for p in os.environ.get("REGISTRY_ALLOWED_MEDIA_TYPES", "").split(",")
                                       if p.strip()),
+            extra_manifest_types=tuple(p.strip().lower() for p in os.environ.get(
+                "REGISTRY_EXTRA_MANIFEST_TYPES", "").split(",") if p.strip()),
             default_platform=_platform(os.environ.get("REGISTRY_DEFAULT_PLATFORM", "linux/amd64")),
             schema1_key_pem=_schema1_key(),
             direct_uploads=_bool("REGISTRY_DIRECT_UPLOADS", True),

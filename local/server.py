@@ -189,13 +189,27 @@ class LambdaGateway:
             piece = nxt
 
 
+# What _range_start answers for a Content-Range the registry would refuse: the
+# pieces then carry a range starting at -1, which the registry answers with 416
+# and the upload's real Range, as it would have answered the client's own value.
+RANGE_REFUSED = -1
+
+
 def _range_start(headers: list[tuple[str, str]]) -> Optional[int]:
-    for k, v in headers:
-        if k.lower() == "content-range":
-            m = re.match(r"^(?:bytes[ =])?(\d+)-", v.strip())
-            if m:
-                return int(m.group(1))
-    return None
+    """Start of the client's Content-Range (None: none), parsed by the registry's own
+    strict parser and checked against Content-Length, since the split pieces carry
+    ranges rebuilt from this start alone."""
+    from chalicelib.domain.ranges import RangeInvalid, parse_content_range
+
+    values = [v for k, v in headers if k.lower() == "content-range"]
+    if not values:
+        return None
+    lengths = [v.strip() for k, v in headers if k.lower() == "content-length"]
+    length = int(lengths[-1]) if lengths and lengths[-1].isascii() and lengths[-1].isdigit() else None
+    try:
+        return parse_content_range(values[-1], length).start
+    except RangeInvalid:
+        return RANGE_REFUSED
 
 
 def _headers(environ: dict) -> list[tuple[str, str]]:
@@ -232,8 +246,12 @@ def _read_exact(stream: Any, n: int) -> bytes:
 
 
 def _gateway_error(status: int, code: str, detail: dict) -> dict:
+    """An OCI error the gateway answers itself, with the headers every app response carries."""
+    from chalicelib.http.headers import API_VERSION, SECURITY_HEADERS
+
     body = json.dumps({"errors": [{"code": code, "message": detail.get("reason", code), "detail": detail}]})
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": body}
+    headers = {"Content-Type": "application/json", **API_VERSION, **SECURITY_HEADERS}
+    return {"statusCode": status, "headers": headers, "body": body}
 
 
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",

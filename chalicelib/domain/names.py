@@ -7,14 +7,16 @@ from .errors import RegistryError
 
 # path components of lowercase alphanumerics joined by '.', '_', '__', or runs of '-'
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# \Z, not $: `$` also matches before a trailing newline ("latest\n").
+NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
 MAX_NAME_LENGTH = 255
+MAX_TAG_LENGTH = 128
 
 
 def validate_name(name: str) -> str:
     """Return `name` if it is a valid repository name, else raise NAME_INVALID."""
-    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise RegistryError(
             "NAME_INVALID",
             {"name": name, "reason": "must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/...)* and be at most 255 characters"},
@@ -24,7 +26,7 @@ def validate_name(name: str) -> str:
 
 def is_tag(reference: str) -> bool:
     """True when `reference` is a syntactically valid tag."""
-    return bool(TAG_RE.fullmatch(reference))
+    return isinstance(reference, str) and bool(TAG_RE.fullmatch(reference))
 
 
 def validate_tag(tag: str) -> str:

@@ -6,9 +6,9 @@ from chalice import Response
 from .. import bootstrap
 from ..http.headers import API_VERSION
 from .common import empty
-from .dispatch import endpoint
+from .dispatch import DIGEST, endpoint
 
-PATH = r"(?P<name>.+)/blobs/(?P<digest>[^/]+)"
+PATH = rf"(?P<name>.+)/blobs/(?P<digest>{DIGEST})"
 
 
 @endpoint(PATH, "HEAD")
