@@ -23,6 +23,7 @@ def test_put_get_copy_delete(impl, key):
     impl.blobs.put(key, b"hello world")
     assert impl.blobs.get(key) == b"hello world"
     assert impl.blobs.head_sha256(key)[0] == 11
+    assert impl.blobs.size(key) == 11
     impl.blobs.copy(key, key + ".copy")
     impl.blobs.copy_fresh(key, key + ".fresh")
     assert impl.blobs.get(key + ".copy") == impl.blobs.get(key + ".fresh") == b"hello world"
@@ -32,6 +33,7 @@ def test_put_get_copy_delete(impl, key):
     impl.blobs.delete(key)
     impl.blobs.delete(key)                                     # missing is fine
     assert impl.blobs.head_sha256(key) is None
+    assert impl.blobs.size(key) is None
     url = impl.blobs.presign_get(key + ".copy", 60)
     assert isinstance(url, str) and url
 
