@@ -10,6 +10,8 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 # \Z, not $: `$` also matches before a trailing newline ("latest\n").
 NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
 TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
+# Upload session ids are ours (uuid4): anything else names no session and must not reach storage.
+UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_NAME_LENGTH = 255
 MAX_TAG_LENGTH = 128
 
@@ -37,3 +39,8 @@ def validate_tag(tag: str) -> str:
             {"tag": tag, "reason": "tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"},
         )
     return tag
+
+
+def is_upload_id(upload_id: str) -> bool:
+    """True when `upload_id` has the form of the session ids this registry hands out."""
+    return isinstance(upload_id, str) and bool(UPLOAD_ID_RE.fullmatch(upload_id))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from fnmatch import fnmatchcase
@@ -23,7 +22,7 @@ from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore,
                              UploadSession)
 from .digest import MAX_DIGEST_LENGTH, ResumableHash, compute, looks_like_digest, parse_digest
 from .errors import RegistryError
-from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
+from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, is_upload_id, validate_name, validate_tag
 from .ranges import RangeInvalid, parse_content_range
 
 
@@ -55,7 +54,6 @@ class Page:
 
 
 log = logging.getLogger("registry")
-_UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Upload tails up to this size are kept in the DynamoDB session item, not in S3
 # (the item also holds the hash state and the part list; items hold 400 KB).
 INLINE_TAIL_BYTES = 128 * 1024
@@ -410,7 +408,7 @@ class Registry:
 
     def _session(self, repo: str, upload_id: str) -> UploadSession:
         validate_name(repo)
-        if not _UPLOAD_ID.fullmatch(upload_id):  # ours are UUIDs: anything else names nothing
+        if not is_upload_id(upload_id):  # ours are UUIDs: anything else names nothing
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id[:64]})
         session = self.meta.get_upload(upload_id)
         if session is None or session.repo != repo:

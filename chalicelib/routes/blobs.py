@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
+from ..http import observe
 from ..http.headers import API_VERSION
 from .common import empty
 from .dispatch import DIGEST, endpoint
@@ -23,7 +24,8 @@ def head_blob(request, name: str, digest: str) -> Response:
 @endpoint(PATH, "GET")
 def get_blob(request, name: str, digest: str) -> Response:
     """307 to a short-lived presigned S3 URL; Range requests go to S3 directly."""
-    _, url = bootstrap.registry().blob_url(name, digest)
+    link, url = bootstrap.registry().blob_url(name, digest)
+    observe.redirected(link.size)
     return empty(307, {"Location": url, "Docker-Content-Digest": digest})
 
 

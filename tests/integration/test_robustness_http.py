@@ -108,3 +108,44 @@ def test_long_path_and_query_values_never_reach_storage_keys(client, repo):
         assert r.status_code == 200, (path, r.status_code, r.text[:200])
     tags = client.request("GET", f"/v2/{repo}/tags/list", params={"last": "v0" + "z" * 3000})
     assert tags.json()["tags"] == ["v1"]  # the cut `last` keeps the order exact
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("upload_id", ["x" * 3000, "not-a-uuid"])
+def test_direct_upload_ids_that_are_not_ours_are_unknown(client, repo, method, upload_id):
+    """The direct-upload extension names sessions like the standard path: same check, no read."""
+    from support import count_aws_calls
+
+    client.login(repo)
+    with count_aws_calls() as calls:
+        r = client.request(method, f"/v2/{repo}/blobs/uploads/{upload_id}/direct",
+                           json={"size": 1} if method == "POST" else None)
+    assert r.status_code == 404, (upload_id[:40], r.status_code, r.text[:200])
+    assert error_of(r)["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert not calls.calls, dict(calls.calls)
+
+
+def test_v1_image_ids_that_cannot_exist_are_unknown(registry, client, repo):
+    import requests
+
+    from support import count_aws_calls
+
+    for image_id in ("a" * 3000, "A" * 64, "zz"):
+        with count_aws_calls() as calls:
+            r = requests.get(f"{registry.url}/v1/images/{image_id}/json", auth=registry.admin)
+        # (a 3000-character id used to reach a V1IMG# key: DynamoDB refused it, a 5xx)
+        assert r.status_code == 404, (image_id[:20], r.status_code, r.text[:200])
+        assert error_of(r)["code"] == "BLOB_UNKNOWN"
+        assert calls.calls["dynamodb.Query"] == 1, dict(calls.calls)  # the login's account read only
+
+
+@pytest.mark.parametrize("value", ["bytes=abc", "-5-0", "20-10"])
+def test_bad_content_range_with_an_empty_body_is_416(client, repo, value):
+    """An empty PATCH is not split, so the local gateway must hand the client's own
+    Content-Range to the registry (it used to drop it and answer 202)."""
+    first = b"0123456789"
+    loc = _open(client, repo, first)
+    r = client.request("PATCH", loc, data=b"", headers={"Content-Range": value,
+                                                       "Content-Type": "application/octet-stream"})
+    assert r.status_code == 416, (value, r.status_code, r.text)
+    assert error_of(r)["code"] == "BLOB_UPLOAD_INVALID" and r.headers["Range"] == "0-9"
