@@ -237,6 +237,9 @@ class TokenAuth(requests.auth.AuthBase):
         self.scopes = getattr(self, "scopes", [])
         if scope and scope not in self.scopes:
             self.scopes.append(scope)
+        # Real clients scope a token to one operation; a long-lived test session must not
+        # grow past what the token endpoint accepts (64 scopes), so keep the recent ones.
+        del self.scopes[:-16]
         self.token = self.fetch(c["realm"], c["service"], " ".join(self.scopes) or None)
         resp.content  # release the connection
         req = resp.request.copy()
