@@ -185,7 +185,10 @@ class LambdaGateway:
         if not self.lambda_limits and method in ("PATCH", "PUT") and _UPLOAD_PATH.fullmatch(path):
             response = self._split_upload(method, raw_path, path, query, headers, stream, source_ip)
         else:
-            body = _read_body(environ, stream, self._body_cap(method, path))
+            upload = bool(_UPLOAD_PATH.fullmatch(path) or _UPLOAD_START.fullmatch(path))
+            # A blob too big for Lambda: the answer names the cap and the ways round it.
+            reason = LAMBDA_BODY_LIMIT_REASON if self.lambda_limits and upload else None
+            body = _read_body(environ, stream, self._body_cap(method, path), reason)
             response = self.invoke(self.event(method, raw_path, path, query, headers, body, source_ip))
         return _respond(start_response, method, response)
 
@@ -291,15 +294,15 @@ def _headers(environ: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _too_large(cap: int, got: Optional[int] = None) -> _Refused:
-    detail: dict = {"reason": f"request body over the {cap} byte cap of this endpoint (as "
-                              f"deployed); blobs go through the upload endpoints", "limitBytes": cap}
+def _too_large(cap: int, got: Optional[int] = None, reason: Optional[str] = None) -> _Refused:
+    detail: dict = {"reason": reason or f"request body over the {cap} byte cap of this endpoint (as "
+                                        f"deployed); blobs go through the upload endpoints", "limitBytes": cap}
     if got is not None:
         detail["contentLength"] = got
     return _Refused(413, "SIZE_INVALID", detail)
 
 
-def _read_body(environ: dict, stream: Any, cap: int) -> bytes:
+def _read_body(environ: dict, stream: Any, cap: int, reason: Optional[str] = None) -> bytes:
     """The whole body, refused (413) beyond `cap`: from Content-Length before
     reading anything, and while reading a chunked body."""
     raw = environ.get("CONTENT_LENGTH") or ""
@@ -307,10 +310,10 @@ def _read_body(environ: dict, stream: Any, cap: int) -> bytes:
         if not raw.isdigit():
             raise _Refused(400, "SIZE_INVALID", {"reason": "Content-Length is not a number"})
         if int(raw) > cap:
-            raise _too_large(cap, int(raw))
+            raise _too_large(cap, int(raw), reason)
     body = _read_exact(stream, cap + 1)
     if len(body) > cap:
-        raise _too_large(cap)
+        raise _too_large(cap, reason=reason)
     return body
 
 

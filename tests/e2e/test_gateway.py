@@ -71,6 +71,8 @@ def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, loc
         refused = skopeo.run("copy", "--dest-tls-verify=false", "--dest-creds", limited.creds, layout["ref"],
                              f"docker://{limited.host}/admin/{uniq}-straight:v1", check=False, timeout=600)
         assert refused.returncode != 0 and "too large" in refused.stderr, refused.stderr[-2000:]
+        # and the refusal names both ways out (issue 9: the CLI and the gateway)
+        assert "client push" in refused.stderr and "gateway" in refused.stderr, refused.stderr[-2000:]
         # through the gateway it can, unchanged (the gateway forwards its credentials)
         started = time.monotonic()
         skopeo.copy(layout["ref"], f"{gateway.host}/admin/{uniq}:v1", timeout=900)
