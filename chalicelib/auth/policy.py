@@ -17,6 +17,7 @@ class Principal:
     name: str = ""                       # "" for anonymous
     admin: bool = False                  # global registry administrator
     robot_namespace: Optional[str] = None
+    generation: int = 0                  # the account's credential generation (refresh tokens)
     namespace_roles: dict = field(default_factory=dict)    # ns -> role
     repository_roles: dict = field(default_factory=dict)   # repo -> role
 

@@ -1,6 +1,7 @@
 """Docker token scopes (`repository:<name>:pull,push`) and the action each endpoint needs."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
@@ -49,11 +50,23 @@ def parse_scopes(values: list[str]) -> list[Scope]:
     return out
 
 
-def challenge(realm: str, service: str, scope: Scope | None = None, error: str | None = None) -> str:
-    """The `WWW-Authenticate` value that starts a client's token dance."""
-    value = f'Bearer realm="{realm}",service="{service}"'
-    if scope is not None:
-        value += f',scope="{scope}"'
+_UNQUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def quoted(value: str) -> str:
+    """A header quoted-string: callers pass validated values; anything that could end the
+    string or the header (quotes, backslashes, CR/LF, non-ASCII) is dropped as a last guard."""
+    return '"' + _UNQUOTABLE.sub("", value) + '"'
+
+
+def challenge(realm: str, service: str, scopes: "Scope | list[Scope] | None" = None,
+              error: str | None = None) -> str:
+    """The `WWW-Authenticate` value that starts a client's token dance; several scopes
+    go space separated in one `scope` parameter (as distribution does for mounts)."""
+    value = f"Bearer realm={quoted(realm)},service={quoted(service)}"
+    wanted = [scopes] if isinstance(scopes, Scope) else list(scopes or [])
+    if wanted:
+        value += f",scope={quoted(' '.join(str(s) for s in wanted))}"
     if error:
-        value += f',error="{error}"'
+        value += f",error={quoted(error)}"
     return value

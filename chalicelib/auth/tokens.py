@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 import uuid
 from typing import Any, Optional, Protocol
@@ -59,20 +60,23 @@ class Verifier:
         try:
             head_b64, body_b64, sig_b64 = token.split(".")
             header = json.loads(b64url_decode(head_b64))
-            claims = json.loads(b64url_decode(body_b64))
             sig = b64url_decode(sig_b64)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise InvalidToken("malformed token") from exc
-        if header.get("alg") != "ES256" or len(sig) != 64:
+        if not isinstance(header, dict) or header.get("alg") != "ES256" or len(sig) != 64:
             raise InvalidToken("unsupported token algorithm")
         der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         try:
             self._key.verify(der, f"{head_b64}.{body_b64}".encode(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature as exc:
             raise InvalidToken("bad signature") from exc
+        # Only now are the claims parsed: they are ours (signed), but still typed strictly.
+        try:
+            claims = json.loads(b64url_decode(body_b64))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise InvalidToken("malformed claims") from exc
+        _check_claim_types(claims)
         now = time.time() if now is None else now
-        if not isinstance(claims, dict):
-            raise InvalidToken("malformed claims")
         if claims.get("exp", 0) + leeway < now or claims.get("nbf", 0) - leeway > now:
             raise InvalidToken("token expired or not yet valid")
         aud = claims.get("aud")
@@ -81,6 +85,34 @@ class Verifier:
         if claims.get("iss") != issuer:
             raise InvalidToken("token from another issuer")
         return claims
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_access_list(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(e, dict) and isinstance(e.get("type"), str) and isinstance(e.get("name"), str)
+        and isinstance(e.get("actions", []), list) and all(isinstance(a, str) for a in e.get("actions", []))
+        for e in v)
+
+
+def _check_claim_types(claims: Any) -> None:
+    """Every claim the registry reads has the type it expects, else InvalidToken."""
+    if not isinstance(claims, dict):
+        raise InvalidToken("malformed claims")
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and not _is_number(claims[name]):
+            raise InvalidToken(f"claim {name} is not a number")
+    for name in ("sub", "iss", "typ", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidToken(f"claim {name} is not a string")
+    if "gen" in claims and (not isinstance(claims["gen"], int) or isinstance(claims["gen"], bool)):
+        raise InvalidToken("claim gen is not an integer")
+    for name in ("access", "denied"):
+        if name in claims and not _is_access_list(claims[name]):
+            raise InvalidToken(f"claim {name} is not a list of access entries")
 
 
 def access_claims(subject: str, access: list[dict], *, issuer: str, audience: str, ttl: int,

@@ -1,20 +1,27 @@
 """Accounts use cases: logins, token grants and administration (pure, over ports)."""
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Optional
+import time
+from typing import Any, Optional
 
 from ..auth import passwords
 from ..auth.policy import ROLES, Principal, allowed_actions, can_administer, namespace_of
 from ..auth.scopes import Scope
 from ..storage.ports import AccountRecord, AccountStore
 from .errors import RegistryError
-from .names import NAME_RE, validate_name
+from .names import MAX_NAME_LENGTH, NAME_RE, validate_name
 
-USERNAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-ROBOT_RE = re.compile(r"^([a-z0-9]+(?:[._-][a-z0-9]+)*)\+([a-z0-9]+(?:[._-][a-z0-9]+)*)$")
+# Account names become DynamoDB keys (capped at 2048 bytes): grammar and length are
+# checked (fullmatch) before any read or write.
+_PART = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+USERNAME_RE = re.compile(_PART)
+ROBOT_RE = re.compile(rf"({_PART})\+({_PART})")
+MAX_ACCOUNT_PART = 64           # user, namespace created by an admin, robot short name
+MAX_SECRET = 1024               # longer passwords are refused at creation, so never match
 
-# Failed logins allowed per window before 429 (per account / per source address).
+# Login attempts reserved per fixed window before 429 (per account / per source address).
 ACCOUNT_FAILURES = 10
 SOURCE_FAILURES = 50
 FAILURE_WINDOW = 300
@@ -22,14 +29,48 @@ FAILURE_WINDOW = 300
 CATALOG_SCAN_PAGES = 20
 
 
+def is_user_name(name: Any) -> bool:
+    return isinstance(name, str) and len(name) <= MAX_ACCOUNT_PART and bool(USERNAME_RE.fullmatch(name))
+
+
+def robot_parts(name: Any) -> Optional[tuple[str, str]]:
+    """(namespace, short name) of a well-formed robot account name, else None."""
+    m = ROBOT_RE.fullmatch(name) if isinstance(name, str) and len(name) <= 2 * MAX_ACCOUNT_PART + 1 else None
+    if not m or len(m.group(1)) > MAX_ACCOUNT_PART or len(m.group(2)) > MAX_ACCOUNT_PART:
+        return None
+    return m.group(1), m.group(2)
+
+
+def is_account_name(name: Any) -> bool:
+    return is_user_name(name) or robot_parts(name) is not None
+
+
+def is_repository_name(name: Any) -> bool:
+    return isinstance(name, str) and 0 < len(name) <= MAX_NAME_LENGTH and bool(NAME_RE.fullmatch(name))
+
+
+def source_key(source: str) -> str:
+    """The throttle key of a caller's address: a parsed IP, never arbitrary text."""
+    try:
+        return f"ip:{ipaddress.ip_address(source)}"
+    except ValueError:
+        return "ip:unknown"
+
+
 def _principal(rec: AccountRecord) -> Principal:
     return Principal(name=rec.name, admin=rec.admin, robot_namespace=rec.robot_namespace,
-                     namespace_roles=dict(rec.namespace_roles),
+                     generation=rec.generation, namespace_roles=dict(rec.namespace_roles),
                      repository_roles=dict(rec.repository_roles))
 
 
 def _unauthorized(reason: str) -> RegistryError:
     return RegistryError("UNAUTHORIZED", {"reason": reason})
+
+
+def _account_invalid(field: str, value: Any) -> RegistryError:
+    shown = value[:80] if isinstance(value, str) else value
+    return RegistryError("NAME_INVALID", {field: shown, "reason": "account names are lowercase letters, digits "
+                                          "and . _ - (robots: <namespace>+<name>), at most 64 characters each"})
 
 
 class Accounts:
@@ -40,36 +81,64 @@ class Accounts:
 
     # -- logins -------------------------------------------------------------
     def login(self, username: str, secret: str, source: str) -> Principal:
-        """Check a username/password (or robot secret), with brute-force throttling."""
-        account_key, source_key = f"user:{username}", f"ip:{source}"
-        counts = self.store.failures([account_key, source_key])
-        if counts[account_key] >= ACCOUNT_FAILURES or counts[source_key] >= SOURCE_FAILURES:
+        """Check a username/password (or robot secret), with brute-force throttling.
+
+        An attempt is reserved (one conditional increment per key, all or none)
+        before the password is checked, so parallel guesses cannot exceed the
+        limit. A failed attempt keeps its reservation (it is the failure count);
+        a successful one gives it back, so successes never lock anyone out.
+        """
+        if not is_account_name(username) or not isinstance(secret, str) or len(secret) > MAX_SECRET:
+            raise _unauthorized("invalid username or password")  # never a key, never a hash
+        now = int(time.time())
+        start = now - now % FAILURE_WINDOW
+        account_key, addr_key = f"user:{username}", source_key(source)
+        full = self.store.reserve_attempts({account_key: ACCOUNT_FAILURES, addr_key: SOURCE_FAILURES},
+                                           start, start + FAILURE_WINDOW)
+        if full is not None:
             raise RegistryError("TOOMANYREQUESTS", {"reason": "too many failed logins; retry later"},
-                                headers={"Retry-After": str(FAILURE_WINDOW)})
-        rec = self.store.get_account(username) if username else None
-        ok = passwords.verify_secret(rec.password_hash if rec else None, secret)
+                                headers={"Retry-After": str(max(1, start + FAILURE_WINDOW - now))})
+        try:
+            rec = self.store.get_account(username)
+            ok = passwords.verify_secret(rec.password_hash if rec else None, secret)
+        except Exception:
+            self.store.release_attempts([account_key, addr_key], start)
+            raise
         if not ok or rec is None or rec.revoked:
-            self.store.add_failure(account_key, FAILURE_WINDOW)
-            self.store.add_failure(source_key, FAILURE_WINDOW)
             raise _unauthorized("invalid username or password")
+        self.store.release_attempts([account_key, addr_key], start)
         return _principal(rec)
 
     def principal(self, name: str) -> Principal:
-        """Reload an account (refresh tokens, catalog filtering); revoked ones fail."""
+        """Reload an account (catalog filtering); revoked ones fail."""
         if not name:
             return Principal()
-        rec = self.store.get_account(name)
+        rec = self.store.get_account(name) if is_account_name(name) else None
         if rec is None or rec.revoked:
             raise _unauthorized("account revoked or removed")
         return _principal(rec)
 
+    def refreshed(self, name: Any, generation: Any) -> Principal:
+        """The account behind a refresh token, if its credentials did not change since.
+
+        Rotating, revoking (or un-revoking) and changing a password bump the
+        account's generation, so every refresh token issued before is refused.
+        """
+        if not isinstance(name, str) or not name or not isinstance(generation, int) or isinstance(generation, bool):
+            raise _unauthorized("invalid refresh token")
+        p = self.principal(name)
+        if p.generation != generation:
+            raise _unauthorized("refresh token no longer valid: the account's credentials changed")
+        return p
+
     def grant(self, p: Principal, requested: list[Scope]) -> list[Scope]:
         """The intersection of what was asked and what `p` may do."""
-        repos = [s.name for s in requested if s.type == "repository" and NAME_RE.fullmatch(s.name)]
-        public = self.store.public_repos(repos)
+        repos = [s.name for s in requested if s.type == "repository" and is_repository_name(s.name)]
+        # a global admin may do everything: no need to read visibility
+        public = set() if p.admin else self.store.public_repos(repos)
         granted: list[Scope] = []
         for s in requested:
-            if s.type == "repository" and NAME_RE.fullmatch(s.name):
+            if s.type == "repository" and is_repository_name(s.name):
                 allowed = allowed_actions(p, s.name, s.name in public)
                 actions = tuple(a for a in s.actions if a in allowed)
             elif s.type == "registry" and s.name == "catalog" and not p.anonymous:
@@ -106,10 +175,9 @@ class Accounts:
     def create_user(self, actor: Principal, username: str, password: str, admin: bool = False) -> None:
         """Create a user (global admins only); its own namespace comes with it."""
         self._require_admin(actor)
-        if not USERNAME_RE.fullmatch(username or "") or len(username) > 64:
-            raise RegistryError("NAME_INVALID", {"reason": "user names are lowercase letters, digits and . _ -"})
-        if len(password or "") < 8:
-            raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
+        if not is_user_name(username):
+            raise _account_invalid("user", username)
+        _check_password(password)
         # A user owns the namespace named after them: never hand them an existing one.
         if self.store.namespace_exists(username):
             raise RegistryError("DENIED", {"reason": "a namespace with this name exists", "user": username},
@@ -120,6 +188,8 @@ class Accounts:
 
     def ensure_admin(self, username: str, password: str) -> bool:
         """Create the first administrator if missing (local server start-up)."""
+        if not is_user_name(username):
+            raise _account_invalid("user", username)
         if self.store.get_account(username) is not None:
             return False
         self.store.create_account(username, passwords.hash_secret(password), admin=True)
@@ -128,31 +198,35 @@ class Accounts:
 
     def create_first_admin(self, username: str, password: str) -> None:
         """The first administrator of a deployment (`make admin`); refused once one was made."""
-        if not USERNAME_RE.fullmatch(username or "") or len(username) > 64:
-            raise RegistryError("NAME_INVALID", {"reason": "user names are lowercase letters, digits and . _ -"})
-        if len(password or "") < 8:
-            raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
+        if not is_user_name(username):
+            raise _account_invalid("user", username)
+        _check_password(password)
         existing = self.store.create_first_admin(username, passwords.hash_secret(password))
         if existing is not None:
             raise RegistryError("DENIED", {"reason": f"refused: the {existing} exists", "user": username},
                                 status=409)
 
     def set_password(self, actor: Principal, username: str, password: str) -> None:
-        """Change a user's password (the user or a global admin)."""
-        if ROBOT_RE.fullmatch(username or ""):
+        """Change a user's password (the user or a global admin); outstanding refresh
+        tokens of the user stop working (the generation moves in the same write)."""
+        if robot_parts(username):
             raise RegistryError("DENIED", {"reason": "robot secrets are only ever generated: rotate instead"})
+        if not is_user_name(username):
+            raise _account_invalid("user", username)
         if actor.name != username:
             self._require_admin(actor)
-        if len(password or "") < 8:
-            raise RegistryError("DENIED", {"reason": "passwords need at least 8 characters"}, status=400)
+        _check_password(password)
         if not self.store.set_password(username, passwords.hash_secret(password)):
             raise RegistryError("NAME_UNKNOWN", {"user": username})
 
     def create_namespace(self, actor: Principal, ns: str, owner: Optional[str] = None) -> None:
         """Create an organisation namespace; its owner (default: actor) gets admin."""
         self._require_admin(actor)
-        if not USERNAME_RE.fullmatch(ns or ""):
-            raise RegistryError("NAME_INVALID", {"reason": "namespace names are lowercase letters, digits and . _ -"})
+        if not is_user_name(ns):
+            raise RegistryError("NAME_INVALID", {"reason": "namespace names are lowercase letters, digits "
+                                                 "and . _ -, at most 64 characters"})
+        if owner is not None and not is_account_name(owner):
+            raise _account_invalid("owner", owner)
         if owner and self.store.get_account(owner) is None:
             raise RegistryError("NAME_UNKNOWN", {"reason": "no such owner", "owner": owner})
         if not self.store.create_namespace(ns, owner or actor.name):
@@ -162,32 +236,33 @@ class Accounts:
 
     def create_robot(self, actor: Principal, ns: str, name: str) -> tuple[str, str]:
         """A robot account `<ns>+<name>` for CI; returns (username, secret) once."""
-        self._require_admin(actor, ns)
         username = f"{ns}+{name}"
-        if not ROBOT_RE.fullmatch(username):
-            raise RegistryError("NAME_INVALID", {"reason": "robot names are lowercase letters, digits and . _ -"})
+        if robot_parts(username) != (ns, name):
+            raise RegistryError("NAME_INVALID", {"reason": "robot names are lowercase letters, digits and . _ -, "
+                                                 "at most 64 characters"})
+        self._require_admin(actor, ns)
         secret = passwords.new_secret()
         if not self.store.create_account(username, passwords.hash_secret(secret), robot_namespace=ns):
             raise RegistryError("DENIED", {"reason": "robot exists", "robot": username}, status=409)
         return username, secret
 
     def _robot_namespace(self, username: str) -> str:
-        m = ROBOT_RE.fullmatch(username or "")
-        if not m:
-            raise RegistryError("NAME_INVALID", {"reason": "not a robot account name", "robot": username})
-        return m.group(1)
+        parts = robot_parts(username)
+        if not parts:
+            raise _account_invalid("robot", username)
+        return parts[0]
 
     def rotate_robot(self, actor: Principal, username: str) -> str:
-        """A new secret for a robot; the old one stops working at once."""
+        """A new secret for a robot (restoring a revoked one); the old secret and every
+        refresh token issued before stop working at once (one write)."""
         self._require_admin(actor, self._robot_namespace(username))
         secret = passwords.new_secret()
-        if not self.store.set_password(username, passwords.hash_secret(secret)):
+        if not self.store.set_password(username, passwords.hash_secret(secret), restore=True):
             raise RegistryError("NAME_UNKNOWN", {"robot": username})
-        self.store.set_revoked(username, False)
         return secret
 
     def revoke_robot(self, actor: Principal, username: str) -> None:
-        """Stop a robot from getting tokens (issued tokens expire with their TTL)."""
+        """Stop a robot from getting tokens (issued access tokens expire with their TTL)."""
         self._require_admin(actor, self._robot_namespace(username))
         if not self.store.set_revoked(username, True):
             raise RegistryError("NAME_UNKNOWN", {"robot": username})
@@ -199,13 +274,18 @@ class Accounts:
             raise RegistryError("UNSUPPORTED", {"reason": "give exactly one of namespace or repository"},
                                 status=400)
         if repository is not None:
-            validate_name(repository)
-        target_ns = namespace or namespace_of(repository)
+            _check_repository(repository)
+        elif not is_repository_name(namespace) or "/" in (namespace or ""):
+            raise RegistryError("NAME_INVALID", {"reason": "a namespace is one repository name component"})
+        if not is_account_name(account):
+            raise _account_invalid("account", account)
+        target_ns = namespace or namespace_of(repository or "")
         self._require_admin(actor, target_ns)
-        robot_ns = ROBOT_RE.fullmatch(account or "")
-        if robot_ns and robot_ns.group(1) != target_ns and not actor.admin:
+        robot = robot_parts(account)
+        if robot and robot[0] != target_ns and not actor.admin:
             raise RegistryError("DENIED", {"reason": "robots only get roles in their own namespace"})
         kind, target = ("NS", namespace) if namespace is not None else ("REPO", repository)
+        assert target is not None
         if role is None:
             self.store.delete_grant(account, kind, target)
             return
@@ -218,6 +298,18 @@ class Accounts:
 
     def set_public(self, actor: Principal, repository: str, public: bool) -> None:
         """Make a repository publicly pullable, or private again."""
-        validate_name(repository)
+        _check_repository(repository)
         self._require_admin(actor, namespace_of(repository))
         self.store.set_public(repository, public)
+
+
+def _check_repository(name: Any) -> None:
+    if not is_repository_name(name):
+        validate_name(name if isinstance(name, str) else "")  # its error, with the grammar
+        raise RegistryError("NAME_INVALID", {"name": name[:80], "reason": "not a repository name"})
+
+
+def _check_password(password: Any) -> None:
+    if not isinstance(password, str) or not 8 <= len(password) <= MAX_SECRET:
+        raise RegistryError("DENIED", {"reason": f"passwords need at least 8 characters (at most {MAX_SECRET})"},
+                            status=400)

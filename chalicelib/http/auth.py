@@ -6,12 +6,14 @@ anonymous pull (no token) reads the repository's visibility.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .. import bootstrap
-from ..auth.scopes import PULL, Scope, challenge
+from ..auth.scopes import PULL, PUSH, Scope, challenge
 from ..auth.tokens import InvalidToken
+from ..domain.accounts import is_repository_name
 from ..domain.errors import RegistryError
 from .headers import API_VERSION
 
@@ -33,17 +35,31 @@ class Access:
         return [r for r, acts in self.repositories.items() if PULL in acts]
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 literal (fullmatch only)
+_HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::[0-9]{{1,5}})?")
+
+
 def base_url(request: Any) -> str:
-    """The registry's public base URL (configured, else from the request)."""
+    """The registry's public base URL (configured, else from the request).
+
+    The Host header is echoed into challenges (`realm`), so it must be a host[:port]
+    and nothing else; otherwise `localhost` stands in.
+    """
     configured = bootstrap.settings().public_url
     if configured:
         return configured
-    host = request.headers.get("host", "localhost")
-    proto = request.headers.get("x-forwarded-proto") or ("https" if request.headers.get("x-forwarded-port") == "443" else "http")
+    host = request.headers.get("host") or ""
+    if len(host) > 261 or not _HOST_RE.fullmatch(host):
+        host = "localhost"
+    proto = request.headers.get("x-forwarded-proto") or ""
+    if proto not in ("http", "https"):
+        proto = "https" if request.headers.get("x-forwarded-port") == "443" else "http"
     return f"{proto}://{host}"
 
 
-def _challenge_error(request: Any, scope: Optional[Scope], reason: str, error: Optional[str] = None) -> RegistryError:
+def _challenge_error(request: Any, scope: "Optional[Scope] | list[Scope]", reason: str,
+                     error: Optional[str] = None) -> RegistryError:
     s = bootstrap.settings()
     header = challenge(f"{base_url(request)}/token", s.service, scope, error)
     return RegistryError("UNAUTHORIZED", {"reason": reason}, headers={"WWW-Authenticate": header, **API_VERSION})
@@ -112,7 +128,10 @@ def authorize(request: Any, repo: str, action: str) -> Access:
     """
     if bootstrap.settings().auth_mode == "none":
         return Access(everything=True, catalog=True)
-    wanted = Scope("repository", repo, (action,) if action == PULL else (PULL, action))
+    wanted: list[Scope] = [Scope("repository", repo, (action,) if action == PULL else (PULL, action))]
+    source = mount_source(request)
+    if source and source != repo:
+        wanted.append(Scope("repository", source, (PULL,)))  # ask for what the mount reads too
     claims = _claims(request, wanted)
     if claims is None:
         if action == PULL and repo in bootstrap.accounts().store.public_repos([repo]):
@@ -133,6 +152,36 @@ def authorize(request: Any, repo: str, action: str) -> Access:
     err = _challenge_error(request, wanted, "token does not cover this request", "insufficient_scope")
     raise RegistryError("DENIED", {**detail, "reason": "token does not cover this request"},
                         headers=err.headers)
+
+
+_UPLOAD_START = re.compile(r".+/blobs/uploads/?")
+
+
+def mount_source(request: Any) -> Optional[str]:
+    """The well-formed `from` of a `POST …/blobs/uploads/?mount=&from=`, else None."""
+    if getattr(request, "method", "") != "POST":
+        return None
+    q = request.query_params or {}
+    source = q.get("from")
+    proxy = (request.uri_params or {}).get("proxy") or ""
+    if not q.get("mount") or not is_repository_name(source) or not _UPLOAD_START.fullmatch(proxy):
+        return None
+    return source
+
+
+def require_mount_source(request: Any, access: Access, repo: str, source: str) -> bool:
+    """May a mount into `repo` read from `source`? A token that neither allows nor was
+    refused pull on `source` gets a challenge naming both scopes (as distribution does),
+    so clients that follow challenges come back able to mount; a refused one: no mount."""
+    if access.everything or access.can(source, PULL):
+        return True
+    if not is_repository_name(source) or PULL in access.denied.get(source, ()):
+        return False
+    wanted = [Scope("repository", repo, (PULL, PUSH)), Scope("repository", source, (PULL,))]
+    err = _challenge_error(request, wanted, "a mount needs pull on its source", "insufficient_scope")
+    if not access.subject:
+        raise err
+    raise RegistryError("DENIED", {"reason": "token does not cover the mount source"}, headers=err.headers)
 
 
 def basic_credentials(request: Any) -> Optional[tuple[str, str]]:

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from .. import bootstrap
 from ..auth.policy import Principal, allowed_actions
+from ..domain.accounts import is_repository_name
 from ..domain.errors import RegistryError
 from .auth import basic_credentials, source_ip
 
@@ -26,6 +27,8 @@ def checker(request: Any, action: str) -> Callable[[str], bool]:
     store = bootstrap.accounts().store
 
     def can(repo: str) -> bool:
+        if not is_repository_name(repo):  # never a key read for a malformed name
+            return False
         return action in allowed_actions(p, repo, repo in store.public_repos([repo]))
     can.anonymous = p.anonymous  # type: ignore[attr-defined]
     return can

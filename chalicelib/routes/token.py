@@ -2,21 +2,34 @@
 from __future__ import annotations
 
 import time
+from typing import Optional
 from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..auth.policy import Principal
-from ..auth.scopes import parse_scopes
+from ..auth.scopes import parse_scopes, quoted
 from ..auth.tokens import InvalidToken, access_claims, encode
 from ..domain.errors import RegistryError
 from ..http.auth import base_url, basic_credentials, source_ip
 from ..http.errors import error_boundary
 from ..http.headers import body_bytes
+from ..http.json_schema import SECRET, check, invalid
 from .common import json_response
 
 bp = Blueprint(__name__)
+MAX_SCOPES = 64
+_TEXT = {"type": "string", "maxLength": 255}
+_SCOPES = {"type": "string", "maxLength": 16384}
+# The OAuth2 form (RFC 6749 says to ignore unknown parameters, so they are allowed,
+# but the ones we read are typed and bounded). Account names are checked by login().
+FORM = {"type": "object", "required": ["grant_type"], "properties": {
+    "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+    "username": {"type": "string", "maxLength": 129}, "password": SECRET,
+    "refresh_token": {"type": "string", "maxLength": 8192}, "scope": _SCOPES,
+    "access_type": {"type": "string", "enum": ["offline", "online"]},
+    "service": _TEXT, "client_id": _TEXT}}
 
 
 def _multi(request, name: str) -> list[str]:
@@ -26,9 +39,21 @@ def _multi(request, name: str) -> list[str]:
     return list(params.getlist(name))
 
 
-def _issue(request, principal: Principal, scope_values: list[str], offline: bool) -> Response:
+def _scopes(values: list[str]):
+    if sum(len(v) for v in values) > _SCOPES["maxLength"]:
+        raise invalid("scope", "scopes too long")
+    requested = parse_scopes(values)
+    if len(requested) > MAX_SCOPES:
+        raise invalid("scope", f"at most {MAX_SCOPES} scopes per token")
+    return requested
+
+
+def _issue(request, principal: Principal, scope_values: list[str], offline: bool,
+           refresh_exp: Optional[int] = None) -> Response:
+    """An access token for the granted scopes; with `offline`, also a refresh token bound
+    to the account's credential generation, expiring at `refresh_exp` when it replaces one."""
     s = bootstrap.settings()
-    requested = parse_scopes(scope_values)
+    requested = _scopes(scope_values)
     granted = bootstrap.accounts().grant(principal, requested)
     # What was asked and refused lets the registry answer 403 instead of a new challenge.
     denied = [{"type": r.type, "name": r.name, "actions": [a for a in r.actions if a not in g.actions]}
@@ -41,14 +66,16 @@ def _issue(request, principal: Principal, scope_values: list[str], offline: bool
            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["iat"]))}
     if offline and not principal.anonymous:
         refresh = access_claims(principal.name, [], issuer=s.issuer, audience=s.service,
-                                ttl=s.refresh_ttl, kind="refresh")
+                                ttl=s.refresh_ttl, kind="refresh", extra={"gen": principal.generation})
+        if refresh_exp is not None:
+            refresh["exp"] = refresh_exp  # a refresh never extends the original login
         doc["refresh_token"] = encode(refresh, bootstrap.token_signer())
     return json_response(doc, headers={"Cache-Control": "no-store"})
 
 
 def _login_failed(request, err: RegistryError) -> RegistryError:
     if err.code == "UNAUTHORIZED":
-        err.headers["WWW-Authenticate"] = f'Basic realm="{base_url(request)}/token"'
+        err.headers["WWW-Authenticate"] = f"Basic realm={quoted(base_url(request) + '/token')}"
     return err
 
 
@@ -79,15 +106,21 @@ def token_post() -> Response:
 
 @error_boundary
 def _token_post(request) -> Response:
-    form = {k: v[-1] for k, v in parse_qs(body_bytes(request).decode("utf-8", "replace")).items()}
-    grant = form.get("grant_type", "")
+    raw = body_bytes(request)
+    try:
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()}
+    except UnicodeDecodeError:
+        raise invalid("body", "not an application/x-www-form-urlencoded form") from None
+    check("token:form", FORM, form)
+    grant = form["grant_type"]
     accounts = bootstrap.accounts()
+    refresh_exp: Optional[int] = None
     if grant == "password":
         try:
             principal = accounts.login(form.get("username", ""), form.get("password", ""), source_ip(request))
         except RegistryError as err:
             raise _login_failed(request, err)
-    elif grant == "refresh_token":
+    else:
         s = bootstrap.settings()
         try:
             claims = bootstrap.token_verifier().verify(form.get("refresh_token", ""), audience=s.service,
@@ -96,11 +129,8 @@ def _token_post(request) -> Response:
             raise RegistryError("UNAUTHORIZED", {"reason": f"invalid refresh token: {exc}"}) from None
         if claims.get("typ") != "refresh":
             raise RegistryError("UNAUTHORIZED", {"reason": "not a refresh token"})
-        principal = accounts.principal(claims.get("sub", ""))
-    else:
-        raise RegistryError("UNSUPPORTED", {"reason": "grant_type must be password or refresh_token"},
-                            status=400)
+        principal = accounts.refreshed(claims.get("sub"), claims.get("gen", 0))
+        refresh_exp = int(claims["exp"])
     scopes = form.get("scope", "").split(" ") if form.get("scope") else []
-    resp = _issue(request, principal, scopes, offline=form.get("access_type") == "offline"
-                  or grant == "password")
-    return resp
+    return _issue(request, principal, scopes, offline=form.get("access_type") == "offline"
+                  or grant == "password", refresh_exp=refresh_exp)

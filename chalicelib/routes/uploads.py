@@ -5,7 +5,8 @@ from chalice import Response
 
 from .. import bootstrap
 from ..domain.registry import UploadResult
-from ..auth.scopes import PULL, PUSH
+from ..auth.scopes import PUSH
+from ..http.auth import require_mount_source
 from ..http.headers import body_bytes, header, query
 from .common import empty
 from .dispatch import endpoint
@@ -31,7 +32,7 @@ def start_upload(request, name: str) -> Response:
     reg = bootstrap.registry()
     access = request.access
     mount, source = query(request, "mount"), query(request, "from")
-    if mount and source and not access.can(source, PULL):
+    if mount and source and not require_mount_source(request, access, name, source):
         mount = None  # never mount from what the caller cannot read: a normal upload (202)
     r = reg.start_upload(name, digest=query(request, "digest"), body=body_bytes(request),
                          mount=mount, mount_from=source,

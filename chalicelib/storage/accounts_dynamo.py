@@ -1,16 +1,20 @@
 """DynamoDB adapter of the AccountStore port (same table, see keys.py)."""
 from __future__ import annotations
 
+import logging
 import time
-from typing import Optional
+from typing import Any, Optional
 
-from . import keys
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from .dynamo import AccountItem, NamespaceItem, RepoItem, ThrottleItem, catalog_page, conditional
-from .dynamo import _connection, _reasons
+from . import keys
+from .dynamo import (AccountItem, NamespaceItem, RepoItem, ThrottleItem, _connection, _reasons, catalog_page,
+                     conditional)
 from .ports import AccountRecord
+
+log = logging.getLogger(__name__)
+_CONFLICT_RETRIES = 4
 
 
 class DynamoAccountStore:
@@ -23,7 +27,8 @@ class DynamoAccountStore:
         for it in AccountItem.query(keys.user_pk(name), consistent_read=True):
             if it.sk == keys.META_SK:
                 rec = AccountRecord(name=name, password_hash=it.password_hash, admin=bool(it.admin),
-                                    robot_namespace=it.robot_namespace, revoked=bool(it.revoked))
+                                    robot_namespace=it.robot_namespace, revoked=bool(it.revoked),
+                                    generation=int(it.generation or 0))
             elif it.sk.startswith(keys.GRANT_PREFIX) and it.role:
                 grants.append((it.sk[len(keys.GRANT_PREFIX):], it.role))
         if rec is None:
@@ -44,13 +49,17 @@ class DynamoAccountStore:
         return conditional(lambda: AccountItem(keys.user_pk(name), keys.META_SK).update(
             actions=actions, condition=AccountItem.pk.exists()))
 
-    def set_password(self, name: str, password_hash: str) -> bool:
-        """Replace the secret; False when there is no such account."""
-        return self._update_existing(name, [AccountItem.password_hash.set(password_hash)])
+    def set_password(self, name: str, password_hash: str, restore: bool = False) -> bool:
+        """Replace the secret (and un-revoke when `restore`) and bump the credential
+        generation in the same write; False when there is no such account."""
+        actions = [AccountItem.password_hash.set(password_hash), AccountItem.generation.add(1)]
+        if restore:
+            actions.append(AccountItem.revoked.set(False))
+        return self._update_existing(name, actions)
 
     def set_revoked(self, name: str, revoked: bool) -> bool:
-        """Revoke (or restore) an account; False when there is none."""
-        return self._update_existing(name, [AccountItem.revoked.set(revoked)])
+        """Revoke (or restore) an account, bumping its generation; False when there is none."""
+        return self._update_existing(name, [AccountItem.revoked.set(revoked), AccountItem.generation.add(1)])
 
     def put_grant(self, name: str, kind: str, target: str, role: str) -> None:
         """Give `name` a role on a namespace (kind NS) or repository (kind REPO)."""
@@ -110,20 +119,50 @@ class DynamoAccountStore:
         """Catalog page with each repository's visibility (from the GSI projection)."""
         return catalog_page(n, last)
 
-    def failures(self, keys_: list[str]) -> dict[str, int]:
-        """Failed logins in the current window for each key (one BatchGetItem)."""
-        now = time.time()
-        out = {k: 0 for k in keys_}
-        for it in ThrottleItem.batch_get([(keys.throttle_pk(k), keys.META_SK) for k in keys_]):
-            if (it.expires or 0) > now:
-                out[it.pk[len("THROTTLE#"):]] = int(it.failures or 0)
-        return out
+    def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]:
+        """Reserve one login attempt under each key's limit in the window, all or none.
 
-    def add_failure(self, key: str, window: int) -> int:
-        """Count one more failure; a new window starts when the old one expired."""
-        now = int(time.time())
-        item = ThrottleItem(keys.throttle_pk(key), keys.META_SK)
-        if not conditional(lambda: item.update(actions=[ThrottleItem.failures.add(1)],
-                                               condition=ThrottleItem.expires > now)):
-            item.update(actions=[ThrottleItem.failures.set(1), ThrottleItem.expires.set(now + window)])
-        return int(item.failures or 0)
+        One TransactWriteItems of conditional increments (`attempts < limit`); a
+        window is its own item, so starting one needs no reset. Returns None when
+        reserved, else the first key whose limit is reached.
+        """
+        reasons = _throttle_transaction([
+            (keys.throttle_pk(key, window_start),
+             [ThrottleItem.failures.add(1), ThrottleItem.expires.set(window_end)],
+             ThrottleItem.failures.does_not_exist() | (ThrottleItem.failures < limit))
+            for key, limit in limits.items()])
+        if not reasons:
+            return None
+        # a full counter, or one that stayed contended: refuse rather than check unreserved
+        return next((key for key, r in zip(limits, reasons) if r == "ConditionalCheckFailed"), next(iter(limits)))
+
+    def release_attempts(self, keys_: list[str], window_start: int) -> None:
+        """Give back reserved attempts (a successful login) in one transaction."""
+        try:
+            reasons = _throttle_transaction([(keys.throttle_pk(key, window_start), [ThrottleItem.failures.add(-1)],
+                                              ThrottleItem.failures > 0) for key in keys_])
+        except Exception as exc:  # noqa: BLE001
+            reasons = [repr(exc)]
+        if reasons:
+            # keeping the reservation only makes the limit stricter: never fail a login for it
+            log.warning("login attempt not released: %s", reasons)
+
+
+def _throttle_transaction(updates: list[tuple[str, list, Any]]) -> list[Optional[str]]:
+    """Apply conditional updates to throttle items all or none, retrying transaction
+    conflicts; [] when written, else the per-item cancellation reasons."""
+    reasons: list[Optional[str]] = []
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                for pk, actions, condition in updates:
+                    t.update(ThrottleItem(pk, keys.META_SK), actions=actions, condition=condition)
+            return []
+        except TransactWriteError as err:
+            reasons = _reasons(err)
+            if "ConditionalCheckFailed" in reasons:
+                return reasons
+            if "TransactionConflict" not in reasons:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    return reasons  # still contended: the caller treats it like a refusal

@@ -82,6 +82,7 @@ class AccountItem(Item):
     admin = BooleanAttribute(null=True)
     robot_namespace = UnicodeAttribute(null=True)
     revoked = BooleanAttribute(null=True)
+    generation = NumberAttribute(null=True)  # bumped by every credential change (refresh tokens)
     role = UnicodeAttribute(null=True)
     created = NumberAttribute(null=True)
 

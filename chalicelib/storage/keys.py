@@ -102,7 +102,8 @@ UPLOADS_PREFIX = "uploads/"
 # USER#<name>       GRANT#NS#<ns>      role (read|write|admin) on a namespace
 # USER#<name>       GRANT#REPO#<repo>  role on one repository
 # NS#<ns>           META               namespace: owner
-# THROTTLE#<key>    META               failed logins in the current window (TTL `expires`)
+# THROTTLE#<key>#<window start>  META  login attempts reserved in that fixed window
+#                                      (TTL `expires`); <key> is user:<name> or ip:<address>
 # SETUP#first-admin META               written with the first administrator of a deployment
 #                                      (`make admin`), so a second one is refused atomically
 GRANT_PREFIX = "GRANT#"
@@ -122,8 +123,9 @@ def namespace_pk(ns: str) -> str:
     return f"NS#{ns}"
 
 
-def throttle_pk(key: str) -> str:
-    return f"THROTTLE#{key}"
+def throttle_pk(key: str, window_start: int) -> str:
+    """One item per key and fixed window: a new window is a new item, so no reset write."""
+    return f"THROTTLE#{key}#{window_start}"
 
 
 # -- Docker V1 pull protocol (read-only, synthesised from V2 images) ----------

@@ -52,16 +52,12 @@ def bearer(token: str) -> dict:
 
 
 def reset_login_throttle(*accounts: str) -> None:
-    """Forget failed logins from this machine and of `accounts` (the local server sees
+    """Forget login attempts from this machine and of `accounts` (the local server sees
     every caller as 127.0.0.1, so the per-source limit would otherwise be shared by the
     whole session, and the wrong-password principal would lock alice out after 10 tries)."""
-    from chalicelib import bootstrap
-    from chalicelib.storage import keys
-    from chalicelib.storage.dynamo import ThrottleItem
+    from test_auth import reset_login_throttle as reset
 
-    bootstrap.metadata()
-    for key in ["ip:127.0.0.1", *(f"user:{a}" for a in accounts)]:
-        ThrottleItem(keys.throttle_pk(key), keys.META_SK).delete()
+    reset(*accounts)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,8 @@ real HTTP requests go through the local server.
 """
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from support import count_aws_calls
@@ -96,10 +98,21 @@ def test_manifest_put_is_one_transaction(client, image):
 
 
 def test_token_request_calls(client, registry, repo):
-    """A login with scope: throttle counters, the account with its grants, visibility."""
+    """A login with scope: reserve an attempt (one transaction over the account's and the
+    address's counters), the account with its grants, give the attempt back; then the
+    visibility of the asked repositories (not read for a global admin, who may do anything)."""
     import requests
     with count_aws_calls() as aws:
         r = requests.get(f"{registry.url}/token", params={"service": "oci-registry",
                          "scope": f"repository:{repo}:pull,push"}, auth=registry.admin)
     assert r.status_code == 200
-    assert dict(aws.calls) == {"dynamodb.BatchGetItem": 2, "dynamodb.Query": 1}
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2, "dynamodb.Query": 1}
+    user, pw = f"calls{uuid.uuid4().hex[:8]}", "calls-password"
+    requests.post(f"{registry.url}/admin/users", json={"username": user, "password": pw},
+                  auth=registry.admin).raise_for_status()
+    with count_aws_calls() as aws:
+        r = requests.get(f"{registry.url}/token", params={"service": "oci-registry",
+                         "scope": f"repository:{repo}:pull"}, auth=(user, pw))
+    assert r.status_code == 200
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2, "dynamodb.Query": 1,
+                               "dynamodb.BatchGetItem": 1}
