@@ -1,4 +1,10 @@
-"""The Chalice app: creates it, registers blueprints, nothing else."""
+"""The Chalice app: creates it, registers blueprints, nothing else.
+
+`handler` is the Lambda entry point of every front door (Function URL, HTTP
+API: payload 2.0; Chalice's REST API: payload 1.0); see chalicelib/http/events.py.
+"""
+from typing import Any
+
 from chalice import Chalice
 
 from chalicelib.http.middleware import install
@@ -17,3 +23,10 @@ app.register_blueprint(admin.bp)
 app.register_blueprint(v1.bp)
 app.register_blueprint(helm.bp)
 app.register_blueprint(ui_routes.bp)
+
+
+def handler(event: dict, context: Any) -> dict:
+    """Lambda handler for every front door: translates the event, calls `app`."""
+    from chalicelib.http.events import handle
+
+    return handle(app, event, context)

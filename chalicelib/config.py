@@ -108,6 +108,10 @@ class Settings:
     # Media types a manifest's config, layers and artifactType may use
     # (fnmatch patterns); empty: any media type (the default).
     allowed_media_types: tuple = ()
+    # Manifest media types accepted beyond the built-in ones (OCI image and index,
+    # Docker v2 and list, schema 1), as fnmatch patterns; their bodies must still be
+    # JSON objects and their descriptors are checked like an image's. Empty: none.
+    extra_manifest_types: tuple = ()
     schema1_key_pem: Optional[bytes] = None
     # Direct-to-S3 uploads (docs/direct-upload.md): offered at all; the largest blob
     # planned as one presigned PUT; the default part size; presigned URL lifetime (s);
@@ -157,6 +161,8 @@ class Settings:
             kms_key_id=os.environ.get("REGISTRY_KMS_KEY_ID", ""),
             allowed_media_types=tuple(p.strip() for p in os.environ.get("REGISTRY_ALLOWED_MEDIA_TYPES", "").split(",")
                                       if p.strip()),
+            extra_manifest_types=tuple(p.strip().lower() for p in os.environ.get(
+                "REGISTRY_EXTRA_MANIFEST_TYPES", "").split(",") if p.strip()),
             default_platform=_platform(os.environ.get("REGISTRY_DEFAULT_PLATFORM", "linux/amd64")),
             schema1_key_pem=_schema1_key(),
             direct_uploads=_bool("REGISTRY_DIRECT_UPLOADS", True),
@@ -165,3 +171,43 @@ class Settings:
             direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
         )
+
+
+# A synchronous Lambda invocation carries at most 6 MB of event and 6 MB of response.
+LAMBDA_PAYLOAD_BYTES = 6 * MIB
+# Bodies that are not blob uploads (tokens, manifests, admin) are capped
+# as deployed, by every server: nothing needs more, and nothing is read whole.
+NON_UPLOAD_BODY_BYTES = 6 * MIB
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """What a front door accepts before and after the Lambda (AWS quotas, 2026)."""
+
+    name: str
+    payload: str                 # event format sent to the function: "2.0" or "1.0"
+    max_request_body: int        # the front door's own body cap (then Lambda's 6 MB event)
+    max_response: int            # largest response the function may return
+    timeout: float               # seconds before the client gets 504
+    max_header_bytes: int        # request line + headers (0: no documented cap)
+
+
+FRONT_DOORS: dict[str, FrontDoor] = {
+    # Function URL, BUFFERED: the Lambda invoke limits (6 MB each way), the
+    # function's timeout (15 min at most).
+    "function-url": FrontDoor("function-url", "2.0", LAMBDA_PAYLOAD_BYTES, LAMBDA_PAYLOAD_BYTES, 900.0, 0),
+    # HTTP API: 10 MB payload, 30 s integration timeout, 10240 bytes of request
+    # line and headers; a Lambda integration still answers at most 6 MB.
+    "http-api": FrontDoor("http-api", "2.0", 10 * 1000 * 1000, LAMBDA_PAYLOAD_BYTES, 30.0, 10240),
+    # REST API: 10 MB payload, 29 s integration timeout, 10240 bytes of headers.
+    "rest": FrontDoor("rest", "1.0", 10 * 1000 * 1000, LAMBDA_PAYLOAD_BYTES, 29.0, 10240),
+}
+DEFAULT_FRONT = "function-url"
+
+
+def front_door(name: Optional[str] = None) -> FrontDoor:
+    """The front door named (default: REGISTRY_FRONT, else the Function URL)."""
+    key = (name or os.environ.get("REGISTRY_FRONT") or DEFAULT_FRONT).strip().lower()
+    if key not in FRONT_DOORS:
+        raise ValueError(f"REGISTRY_FRONT must be one of {', '.join(FRONT_DOORS)}, not {key!r}")
+    return FRONT_DOORS[key]

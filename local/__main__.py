@@ -41,6 +41,9 @@ def main() -> int:
     data_dir = str(default_data_dir())
     signal.signal(signal.SIGTERM, _interrupt)
     if not external and not _truthy("REGISTRY_USE_AWS"):
+        if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":
+            # moto records no SHA-256 checksums, so a direct upload could never be proven there.
+            os.environ.setdefault("REGISTRY_DIRECT_UPLOADS", "0")
         embedded = start_backend(data_dir=data_dir)
     try:
         return _serve(port, host, lambda_limits, data_dir, embedded)
@@ -93,9 +96,16 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
         print(f"token auth on (pushes need credentials); {admin_line}", flush=True)
     else:
         print("REGISTRY_AUTH=none: anyone can push and pull", flush=True)
+    # REGISTRY_FRONT=function-url|http-api|rest: whose Lambda event the gateway builds
+    front = wsgi_app.front
+    print(f"front door: {front.name} (payload {front.payload} events through app.handler); "
+          f"JSON logs and EMF metric lines on stderr", flush=True)
     if lambda_limits:
-        print("Lambda limits on: request payloads over 6 MB get 413, handlers over 29 s get 504",
-              flush=True)
+        print(f"Lambda limits on: request events over 6 MB (or bodies over the front door's "
+              f"{front.max_request_body} bytes) get 413, responses over 6 MB get 502, handlers over "
+              f"{front.timeout:g} s get 504" + (f", request line and headers over "
+                                               f"{front.max_header_bytes} bytes get 431"
+                                               if front.max_header_bytes else ""), flush=True)
     try:
         server.serve_forever()
     finally:

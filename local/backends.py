@@ -212,11 +212,14 @@ class StrictBackends:
                 p.terminate()
         for p in self._procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
         self._procs.clear()
+        # hypercorn serves from a spawned worker, which outlives a parent that had to be killed
+        for pid in backend_processes(self.data_dir):
+            _terminate_pid(pid)
         if self._log is not None and self._log is not sys.stdout:
             self._log.close()
             self._log = None

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from .errors import RegistryError
 
 _HEX = {"sha256": 64, "sha512": 128}
-DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
+# Longer than any supported digest (sha512: 7 + 128): refused before any regex or key use.
+MAX_DIGEST_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,9 @@ class Digest:
 
 def parse_digest(value: str, *, code: str = "DIGEST_INVALID") -> Digest:
     """Parse `value` or raise `code` (DIGEST_INVALID unless told otherwise)."""
-    m = DIGEST_RE.fullmatch(value or "")
+    m = DIGEST_RE.fullmatch(value) if isinstance(value, str) and len(value) <= MAX_DIGEST_LENGTH else None
     if not m:
-        raise RegistryError(code, {"digest": value, "reason": "malformed digest"})
+        raise RegistryError(code, {"digest": _shown(value), "reason": "malformed digest"})
     alg, hexpart = m.group(1), m.group(2)
     if alg not in _HEX:
         raise RegistryError(
@@ -35,6 +37,11 @@ def parse_digest(value: str, *, code: str = "DIGEST_INVALID") -> Digest:
     if len(hexpart) != _HEX[alg] or not re.fullmatch(r"[a-f0-9]+", hexpart):
         raise RegistryError(code, {"digest": value, "reason": f"{alg} needs {_HEX[alg]} lowercase hex digits"})
     return Digest(alg, hexpart)
+
+
+def _shown(value: object) -> object:
+    # Error details echo the input, but never a megabyte of it.
+    return value[:MAX_DIGEST_LENGTH] + "..." if isinstance(value, str) and len(value) > MAX_DIGEST_LENGTH else value
 
 
 def looks_like_digest(reference: str) -> bool:

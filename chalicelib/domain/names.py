@@ -7,14 +7,18 @@ from .errors import RegistryError
 
 # path components of lowercase alphanumerics joined by '.', '_', '__', or runs of '-'
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# \Z, not $: `$` also matches before a trailing newline ("latest\n").
+NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
+# Upload session ids are ours (uuid4): anything else names no session and must not reach storage.
+UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_NAME_LENGTH = 255
+MAX_TAG_LENGTH = 128
 
 
 def validate_name(name: str) -> str:
     """Return `name` if it is a valid repository name, else raise NAME_INVALID."""
-    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise RegistryError(
             "NAME_INVALID",
             {"name": name, "reason": "must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/...)* and be at most 255 characters"},
@@ -24,7 +28,7 @@ def validate_name(name: str) -> str:
 
 def is_tag(reference: str) -> bool:
     """True when `reference` is a syntactically valid tag."""
-    return bool(TAG_RE.fullmatch(reference))
+    return isinstance(reference, str) and bool(TAG_RE.fullmatch(reference))
 
 
 def validate_tag(tag: str) -> str:
@@ -35,3 +39,8 @@ def validate_tag(tag: str) -> str:
             {"tag": tag, "reason": "tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"},
         )
     return tag
+
+
+def is_upload_id(upload_id: str) -> bool:
+    """True when `upload_id` has the form of the session ids this registry hands out."""
+    return isinstance(upload_id, str) and bool(UPLOAD_ID_RE.fullmatch(upload_id))

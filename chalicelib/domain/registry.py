@@ -6,6 +6,7 @@ exactly one of them and render the result.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from fnmatch import fnmatchcase
@@ -19,9 +20,10 @@ from ..manifests.convert import ConversionImpossible
 from ..storage import keys
 from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, ReferenceMissing,
                              UploadSession)
-from .digest import ResumableHash, compute, looks_like_digest, parse_digest
+from .digest import MAX_DIGEST_LENGTH, ResumableHash, compute, looks_like_digest, parse_digest
 from .errors import RegistryError
-from .names import is_tag, validate_name, validate_tag
+from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, is_upload_id, validate_name, validate_tag
+from .ranges import RangeInvalid, parse_content_range
 
 
 @dataclass
@@ -51,13 +53,37 @@ class Page:
     more: bool
 
 
+log = logging.getLogger("registry")
 # Upload tails up to this size are kept in the DynamoDB session item, not in S3
 # (the item also holds the hash state and the part list; items hold 400 KB).
 INLINE_TAIL_BYTES = 128 * 1024
 # Automatic mounts look in at most this many readable repositories (one BatchGetItem).
 MAX_MOUNT_CANDIDATES = 100
+# Image configs read for a schema 1 conversion are at most this big (they are read whole).
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # Larger annotations are not repeated in the referrers index (documented limit).
 MAX_REFERRER_ANNOTATIONS_BYTES = 64 * 1024
+
+
+def _stored_doc(body: bytes) -> dict:
+    """A stored manifest's JSON object (validated when pushed; checked again, cheaply)."""
+    try:
+        doc = manifest_formats.loads(body)
+    except ValueError as exc:
+        raise ConversionImpossible(f"the stored manifest is not usable JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConversionImpossible("the stored manifest is not a JSON object")
+    return doc
+
+
+def _after(last: Optional[str], longest: int) -> Optional[str]:
+    """A listing's `last`, cut to one character beyond the longest possible key.
+
+    Every key is at most `longest` characters, so it sorts after `last` exactly
+    when it sorts after that prefix; the cut keeps DynamoDB key conditions under
+    their size limit (a 400 from AWS, a 500 here, before).
+    """
+    return last[: longest + 1] if last else last
 
 
 def _uploads_range(offset: int) -> str:
@@ -129,7 +155,7 @@ class Registry:
     def _platform_child(self, repo: str, tag: str, body: bytes, wanted: list,
                         want_body: bool) -> ManifestResult:
         os_name, arch, variant = self.settings.default_platform
-        desc = convert.select_platform(json.loads(body), os_name, arch, variant)
+        desc = convert.select_platform(_stored_doc(body), os_name, arch, variant)
         if desc is None:
             raise ConversionImpossible(f"no {'/'.join(filter(None, (os_name, arch, variant)))} child")
         child = self.meta.get_manifest(repo, desc["digest"])
@@ -146,10 +172,12 @@ class Registry:
             return self._stored(cached, True)
         config_body = None
         if target in (mt.DOCKER_V1, mt.DOCKER_V1_SIGNED) and rec.media_type in (mt.OCI_MANIFEST, mt.DOCKER_V2):
-            cfg = json.loads(body).get("config", {}).get("digest", "")
-            link = self.meta.get_blob_link(repo, cfg)
+            cfg = (_stored_doc(body).get("config") or {}).get("digest")
+            link = self.meta.get_blob_link(repo, cfg) if isinstance(cfg, str) else None
             if link is None:
                 raise ConversionImpossible("the image config blob is not in the repository")
+            if link.size > MAX_CONFIG_BYTES:  # read whole into memory: bounded
+                raise ConversionImpossible(f"the image config is over {MAX_CONFIG_BYTES} bytes")
             config_body = self.blobs.get(link.s3_key)
         out, digest, media_type = convert.convert(
             body, rec.media_type, target, config_body=config_body, name=repo, tag=tag,
@@ -182,7 +210,7 @@ class Registry:
             want = parse_digest(reference, code="DIGEST_INVALID")
         else:
             tag = validate_tag(reference)
-        parsed = manifest_formats.parse(content_type, body)
+        parsed = manifest_formats.parse(content_type, body, self.settings.extra_manifest_types)
         self._check_media_types(parsed)
         # A signed schema 1 manifest's digest is that of its payload, without signatures.
         if parsed.digest:
@@ -262,7 +290,7 @@ class Registry:
             if not self.meta.repo_exists(repo):
                 raise RegistryError("NAME_UNKNOWN", {"name": repo})
             return Page([], False)
-        tags, more = self.meta.list_tags(repo, size, last)
+        tags, more = self.meta.list_tags(repo, size, _after(last, MAX_TAG_LENGTH))
         if not tags and not last and not self.meta.repo_exists(repo):
             raise RegistryError("NAME_UNKNOWN", {"name": repo})
         return Page(tags, more)
@@ -272,7 +300,7 @@ class Registry:
         size = self.page_size(n)
         if size == 0:
             return Page([], False)
-        names, more = self.meta.list_repos(size, last)
+        names, more = self.meta.list_repos(size, _after(last, MAX_NAME_LENGTH))
         return Page(names, more)
 
     def referrers(self, repo: str, digest: str, artifact_type: Optional[str],
@@ -283,7 +311,7 @@ class Registry:
         parse_digest(digest, code="DIGEST_INVALID")
         size = self.page_size(n) or 1
         descriptors: list[dict] = []
-        cursor, more = last, True
+        cursor, more = _after(last, MAX_DIGEST_LENGTH), True
         while more and len(descriptors) < size:
             page, more = self.meta.referrers(repo, digest, size, cursor)
             for rec in page:
@@ -380,6 +408,8 @@ class Registry:
 
     def _session(self, repo: str, upload_id: str) -> UploadSession:
         validate_name(repo)
+        if not is_upload_id(upload_id):  # ours are UUIDs: anything else names nothing
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id[:64]})
         session = self.meta.get_upload(upload_id)
         if session is None or session.repo != repo:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id})
@@ -391,21 +421,14 @@ class Registry:
         return UploadResult(upload_id=upload_id, offset=s.offset)
 
     def _check_range(self, s: UploadSession, content_range: Optional[str], length: int) -> None:
-        if not content_range:
+        if content_range is None:
             return
-        raw = content_range.strip()
-        if raw.startswith("bytes"):
-            raw = raw[5:].lstrip(" =")
-        raw = raw.split("/")[0]
         try:
-            start_s, end_s = raw.split("-", 1)
-            start, end = int(start_s), int(end_s)
-        except ValueError:
-            raise self._range_error(s, f"malformed Content-Range {content_range!r}") from None
-        if start != s.offset:
-            raise self._range_error(s, f"chunk starts at {start}, upload is at {s.offset}")
-        if length and end - start + 1 != length:
-            raise self._range_error(s, f"Content-Range {content_range!r} does not match {length} bytes")
+            chunk = parse_content_range(content_range, length)
+        except RangeInvalid as exc:
+            raise self._range_error(s, str(exc)) from None
+        if chunk.start != s.offset:
+            raise self._range_error(s, f"chunk starts at {chunk.start}, upload is at {s.offset}")
 
     @staticmethod
     def _range_error(s: UploadSession, reason: str) -> RegistryError:
@@ -423,10 +446,10 @@ class Registry:
                                                         "directly to S3 (docs/direct-upload.md)"})
         self._check_range(s, content_range, len(data))
         if data:
-            self._append(s, data, final=False)
+            self._append(s, data)
         return UploadResult(upload_id=upload_id, offset=s.offset)
 
-    def _append(self, s: UploadSession, data: bytes, final: bool) -> None:
+    def _append(self, s: UploadSession, data: bytes) -> None:
         """Advance session `s` by `data`, saving it with a conditional write."""
         expected = s.offset
         h = ResumableHash(s.hash_state)
@@ -434,7 +457,7 @@ class Registry:
         old_tail = s.tail_key
         buf = self._tail(s) + data
         s.tail_key, s.tail_inline, s.tail_size = None, None, 0
-        if len(buf) >= self.settings.min_part_bytes or (final and s.mpu_id and buf):
+        if len(buf) >= self.settings.min_part_bytes:
             data_key = keys.upload_data_key(s.upload_id)
             if not s.mpu_id:
                 s.mpu_id = self.blobs.create_multipart(data_key)
@@ -453,7 +476,7 @@ class Registry:
         if not self.meta.save_upload(s, expected):
             raise self._range_error(s, "another request advanced this upload concurrently")
         if old_tail:
-            self.blobs.delete(old_tail)
+            self._cleanup(self.blobs.delete, old_tail)
 
     def _tail(self, s: UploadSession) -> bytes:
         """Bytes received but not yet sent as a part."""
@@ -480,31 +503,65 @@ class Registry:
         actual = h.digest(want.algorithm)
         size = s.offset + len(data)
         if actual != digest:
-            self._discard(s)
+            self._discard(s, cleanup_only=True)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
         key = keys.blob_key(digest)
-        if s.mpu_id:
-            if data or s.tail_size:
-                self._append(s, data, final=True)
-            data_key = keys.upload_data_key(s.upload_id)
-            self.blobs.complete_multipart(data_key, s.mpu_id, s.parts)
-            self.blobs.copy(data_key, key, size)
-            self.blobs.delete(data_key)
-        else:
-            whole = self._tail(s) + data
-            self.blobs.put(key, whole)
-            if s.tail_key:
-                self.blobs.delete(s.tail_key)
-        self.meta.link_blob(repo, digest, size, key)
-        self.meta.delete_upload(upload_id)
+        try:
+            self._store_final(s, data, key, size)
+        except Exception:
+            self._recover_final(s, key, size)
+        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 
-    def _discard(self, s: UploadSession) -> None:
+    def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
+        """After a failed final step (re-raised unless recoverable): the session is left as
+        it was, so the client retries the PUT. An earlier attempt may have completed the
+        parts (then they are gone, but the assembled object or the blob is in place)."""
+        if self.blobs.size(key) == size:
+            return
+        data_key = keys.upload_data_key(s.upload_id)
+        if s.mpu_id and self.blobs.size(data_key) == size:
+            self.blobs.copy(data_key, key, size)
+            self._cleanup(self.blobs.delete, data_key)
+            return
+        raise  # noqa: PLE0704 - called from an except block: re-raise the original failure
+
+    def _store_final(self, s: UploadSession, data: bytes, key: str, size: int) -> None:
+        """Write the blob's bytes to their final key (nothing is saved to the session)."""
+        last = self._tail(s) + data
         if s.mpu_id:
-            self.blobs.abort_multipart(keys.upload_data_key(s.upload_id), s.mpu_id)
+            data_key = keys.upload_data_key(s.upload_id)
+            parts = s.parts
+            if last:  # the last part may be short; a retry overwrites the same part number
+                parts = [*parts, [len(parts) + 1, self.blobs.upload_part(data_key, s.mpu_id, len(parts) + 1, last)]]
+            self.blobs.complete_multipart(data_key, s.mpu_id, parts)  # refuses parts overwritten meanwhile
+            self.blobs.copy(data_key, key, size)
+            self._cleanup(self.blobs.delete, data_key)
+        else:
+            self.blobs.put(key, last)
         if s.tail_key:
-            self.blobs.delete(s.tail_key)
-        self.meta.delete_upload(s.upload_id)
+            self._cleanup(self.blobs.delete, s.tail_key)
+
+    @staticmethod
+    def _cleanup(action, *args) -> None:
+        """A step after the commit point (or of an abandoned upload): failing it must not
+        fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
+        try:
+            action(*args)
+        except Exception as exc:  # noqa: BLE001 - logged; the answer does not depend on it
+            log.warning("cleanup %s%r failed: %r", getattr(action, "__name__", action), args, exc)
+
+    def _discard(self, s: UploadSession, cleanup_only: bool = False) -> None:
+        """Drop an upload's parts (best effort) and its session (must succeed unless `cleanup_only`)."""
+        if s.mpu_id:
+            self._cleanup(self.blobs.abort_multipart, keys.upload_data_key(s.upload_id), s.mpu_id)
+        if s.tail_key:
+            self._cleanup(self.blobs.delete, s.tail_key)
+        if cleanup_only:
+            self._cleanup(self.meta.delete_upload, s.upload_id)
+        else:
+            self.meta.delete_upload(s.upload_id)
 
     def cancel_upload(self, repo: str, upload_id: str) -> None:
         """DELETE on an upload: drop its parts and the session."""

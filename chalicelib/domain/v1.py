@@ -7,12 +7,14 @@ carries the V1 image ids and parents; each id is recorded with its layer so
 from __future__ import annotations
 
 import json
+import re
 from typing import Callable, Optional
 
 from ..manifests import mediatypes as mt
 from .errors import RegistryError
 from .registry import Registry
 
+_V1_ID = re.compile(r"[0-9a-f]{64}")
 # Accept set that makes the registry serve (and keep) a schema 1 manifest.
 SCHEMA1 = [mt.DOCKER_V1, f"{mt.DOCKER_V1_SIGNED};q=0.5"]
 
@@ -61,6 +63,8 @@ class V1Pull:
 
     def image(self, image_id: str, can_read: Callable[[str], bool]) -> tuple:
         """(repo, layer, size, json, ancestry) of an image the caller may read."""
+        if not _V1_ID.fullmatch(image_id):  # ids are 64 hex: anything else is no storage key
+            raise RegistryError("BLOB_UNKNOWN", {"image": image_id[:80], "reason": "image unknown"})
         for entry in self.meta.get_v1_image(image_id):
             if can_read(entry[0]):
                 return entry

@@ -29,6 +29,14 @@ def _request_id(request: Any) -> str:
         return "-"
 
 
+def _path(request: Any) -> str:
+    """The request's path (Chalice's `path` is the route pattern, e.g. /v2/{proxy+})."""
+    try:
+        return str(request.to_original_event().get("path") or request.path)
+    except AttributeError:
+        return "?"
+
+
 def error_boundary(fn: Callable[..., Response]) -> Callable[..., Response]:
     """Turn RegistryError, AWS throttling and crashes into OCI error responses.
 
@@ -42,16 +50,25 @@ def error_boundary(fn: Callable[..., Response]) -> Callable[..., Response]:
             return fn(request, *args, **kwargs)
         except RegistryError as err:
             return render(err, method)
+        except RecursionError:
+            # Last-resort net: the parsers cap nesting themselves; input that still
+            # nests too deep for Python is the client's fault, not a crash.
+            path = _path(request)
+            log.warning("input nested too deeply in %s %s (request %s)", method, path, _request_id(request))
+            code = "MANIFEST_INVALID" if "/manifests/" in path else "UNSUPPORTED"
+            return render(RegistryError(code, {"reason": "input nested too deeply"}, status=400), method)
         except Exception as exc:  # noqa: BLE001 - the boundary of the request
             status = aws_failure(exc)
             if status:
-                log.warning("AWS %s during %s %s (request %s): %r", status, method,
-                            getattr(request, "path", "?"), _request_id(request), exc)
+                log.warning("storage failure (%s) during %s %s (request %s): %r", status, method,
+                            _path(request), _request_id(request), exc)
                 code = "TOOMANYREQUESTS" if status == 429 else "UNKNOWN"
-                return render(RegistryError(code, {"reason": "storage is busy, retry later"},
+                reason = "storage is busy" if status == 429 else "storage is unavailable"
+                return render(RegistryError(code, {"reason": f"{reason}, retry later",
+                                                   "requestId": _request_id(request)},
                                             status=status, headers={"Retry-After": "1"}), method)
-            log.exception("unhandled error in %s %s (request %s)", method,
-                          getattr(request, "path", "?"), _request_id(request))
+            log.exception("unhandled error in %s %s (request %s)", method, _path(request),
+                          _request_id(request))
             return render(RegistryError("UNKNOWN", {"requestId": _request_id(request)}, status=500),
                           method)
     return wrapper

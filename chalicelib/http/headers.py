@@ -5,6 +5,9 @@ from typing import Any, Optional
 from urllib.parse import quote
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+# On every response: a stored manifest or error may carry any bytes, so browsers
+# must neither sniff a type nor run anything they render from this origin.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 def header_values(request: Any, name: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 from chalice.app import CaseInsensitiveMapping
 
 from ..domain.errors import RegistryError
-from .headers import API_VERSION
+from .headers import API_VERSION, SECURITY_HEADERS
 
 
 def _oci_body_for_chalice_error(response: Any) -> None:
@@ -34,6 +34,7 @@ def install(app: Any) -> None:
         response = get_response(event)
         if isinstance(response.body, dict) and "Code" in response.body:
             _oci_body_for_chalice_error(response)
+        response.headers = {**(response.headers or {}), **SECURITY_HEADERS}
         # Every Content-Type is binary to API Gateway here, so Chalice needs bytes.
         if isinstance(response.body, str):
             response.body = response.body.encode("utf-8")

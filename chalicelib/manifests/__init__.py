@@ -6,6 +6,6 @@ re-serialised.
 """
 from __future__ import annotations
 
-from .base import Parsed, parse
+from .base import Parsed, loads, parse
 
-__all__ = ["Parsed", "parse"]
+__all__ = ["Parsed", "loads", "parse"]

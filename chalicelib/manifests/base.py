@@ -1,16 +1,21 @@
 """Shared validation helpers and the dispatch from media type to format module."""
 from __future__ import annotations
 
+import base64
 import json
 import re
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
-from ..domain.digest import parse_digest
+from ..domain.digest import compute, parse_digest
+from . import mediatypes as mt
 from ..domain.errors import RegistryError
 
+# Descriptor sizes are Go int64s in every client.
+MAX_SIZE = 2**63 - 1
 _UNSAFE_IN_GO = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
-_MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+_MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z")
 
 
 @dataclass
@@ -45,6 +50,39 @@ def go_json(obj: Any, *, indent: Optional[str] = None, prefix: str = "") -> byte
     return text.encode("utf-8")
 
 
+# Deeper JSON is refused: no manifest or image config needs it, and Python's
+# recursive decoders, encoders and comparisons would hit the recursion limit.
+MAX_JSON_DEPTH = 64
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json would accept NaN and Infinity
+
+
+def loads(data: Union[bytes, str]) -> Any:
+    """json.loads for untrusted bytes: strict JSON, nested at most MAX_JSON_DEPTH deep.
+
+    Every failure (syntax, encoding, depth) is a ValueError.
+    """
+    try:
+        doc = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return doc  # too few brackets to nest that deep (most manifests): skip the walk
+    stack = [(doc, 1)]
+    while stack:  # iterative: the check itself must not recurse
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return doc
+
+
 def invalid(reason: str, **detail: Any) -> RegistryError:
     """A MANIFEST_INVALID error whose detail says what is wrong."""
     return RegistryError("MANIFEST_INVALID", {"reason": reason, **detail})
@@ -53,8 +91,8 @@ def invalid(reason: str, **detail: Any) -> RegistryError:
 def load_json(body: bytes) -> dict:
     """Decode a manifest's bytes as a JSON object."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = loads(body)
+    except ValueError as exc:
         raise invalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise invalid("manifest must be a JSON object")
@@ -78,13 +116,35 @@ def check_descriptor(d: Any, where: str) -> dict:
         raise invalid(f"{where}.digest is required")
     parse_digest(digest, code="MANIFEST_INVALID")
     size = d.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise invalid(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise invalid(f"{where}.size must be an integer from 0 to 2^63-1", size=_shown(size))
     if "annotations" in d:
         check_annotations(d["annotations"], f"{where}.annotations")
     if "urls" in d and not (isinstance(d["urls"], list) and all(isinstance(u, str) for u in d["urls"])):
         raise invalid(f"{where}.urls must be an array of strings")
+    if "artifactType" in d:
+        check_media_type(d["artifactType"], f"{where}.artifactType")
+    if "data" in d:
+        _check_embedded_data(d, where)
     return d
+
+
+def _check_embedded_data(d: dict, where: str) -> None:
+    """`data` embeds the content itself: it must decode and match the descriptor."""
+    data = d["data"]
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+    except ValueError:
+        raw = None
+    if raw is None:
+        raise invalid(f"{where}.data must be a base64 string")
+    if len(raw) != d["size"] or compute(raw, d["digest"].split(":", 1)[0]) != d["digest"]:
+        raise invalid(f"{where}.data does not match the descriptor's size and digest")
+
+
+def _shown(value: Any) -> Any:
+    # Echo numbers and short strings in errors; never a megabyte of input.
+    return value if isinstance(value, (int, float, bool)) or value is None else repr(value)[:64]
 
 
 def check_annotations(a: Any, where: str) -> Optional[dict]:
@@ -117,33 +177,87 @@ def subject_of(doc: dict) -> Optional[str]:
     return check_descriptor(doc["subject"], "subject")["digest"]
 
 
-_PARSERS: dict[str, Callable[[str, bytes], Parsed]] = {}
+Parser = Callable[[str, bytes, dict], Parsed]
+_PARSERS: dict[str, Parser] = {}
+# Content-Types that say nothing about the manifest: the body's mediaType decides.
+GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream", "text/plain",
+                                   "*/*", "application/x-www-form-urlencoded"})
 
 
-def register(*media_types: str) -> Callable:
-    """Class decorator-ish: register a parse function for media types."""
-    def deco(fn: Callable[[str, bytes], Parsed]) -> Callable[[str, bytes], Parsed]:
+def register(*media_types: str) -> Callable[[Parser], Parser]:
+    """Decorator: register a parse function for media types."""
+    def deco(fn: Parser) -> Parser:
         for m in media_types:
             _PARSERS[m] = fn
         return fn
     return deco
 
 
-def _generic(media_type: str, body: bytes) -> Parsed:
-    """Any other media type: stored as given; it must be a JSON object."""
-    doc = load_json(body)
-    return Parsed(media_type, body, doc=doc)
+def generic(media_type: str, body: bytes, doc: dict) -> Parsed:
+    """A manifest type the deployment added (REGISTRY_EXTRA_MANIFEST_TYPES).
+
+    Its descriptors get the same checks as an image's: `config`, `layers` and
+    `blobs` (the retired OCI artifact manifest) must be blobs in the
+    repository, `manifests` must be manifests there.
+    """
+    check_declared_type(doc, media_type)
+    blobs: list[str] = []
+    if "config" in doc:
+        blobs.append(check_descriptor(doc["config"], "config")["digest"])
+    for key in ("layers", "blobs"):
+        if key in doc:
+            if not isinstance(doc[key], list):
+                raise invalid(f"{key} must be an array")
+            for i, d in enumerate(doc[key]):
+                check_descriptor(d, f"{key}[{i}]")
+                if not (d["mediaType"] in mt.FOREIGN_LAYERS and d.get("urls")):
+                    blobs.append(d["digest"])
+    children: list[str] = []
+    if "manifests" in doc:
+        if not isinstance(doc["manifests"], list):
+            raise invalid("manifests must be an array")
+        children = [check_descriptor(d, f"manifests[{i}]")["digest"] for i, d in enumerate(doc["manifests"])]
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None:
+        check_media_type(artifact_type, "artifactType")
+    return Parsed(media_type, body, blobs=blobs, manifests=children, subject=subject_of(doc),
+                  artifact_type=artifact_type, doc=doc,
+                  annotations=check_annotations(doc.get("annotations"), "annotations"))
 
 
-def parse(media_type: Optional[str], body: bytes) -> Parsed:
-    """Validate `body` as a manifest of `media_type` (from Content-Type, or the body)."""
+def _inferred(doc: dict) -> str:
+    """The type of a manifest that came without a specific Content-Type."""
+    declared = doc.get("mediaType")
+    if declared is not None:
+        return check_media_type(declared, "mediaType")
+    # Docker's types require the mediaType field, so only OCI and schema 1 can lack it.
+    if doc.get("schemaVersion") == 1:
+        return mt.DOCKER_V1_SIGNED if "signatures" in doc else mt.DOCKER_V1
+    if doc.get("schemaVersion") == 2 and "manifests" in doc and "layers" not in doc:
+        return mt.OCI_INDEX
+    if doc.get("schemaVersion") == 2 and "layers" in doc and "manifests" not in doc:
+        return mt.OCI_MANIFEST
+    raise invalid("cannot tell the manifest type: send its media type as Content-Type or in mediaType")
+
+
+def parse(content_type: Optional[str], body: bytes, extra_types: tuple[str, ...] = ()) -> Parsed:
+    """Validate `body` as a manifest; its type comes from Content-Type, or from the
+    body when the header is generic (application/json, none, ...).
+
+    Accepted: the built-in manifest types, and types matching `extra_types`
+    (fnmatch patterns). A specific Content-Type that the body's mediaType
+    contradicts is refused, so a stored manifest always has the type that
+    clients' Accept lists ask for.
+    """
     from . import docker_list, docker_v2, oci_image, oci_index, schema1  # noqa: F401  (registration)
 
-    media_type = (media_type or "").split(";")[0].strip()
-    if not media_type:
-        doc = load_json(body)
-        media_type = doc.get("mediaType") or ""
-        if not media_type:
-            raise invalid("no Content-Type and no mediaType in the manifest")
-    check_media_type(media_type, "Content-Type")
-    return _PARSERS.get(media_type, _generic)(media_type, body)
+    header = (content_type or "").split(";")[0].strip().lower()
+    doc = load_json(body)
+    media_type = _inferred(doc) if header in GENERIC_CONTENT_TYPES else check_media_type(header, "Content-Type")
+    parser = _PARSERS.get(media_type)
+    if parser is None and any(fnmatchcase(media_type, p) for p in extra_types):
+        parser = generic
+    if parser is None:
+        raise invalid("unsupported manifest media type", mediaType=media_type,
+                      supported=sorted(_PARSERS) + list(extra_types))
+    return parser(media_type, body, doc)

@@ -15,13 +15,12 @@ JWS module (and with it `cryptography`) loads only for schema 1 work.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any, Optional
 
 from ..domain.digest import compute
 from . import mediatypes as mt
-from .base import go_json
+from .base import go_json, loads
 
 EMPTY_LAYER_DIGEST = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
 # The 32 bytes behind EMPTY_LAYER_DIGEST: a gzipped empty tar (1024 zero bytes), as Docker writes it.
@@ -45,7 +44,7 @@ DOCKER_TO_OCI_LAYER: dict[str, str] = {v: k for k, v in OCI_TO_DOCKER_LAYER.item
 _FOREIGN = frozenset({_OCI_FOREIGN, _OCI_FOREIGN + "+gzip", _DOCKER_FOREIGN, _DOCKER_FOREIGN + ".gzip"})
 _IMAGE_MANIFESTS = frozenset({mt.OCI_MANIFEST, mt.DOCKER_V2, mt.DOCKER_V1, mt.DOCKER_V1_SIGNED})
 _ATTESTATION_KEY = "vnd.docker.reference.type"
-_GO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+_GO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII)
 
 
 class ConversionImpossible(Exception):
@@ -61,8 +60,8 @@ class ConversionImpossible(Exception):
 def _load(body: bytes, media_type: str) -> dict:
     """Decode a stored manifest of `media_type` (OCI ones may omit their mediaType field)."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = loads(body)
+    except ValueError:
         raise ConversionImpossible(f"the {media_type} manifest is not JSON") from None
     if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
         raise ConversionImpossible(f"the {media_type} manifest must be a schemaVersion 2 object")
@@ -336,10 +335,10 @@ def _v1_entry(entry: dict, v1_id: str, parent: str, where: str) -> str:
 def schema1_payload(manifest_body: bytes, config_body: bytes, name: str, tag: str) -> bytes:
     """The unsigned schema 1 manifest for an image (OCI or Docker v2) and its config."""
     try:
-        doc = json.loads(manifest_body)
-        config = json.loads(config_body)
-    except (ValueError, UnicodeDecodeError):
-        raise ConversionImpossible("manifest or config is not JSON") from None
+        doc = loads(manifest_body)
+        config = loads(config_body)  # pushed by the client: untrusted
+    except ValueError as exc:
+        raise ConversionImpossible(f"manifest or config is not usable JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(config, dict):
         raise ConversionImpossible("manifest and config must be JSON objects")
     layers = _schema1_layers(doc)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from . import mediatypes as mt
-from .base import Parsed, check_declared_type, check_schema_version, load_json, register
+from .base import Parsed, check_declared_type, check_schema_version, register
 from .oci_index import check_manifest_list
 
 
 @register(mt.DOCKER_LIST)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate a Docker manifest list; its children must be manifests in the repository."""
-    doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type, required=True)
     manifests = check_manifest_list(doc)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from . import mediatypes as mt
-from .base import Parsed, check_declared_type, check_schema_version, load_json, register
+from .base import Parsed, check_declared_type, check_schema_version, register
 from .oci_image import check_config_and_layers, layer_blobs
 
 
 @register(mt.DOCKER_V2)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate a Docker v2 schema 2 manifest (its mediaType field is required)."""
-    doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type, required=True)
     config, layers = check_config_and_layers(doc)

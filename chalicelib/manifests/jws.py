@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
                                                              encode_dss_signature)
 
-from .base import go_json
+from .base import go_json, loads
 
 PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
 PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
@@ -235,15 +234,15 @@ def _protected_format(protected: Any) -> tuple[int, bytes]:
     if not isinstance(protected, str):
         raise SignatureError("protected header is missing")
     try:
-        header = json.loads(b64url_decode(protected))
-    except (ValueError, UnicodeDecodeError) as exc:
+        header = loads(b64url_decode(protected))
+    except ValueError as exc:
         if isinstance(exc, SignatureError):
             raise
-        raise SignatureError("protected header is not JSON") from None
+        raise SignatureError(f"protected header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise SignatureError("protected header must be an object")
     length = header.get("formatLength")
-    if isinstance(length, bool) or not isinstance(length, (int, float)):
+    if isinstance(length, bool) or not isinstance(length, int):  # an int, as libtrust decodes it
         raise SignatureError("protected header lacks formatLength")
     tail = header.get("formatTail")
     if not isinstance(tail, str):
@@ -254,8 +253,8 @@ def _protected_format(protected: Any) -> tuple[int, bytes]:
 def signature_blocks(body: bytes) -> list[dict]:
     """The `signatures` array of a prettyjws body (each entry an object)."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = loads(body)
+    except ValueError:
         raise SignatureError("manifest is not JSON") from None
     if not isinstance(doc, dict) or "signatures" not in doc:
         raise SignatureError("missing signatures")

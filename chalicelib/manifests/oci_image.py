@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import mediatypes as mt
 from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
-                   check_media_type, check_schema_version, invalid, load_json, register,
+                   check_media_type, check_schema_version, invalid, register,
                    subject_of)
 
 
@@ -24,9 +24,8 @@ def check_config_and_layers(doc: dict) -> tuple[dict, list]:
 
 
 @register(mt.OCI_MANIFEST)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate an OCI image manifest."""
-    doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type)
     config, layers = check_config_and_layers(doc)

@@ -1,9 +1,11 @@
 """OCI image index (application/vnd.oci.image.index.v1+json)."""
 from __future__ import annotations
 
+from typing import Any
+
 from . import mediatypes as mt
 from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
-                   check_media_type, check_schema_version, invalid, load_json, register,
+                   check_media_type, check_schema_version, invalid, register,
                    subject_of)
 
 
@@ -14,18 +16,28 @@ def check_manifest_list(doc: dict) -> list[dict]:
         raise invalid("manifests must be an array")
     for i, m in enumerate(manifests):
         check_descriptor(m, f"manifests[{i}]")
-        platform = m.get("platform")
-        if platform is not None and not (isinstance(platform, dict)
-                                         and isinstance(platform.get("architecture"), str)
-                                         and isinstance(platform.get("os"), str)):
-            raise invalid(f"manifests[{i}].platform needs string architecture and os")
+        _check_platform(m.get("platform"), f"manifests[{i}].platform")
     return manifests
 
 
+def _check_platform(platform: Any, where: str) -> None:
+    """Field types as Go clients decode them (a wrong type fails every pull of the index)."""
+    if platform is None:
+        return
+    if not (isinstance(platform, dict) and isinstance(platform.get("architecture"), str)
+            and isinstance(platform.get("os"), str)):
+        raise invalid(f"{where} needs string architecture and os")
+    for key in ("variant", "os.version"):
+        if key in platform and not isinstance(platform[key], str):
+            raise invalid(f"{where}.{key} must be a string")
+    for key in ("os.features", "features"):
+        if key in platform and not (isinstance(platform[key], list) and all(isinstance(f, str) for f in platform[key])):
+            raise invalid(f"{where}.{key} must be an array of strings")
+
+
 @register(mt.OCI_INDEX)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate an OCI image index; its children must be manifests in the repository."""
-    doc = load_json(body)
     check_schema_version(doc)
     check_declared_type(doc, media_type)
     manifests = check_manifest_list(doc)

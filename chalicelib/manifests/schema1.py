@@ -9,16 +9,15 @@ outside it.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from ..domain.digest import compute, parse_digest
 from ..domain.names import MAX_NAME_LENGTH, NAME_RE
 from . import mediatypes as mt
-from .base import Parsed, check_schema_version, invalid, load_json, register
+from .base import Parsed, check_schema_version, invalid, loads, register
 
-_V1_ID = re.compile(r"^[a-f0-9]{64}$")
+_V1_ID = re.compile(r"^[a-f0-9]{64}\Z")
 SIGNATURE_FAILED = "signature verification failed"
 
 
@@ -57,15 +56,15 @@ def _check_v1_compatibility(entry: Any, where: str) -> None:
     if not isinstance(raw, str):
         raise invalid(f"{where}.v1Compatibility must be a string")
     try:
-        v1 = json.loads(raw)
-    except ValueError:
+        v1 = loads(raw)
+    except ValueError as exc:
         raise invalid(f"{where}.v1Compatibility is not valid JSON") from None
     if not isinstance(v1, dict):
         raise invalid(f"{where}.v1Compatibility must hold a JSON object")
-    if not isinstance(v1.get("id"), str) or not _V1_ID.match(v1["id"]):
+    if not isinstance(v1.get("id"), str) or not _V1_ID.fullmatch(v1["id"]):
         raise invalid(f"{where}.v1Compatibility id must be 64 lowercase hex digits", id=v1.get("id"))
     parent = v1.get("parent")
-    if parent not in (None, "") and not (isinstance(parent, str) and _V1_ID.match(parent)):
+    if parent not in (None, "") and not (isinstance(parent, str) and _V1_ID.fullmatch(parent)):
         raise invalid(f"{where}.v1Compatibility parent must be 64 lowercase hex digits", parent=parent)
 
 
@@ -79,8 +78,8 @@ def signed_payload(body: bytes, doc: dict) -> bytes:
         raise invalid(SIGNATURE_FAILED, cause=str(exc)) from None
     unsigned = {k: v for k, v in doc.items() if k != "signatures"}
     try:
-        same = json.loads(payload) == unsigned
-    except (ValueError, UnicodeDecodeError):
+        same = loads(payload) == unsigned
+    except ValueError:
         same = False
     if not same:
         raise invalid(SIGNATURE_FAILED, cause="manifest content lies outside the signed payload")
@@ -88,10 +87,12 @@ def signed_payload(body: bytes, doc: dict) -> bytes:
 
 
 @register(mt.DOCKER_V1, mt.DOCKER_V1_SIGNED)
-def parse(media_type: str, body: bytes) -> Parsed:
+def parse(media_type: str, body: bytes, doc: dict) -> Parsed:
     """Validate a schema 1 manifest, verifying its signatures when it has any."""
-    doc = load_json(body)
     unsigned = {k: v for k, v in doc.items() if k != "signatures"}
+    if unsigned.get("mediaType", media_type) not in (mt.DOCKER_V1, mt.DOCKER_V1_SIGNED):
+        raise invalid("mediaType in the manifest does not match its Content-Type",
+                      mediaType=unsigned.get("mediaType"), contentType=media_type)
     blobs = check_structure(unsigned)
     digest = None
     if "signatures" in doc or media_type == mt.DOCKER_V1_SIGNED:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
+from ..http import observe
 from ..http.headers import API_VERSION
 from .common import empty
-from .dispatch import endpoint
+from .dispatch import DIGEST, endpoint
 
-PATH = r"(?P<name>.+)/blobs/(?P<digest>[^/]+)"
+PATH = rf"(?P<name>.+)/blobs/(?P<digest>{DIGEST})"
 
 
 @endpoint(PATH, "HEAD")
@@ -23,7 +24,8 @@ def head_blob(request, name: str, digest: str) -> Response:
 @endpoint(PATH, "GET")
 def get_blob(request, name: str, digest: str) -> Response:
     """307 to a short-lived presigned S3 URL; Range requests go to S3 directly."""
-    _, url = bootstrap.registry().blob_url(name, digest)
+    link, url = bootstrap.registry().blob_url(name, digest)
+    observe.redirected(link.size)
     return empty(307, {"Location": url, "Docker-Content-Digest": digest})
 
 

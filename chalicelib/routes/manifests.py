@@ -6,9 +6,9 @@ from chalice import Response
 from .. import bootstrap
 from ..http.headers import API_VERSION, body_bytes, header, header_values
 from .common import empty
-from .dispatch import endpoint
+from .dispatch import SEGMENT, endpoint
 
-PATH = r"(?P<name>.+)/manifests/(?P<reference>[^/]+)"
+PATH = rf"(?P<name>.+)/manifests/(?P<reference>{SEGMENT})"
 
 
 @endpoint(PATH, "GET", "HEAD")

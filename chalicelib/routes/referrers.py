@@ -9,10 +9,10 @@ from urllib.parse import quote
 from ..http.headers import next_link, query
 from ..manifests.mediatypes import OCI_INDEX
 from .common import json_response, page_params
-from .dispatch import endpoint
+from .dispatch import DIGEST, endpoint
 
 
-@endpoint(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)", "GET")
+@endpoint(rf"(?P<name>.+)/referrers/(?P<digest>{DIGEST})", "GET")
 def referrers(request, name: str, digest: str) -> Response:
     """An OCI index of the manifests whose subject is `digest`."""
     artifact_type = query(request, "artifactType")

@@ -9,11 +9,11 @@ from ..auth.scopes import PUSH
 from ..http.auth import require_mount_source
 from ..http.headers import body_bytes, header, query
 from .common import empty
-from .dispatch import endpoint
+from .dispatch import SEGMENT, endpoint
 
-START = r"(?P<name>.+)/blobs/uploads/?"
+START = r"(?P<name>.+)/blobs/uploads"  # with or without the trailing slash
 # Every step of an upload needs push, even the status GET.
-SESSION = r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)"
+SESSION = rf"(?P<name>.+)/blobs/uploads/(?P<upload_id>{SEGMENT})"
 
 
 def _committed(name: str, digest: str) -> Response:

@@ -47,7 +47,7 @@ def repositories() -> Response:
 @error_boundary
 def _repositories(request, path: str) -> Response:
     _read_only(request.method)
-    m = re.match(r"^(?P<name>.+)/(?:(?P<images>images)|tags(?:/(?P<tag>[^/]+))?)/?$", path)
+    m = re.fullmatch(r"(?P<name>.+)/(?:(?P<images>images)|tags(?:/(?P<tag>[^/]+))?)/?", path)
     if not m:
         raise RegistryError("UNSUPPORTED", {"reason": "no such V1 endpoint", "path": path}, status=404)
     name = m.group("name")

@@ -33,6 +33,15 @@ class S3BlobStore:
         """Read a whole (small) object."""
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
 
+    def size(self, key: str) -> Optional[int]:
+        """The object's size, or None when there is no such object."""
+        try:
+            return int(self._s3.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
+        except Exception as exc:  # botocore's ClientError; imported lazily like the client
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def delete(self, key: str) -> None:
         """Delete an object; missing objects are fine."""
         self._s3.delete_object(Bucket=self._bucket, Key=key)
@@ -72,8 +81,12 @@ class S3BlobStore:
         )
 
     def abort_multipart(self, key: str, mpu_id: str) -> None:
-        """Drop an unfinished multipart upload and its parts."""
-        self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu_id)
+        """Drop an unfinished multipart upload and its parts (already gone: fine)."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=mpu_id)
+        except Exception as exc:
+            if _code(exc) != "NoSuchUpload":
+                raise
 
     # -- direct uploads: the client sends the bytes, S3 checks SHA-256 and length --
     def presign_put_sha256(self, key: str, sha256_b64: str, size: int, ttl: int) -> str:

@@ -71,8 +71,8 @@ class Server:
         """Ctrl-C in a terminal: SIGINT to the server's process group."""
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGINT)
-        self.proc.wait(timeout=60)
-        deadline = time.monotonic() + 20
+        self.proc.wait(timeout=90)
+        deadline = time.monotonic() + 40
         while self.backend_pids() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not self.backend_pids(), "backends still running after the server stopped"

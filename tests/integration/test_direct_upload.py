@@ -233,8 +233,10 @@ def lambda_front(registry):
             started = time.monotonic()
             out = super().invoke(event)
             body = base64.b64decode(event["body"]) if event.get("body") else b""
-            self.received.append((event["httpMethod"], event["path"], len(body), len(json.dumps(event)),
-                                  time.monotonic() - started))
+            # the default front door sends payload 2.0 events, the REST API 1.0 ones
+            method = event.get("httpMethod") or event["requestContext"]["http"]["method"]
+            path = event.get("path") or event["rawPath"]
+            self.received.append((method, path, len(body), len(json.dumps(event)), time.monotonic() - started))
             return out
 
     gateway = Recording()

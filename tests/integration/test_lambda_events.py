@@ -1,4 +1,5 @@
-"""The Chalice app called directly with API Gateway events, as Lambda calls it.
+"""The Lambda handler (`app.handler`) called directly with each front door's
+event: REST (payload 1.0) and Function URL / HTTP API (payload 2.0).
 
 Covers the Chalice quirks the registry works around: a greedy `{proxy+}`
 route with our own dispatch, several Accept headers, requests without any
@@ -11,7 +12,7 @@ import json
 
 import pytest
 
-from local.server import build_event
+from chalicelib.http.events import rest_event, to_v2, v2_event
 from support import sha256
 
 
@@ -34,9 +35,11 @@ def bearer(*repos: str) -> tuple[str, str]:
     return ("Authorization", f"Bearer {encode(claims, bootstrap.token_signer())}")
 
 
-@pytest.fixture
-def invoke(registry):
+@pytest.fixture(params=["rest", "function-url", "http-api"])
+def invoke(registry, request):
     import app as chalice_app
+
+    front = request.param
 
     def call(method, path, headers=(), body=b"", query=""):
         name = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0].split("/tags/")[0] \
@@ -48,8 +51,16 @@ def invoke(registry):
             resource, params = "/v2/_catalog", {}
         else:
             resource, params = "/v2/{proxy+}", {"proxy": path[len("/v2/"):]}
-        event = build_event(method, path, query, list(headers), body, resource, params)
-        resp = chalice_app.app(event, Ctx())
+        if front == "rest":
+            event = rest_event(method, path, query, list(headers), body, resource, params)
+        else:
+            domain = "x1.lambda-url.us-east-1.on.aws" if front == "function-url" else "x2.execute-api.localhost"
+            event = v2_event(method, path, query, list(headers), body, "127.0.0.1", domain)
+        resp = chalice_app.handler(event, Ctx())
+        if front != "rest":
+            assert set(resp) <= {"statusCode", "headers", "body", "isBase64Encoded", "cookies"}
+        else:  # the same answer, in the other shape
+            assert set(to_v2(resp)) <= {"statusCode", "headers", "body", "isBase64Encoded", "cookies"}
         raw = resp.get("body") or ""
         data = base64.b64decode(raw) if resp.get("isBase64Encoded") else raw.encode()
         headers = {k.lower(): v for k, v in (resp.get("headers") or {}).items()}

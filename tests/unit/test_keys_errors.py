@@ -50,19 +50,33 @@ def test_unknown_code_rejected():
         RegistryError("NOT_A_CODE")
 
 
-class _ClientError(Exception):
-    def __init__(self, code):
-        self.response = {"Error": {"Code": code}}
+def _client_error(code, status=400):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
 
 
 def test_aws_failures_are_classified():
-    assert aws_failure(_ClientError("ProvisionedThroughputExceededException")) == 429
-    assert aws_failure(_ClientError("SlowDown")) == 429
-    assert aws_failure(_ClientError("ServiceUnavailable")) == 503
-    assert aws_failure(_ClientError("ValidationException")) is None
+    """Throttling is 429; every other failure of the storage SDKs is a retryable 503."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+    from pynamodb.exceptions import GetError, PutError
+
+    assert aws_failure(_client_error("ProvisionedThroughputExceededException")) == 429
+    assert aws_failure(_client_error("SlowDown", 503)) == 429
+    assert aws_failure(_client_error("ServiceUnavailable", 503)) == 503
+    assert aws_failure(_client_error("InternalFailure", 500)) == 503
+    assert aws_failure(_client_error("500", 500)) == 503        # an emulator's crash page
+    assert aws_failure(_client_error("ValidationException")) == 503
+    assert aws_failure(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")) == 503
+    assert aws_failure(ConnectionClosedError(endpoint_url="http://127.0.0.1:1")) == 503
+    assert aws_failure(ReadTimeoutError(endpoint_url="http://127.0.0.1:1")) == 503
+    assert aws_failure(GetError("get failed", cause=EndpointConnectionError(endpoint_url="x"))) == 503
+    assert aws_failure(PutError("put failed", cause=_client_error("ThrottlingException"))) == 429
     wrapped = RuntimeError("outer")
-    wrapped.__cause__ = _ClientError("ThrottlingException")
+    wrapped.__cause__ = _client_error("ThrottlingException")
     assert aws_failure(wrapped) == 429
+    assert aws_failure(RuntimeError("a bug of ours")) is None
+    assert aws_failure(ValueError("bad input")) is None
 
 
 def test_unreachable_storage_is_503():

@@ -35,3 +35,51 @@ def test_forwarded_headers_come_from_the_gateway_not_the_client():
                "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.9"}
     headers = dict(_headers(environ))
     assert headers["X-Forwarded-Proto"] == "http" and headers["X-Forwarded-For"] == "127.0.0.9"
+
+
+def test_request_path_is_the_raw_target_decoded_once():
+    from local.server import _request_path
+
+    assert _request_path({"RAW_URI": "/v2/a/manifests/t%0a?x=1"}) == ("/v2/a/manifests/t%0a", "/v2/a/manifests/t\n")
+    assert _request_path({"RAW_URI": "/v2/a%252F"}) == ("/v2/a%252F", "/v2/a%2F")
+    assert _request_path({"RAW_URI": "http://host:5000/v2/"}) == ("/v2/", "/v2/")
+
+
+def test_request_targets_a_front_door_refuses():
+    import pytest
+
+    from local.server import _Refused, _request_path
+
+    for target in ("/v2/%ff", "/v2/a\x01", "/v2/\xc3\xa9", "/v2/a b"):
+        with pytest.raises(_Refused) as e:
+            _request_path({"RAW_URI": target})
+        assert e.value.response["statusCode"] == 400
+
+
+def test_front_door_setting(monkeypatch):
+    import pytest
+
+    from chalicelib.config import FRONT_DOORS, front_door
+
+    monkeypatch.delenv("REGISTRY_FRONT", raising=False)
+    assert front_door().name == "function-url"
+    monkeypatch.setenv("REGISTRY_FRONT", "http-api")
+    assert front_door().name == "http-api"
+    assert front_door("REST") is FRONT_DOORS["rest"]
+    assert FRONT_DOORS["http-api"].timeout == 30 and FRONT_DOORS["rest"].timeout == 29
+    with pytest.raises(ValueError):
+        front_door("alb")
+
+
+def test_function_url_timeout_is_the_deployed_functions():
+    import json
+    from pathlib import Path
+
+    from local.server import LambdaGateway
+
+    class App:
+        routes = {"/v2": {}}
+
+    configured = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    assert LambdaGateway(App(), front="function-url").front.timeout == min(900, configured["lambda_timeout"])
+    assert LambdaGateway(App(), front="http-api").front.timeout == 30
