@@ -1,6 +1,11 @@
 # The project's fixed entry points. Each target does its own set-up.
 PORT ?= 5000
 PYTEST_ARGS ?=
+# Tests run on TEST_WORKERS pytest-xdist processes (0 = serial, in one process). Each worker
+# starts its own registry and embedded backends; `loadfile` keeps a file's tests (and its
+# module fixtures) on one worker, so each is set up once. Timeouts: pyproject.toml.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 export PORT
 
 .PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
@@ -24,18 +29,18 @@ restore: setup
 test:
 	@bash scripts/setup.sh --clients
 	@bash scripts/setup-infra.sh
-	.venv/bin/python -m pytest tests $(PYTEST_ARGS)
+	.venv/bin/python -m pytest tests $(XDIST) $(PYTEST_ARGS)
 
 test-unit: setup
 	@bash scripts/setup-infra.sh
-	.venv/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+	.venv/bin/python -m pytest tests/unit $(XDIST) $(PYTEST_ARGS)
 
 test-integration: setup
-	.venv/bin/python -m pytest tests/integration $(PYTEST_ARGS)
+	.venv/bin/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
 test-e2e:
 	@bash scripts/setup.sh --clients
-	.venv/bin/python -m pytest tests/e2e $(PYTEST_ARGS)
+	.venv/bin/python -m pytest tests/e2e $(XDIST) $(PYTEST_ARGS)
 
 # Benchmarks: `make bench` (full, ~10 min) or `make bench QUICK=1` (smoke, ~3 min).
 # Prints the table; writes bench/results.json, docs/benchmarks.md, docs/benchmarks/*.png.
