@@ -303,7 +303,12 @@ class DirectUploads:
         s3_key = existing.s3_key if existing else key
         if existing is None:
             if s.direct_size <= COPY_ONE_CALL:
-                self.blobs.copy_fresh(src, key)
+                if not self.blobs.copy_fresh(src, key):
+                    # The staging object is gone: a concurrent close of this session promoted it.
+                    if self.meta.get_blob_link(s.repo, digest) is not None:
+                        return digest
+                    raise RegistryError("BLOB_UPLOAD_UNKNOWN", {
+                        "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
         self.meta.link_blob(s.repo, digest, s.direct_size, s3_key)

@@ -81,8 +81,12 @@ class MemoryBlobStore:
         with self._lock:
             self._objects[dst] = self._objects.get(src) or (self._object(src), None)
 
-    def copy_fresh(self, src: str, dst: str) -> None:
+    def copy_fresh(self, src: str, dst: str) -> bool:
+        with self._lock:
+            if src not in self._objects:
+                return False
         self.copy(src, dst)
+        return True
 
     def presign_get(self, key: str, ttl: int) -> str:
         return f"memory://{self._bucket}/{quote(key)}?expires={int(ttl)}"

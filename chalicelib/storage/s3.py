@@ -151,11 +151,18 @@ class S3BlobStore:
         finally:
             body.close()
 
-    def copy_fresh(self, src: str, dst: str) -> None:
-        """Server-side copy (up to 5 GiB) with the registry's own metadata, not the uploader's."""
-        self._s3.copy_object(Bucket=self._bucket, Key=dst, MetadataDirective="REPLACE",
-                             ContentType="application/octet-stream",
-                             CopySource={"Bucket": self._bucket, "Key": src})
+    def copy_fresh(self, src: str, dst: str) -> bool:
+        """Server-side copy (up to 5 GiB) with the registry's own metadata, not the uploader's;
+        False when `src` does not exist (a concurrent close already promoted and removed it)."""
+        try:
+            self._s3.copy_object(Bucket=self._bucket, Key=dst, MetadataDirective="REPLACE",
+                                 ContentType="application/octet-stream",
+                                 CopySource={"Bucket": self._bucket, "Key": src})
+        except Exception as exc:  # noqa: BLE001 - botocore's ClientError, imported lazily
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def copy_part(self, src: str, dst: str, mpu_id: str, number: int, start: int, end: int) -> str:
         """Copy bytes start..end (inclusive) of `src` as part `number` of `dst`; returns the ETag."""

@@ -25,7 +25,8 @@ def test_put_get_copy_delete(impl, key):
     assert impl.blobs.head_sha256(key)[0] == 11
     assert impl.blobs.size(key) == 11
     impl.blobs.copy(key, key + ".copy")
-    impl.blobs.copy_fresh(key, key + ".fresh")
+    assert impl.blobs.copy_fresh(key, key + ".fresh") is True
+    assert impl.blobs.copy_fresh(key + ".missing", key + ".none") is False  # a concurrent close took it
     assert impl.blobs.get(key + ".copy") == impl.blobs.get(key + ".fresh") == b"hello world"
     impl.blobs.put(key, b"replaced")
     assert impl.blobs.get(key) == b"replaced"
