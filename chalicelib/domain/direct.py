@@ -19,7 +19,8 @@ from ..storage.ports import BlobStore, MetadataStore, UploadSession
 from .direct_rules import (MAX_PARTS, MIN_PART, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
                            parse_plan, part_count, part_length, sha256_only)
 from .errors import RegistryError
-from .names import is_upload_id, validate_name
+from .names import validate_name
+from .sessions import find_session
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
@@ -47,12 +48,7 @@ class DirectUploads:
         validate_name(repo)
         if not self.settings.direct_uploads:
             raise RegistryError("UNSUPPORTED", {"reason": "direct uploads are turned off on this registry"})
-        if not is_upload_id(upload_id):  # names no session: never a storage key
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id[:64]})
-        s = self.meta.get_upload(upload_id)
-        if s is None or s.repo != repo:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id})
-        return s
+        return find_session(self.meta, repo, upload_id)
 
     # -- plan -------------------------------------------------------------------
     def plan(self, repo: str, upload_id: str, body: bytes) -> dict:

@@ -22,8 +22,9 @@ from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore,
                              UploadSession)
 from .digest import MAX_DIGEST_LENGTH, ResumableHash, compute, looks_like_digest, parse_digest
 from .errors import RegistryError
-from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, is_upload_id, validate_name, validate_tag
+from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from .ranges import RangeInvalid, parse_content_range
+from .sessions import find_session
 
 
 @dataclass
@@ -407,13 +408,7 @@ class Registry:
         return digest
 
     def _session(self, repo: str, upload_id: str) -> UploadSession:
-        validate_name(repo)
-        if not is_upload_id(upload_id):  # ours are UUIDs: anything else names nothing
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id[:64]})
-        session = self.meta.get_upload(upload_id)
-        if session is None or session.repo != repo:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id})
-        return session
+        return find_session(self.meta, repo, upload_id)
 
     def upload_status(self, repo: str, upload_id: str) -> UploadResult:
         """GET on an upload: how many bytes the registry has."""
