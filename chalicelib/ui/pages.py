@@ -109,12 +109,10 @@ def repository(ctx: Ctx) -> Response:
                  can_admin=bool(ctx.user) and can_administer(ctx.principal, ns), namespace=ns)
 
 
-@ui_route("/ui/manifest")
-def manifest(ctx: Ctx) -> Response:
-    from . import views  # on first use: the API's cold start does not pay for the UI
+def _readable_manifest(ctx: Ctx, repo: str, ref: str) -> tuple:
+    """(registry, manifest, parsed body) of a manifest the caller may read, else 404."""
+    from . import views
 
-    repo = param(ctx, "name", REPO_RE)
-    ref = param(ctx, "ref", REF_RE)
     need_readable(ctx, repo)
     reg = gw.registry()
     try:
@@ -123,7 +121,16 @@ def manifest(ctx: Ctx) -> Response:
         if err.status in (400, 404):
             raise NotFound() from None
         raise
-    doc = views.parse_json(res.body) or {}
+    return reg, res, views.parse_json(res.body) or {}
+
+
+@ui_route("/ui/manifest")
+def manifest(ctx: Ctx) -> Response:
+    from . import views  # on first use: the API's cold start does not pay for the UI
+
+    repo = param(ctx, "name", REPO_RE)
+    ref = param(ctx, "ref", REF_RE)
+    reg, res, doc = _readable_manifest(ctx, repo, ref)
     config_doc = None
     config = doc.get("config") if isinstance(doc.get("config"), dict) else None
     if config and config.get("mediaType") in views.IMAGE_CONFIGS and isinstance(config.get("digest"), str):
@@ -141,15 +148,7 @@ def chart(ctx: Ctx) -> Response:
 
     repo = param(ctx, "name", REPO_RE)
     ref = param(ctx, "ref", TAG_RE)
-    need_readable(ctx, repo)
-    reg = gw.registry()
-    try:
-        res = reg.get_manifest(repo, ref)
-    except RegistryError as err:
-        if err.status in (400, 404):
-            raise NotFound() from None
-        raise
-    doc = views.parse_json(res.body) or {}
+    reg, res, doc = _readable_manifest(ctx, repo, ref)
     config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
     if config.get("mediaType") != views.HELM_CONFIG:
         raise NotFound()
