@@ -163,7 +163,10 @@ def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRe
 @pytest.fixture
 def tmp() -> Iterator[Path]:
     """A short scratch directory (unix socket paths must stay short), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="e2e-"))
+    # Lowercase hex only: podman names an `oci:` image after its path, and mkdtemp's random
+    # part may end in "_", which no image reference allows (a 1-in-37 flaky failure).
+    path = Path(tempfile.gettempdir()) / f"e2e-{uuid.uuid4().hex[:12]}"
+    path.mkdir(mode=0o700)
     try:
         yield path
     finally:
