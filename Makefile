@@ -6,6 +6,7 @@ PYTEST_ARGS ?=
 # module fixtures) on one worker, so each is set up once. Timeouts: pyproject.toml.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadfile
+APART = tests/contract tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
 export PORT
 
 .PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
@@ -29,10 +30,10 @@ restore: setup
 test:
 	@bash scripts/setup.sh --clients
 	@bash scripts/setup-infra.sh
-	.venv/bin/python -m pytest tests --ignore=tests/contract $(XDIST) $(PYTEST_ARGS)
-	@# The contract suite rebinds the process-wide table and clients per implementation:
-	@# its own processes, so no other module's server ever sees its bindings.
-	.venv/bin/python -m pytest tests/contract $(XDIST) $(PYTEST_ARGS)
+	.venv/bin/python -m pytest tests $(APART:%=--ignore=%) $(XDIST) $(PYTEST_ARGS)
+	@# These rebind the process-wide table, clients or botocore (moto's mock_aws) on purpose:
+	@# their own processes, so no other module's server ever sees those bindings.
+	set -e; for part in $(APART); do .venv/bin/python -m pytest $$part $(XDIST) $(PYTEST_ARGS); done
 
 test-unit: setup
 	@bash scripts/setup-infra.sh
