@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 from contextlib import contextmanager
 
+import pytest
 import requests
 
 from client.direct import DirectUpload
@@ -76,3 +77,11 @@ def upload_id(up: DirectUpload) -> str:
 
 def parts_of(data: bytes, part_size: int) -> list[bytes]:
     return [data[i:i + part_size] for i in range(0, len(data), part_size)]
+
+
+@pytest.fixture(autouse=True)
+def token(registry, client, repo):
+    """Direct uploads need the strict S3 (moto checks no checksums); log in for the repo."""
+    if getattr(registry, "backend", "memory") != "strict":
+        pytest.skip("direct uploads are tested on the strict S3 only (moto checks no checksums)")
+    client.login(repo)

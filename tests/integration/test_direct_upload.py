@@ -14,17 +14,10 @@ import requests
 
 from client.direct import BytesSource, FileSource, push_blob, sha256_b64
 from direct_support import (MIB, OCI, blob_visible, close, error, open_upload, parts_of, pull, put_part,
-                            settings, staged_objects, upload_id)
+                            settings, staged_objects, token, upload_id)  # noqa: F401 (autouse fixture)
 from support import Client, sha256
 
 pytestmark = pytest.mark.backends("strict")
-
-
-@pytest.fixture(autouse=True)
-def token(registry, client, repo):
-    if getattr(registry, "backend", "memory") != "strict":
-        pytest.skip("direct uploads are tested on the strict S3 only (moto checks no checksums)")
-    client.login(repo)
 
 
 def test_single_put_visible_only_after_close(client, repo):

@@ -10,17 +10,10 @@ import pytest
 import requests
 
 from client.direct import BytesSource, push_blob, sha256_b64
-from direct_support import MIB, close, error, open_upload, pull, put_part, parts_of
+from direct_support import MIB, close, error, open_upload, pull, put_part, parts_of, token  # noqa: F401 (autouse fixture)
 from support import Client, count_aws_calls, sha256
 
 pytestmark = pytest.mark.backends("strict")
-
-
-@pytest.fixture(autouse=True)
-def token(registry, client, repo):
-    if getattr(registry, "backend", "memory") != "strict":
-        pytest.skip("direct uploads are tested on the strict S3 only (moto checks no checksums)")
-    client.login(repo)
 
 
 BAD_PLANS = [
