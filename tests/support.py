@@ -4,16 +4,30 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import requests
 
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def retrying(send: Callable[[], requests.Response], attempts: int = 6) -> requests.Response:
+    """Send until the answer is not a retryable 429/503, honouring Retry-After as clients do.
+
+    A storm of concurrent writes on a loaded 2-core machine can leave the embedded backend
+    busy for a moment; a read-back that proves a write was kept must not fail on that."""
+    for _ in range(attempts - 1):
+        r = send()
+        if r.status_code not in (429, 503):
+            return r
+        time.sleep(min(float(r.headers.get("Retry-After") or 1), 5))
+    return send()
 
 
 _AWS_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID",

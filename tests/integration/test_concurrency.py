@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from support import Client, sha256
+from support import Client, retrying, sha256
 
 pytestmark = pytest.mark.backends("memory", "strict")
 
@@ -74,12 +74,13 @@ def test_50_pushes_of_one_tag_and_20_of_one_blob_at_once(registry, repo):
     accepted = [body for body, r in tag_results if r.status_code == 201]
     assert accepted, [r.status_code for _, r in tag_results]
     for body in accepted:  # every acknowledged manifest is there, byte for byte
-        r = call("GET", f"/v2/{repo}/manifests/{sha256(body)}", headers={"Accept": OCI_MANIFEST})
+        r = retrying(lambda: call("GET", f"/v2/{repo}/manifests/{sha256(body)}",
+                                  headers={"Accept": OCI_MANIFEST}))
         assert r.status_code == 200 and r.content == body, (r.status_code, r.text[:200])
-    latest = call("GET", f"/v2/{repo}/manifests/latest", headers={"Accept": OCI_MANIFEST})
+    latest = retrying(lambda: call("GET", f"/v2/{repo}/manifests/latest", headers={"Accept": OCI_MANIFEST}))
     assert latest.status_code == 200 and latest.content in accepted
     if any(r.status_code == 201 for r in blob_results):
-        got = call("GET", f"/v2/{repo}/blobs/{sha256(blob)}")
+        got = retrying(lambda: call("GET", f"/v2/{repo}/blobs/{sha256(blob)}"))
         if got.status_code == 307:
             got = requests.get(got.headers["Location"])
         assert got.status_code == 200 and got.content == blob

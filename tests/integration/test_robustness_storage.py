@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from support import sha256
+from support import retrying, sha256
 
 OCI = "application/vnd.oci.image.manifest.v1+json"
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -288,5 +288,6 @@ def test_fifty_concurrent_pushes_of_one_tag(client, repo):
     written = [bodies[i] for i, (s, _) in results.items() if s == 201]
     assert written, statuses
     for body in written:
-        assert client.request("GET", f"/v2/{repo}/manifests/{sha256(body)}").content == body
-    assert client.request("GET", f"/v2/{repo}/manifests/hot").content in written
+        got = retrying(lambda: client.request("GET", f"/v2/{repo}/manifests/{sha256(body)}"))
+        assert got.content == body
+    assert retrying(lambda: client.request("GET", f"/v2/{repo}/manifests/hot")).content in written
