@@ -154,6 +154,8 @@ class StrictBackends:
         env.update({"PYTHONPATH": str(Path(__file__).resolve().parent / "shim"),
                     "AUTH": "true", "SERVICES": "s3", "S3_PERSIST": "1",
                     "S3_DATA_DIR": str(self.data_dir / "s3"), "BIND_HOST": "127.0.0.1",
+                    # parts of unfinished multipart uploads wait here (local/shim/ministack_files.py)
+                    "S3_PART_SPOOL": str(self.data_dir / "s3-parts"),
                     "GATEWAY_PORT": str(self.s3_port), "LOG_LEVEL": "WARNING",
                     "MINISTACK_REGION": self.credentials.region,
                     "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
