@@ -147,16 +147,19 @@ class LambdaGateway:
     def event(self, method: str, raw_path: str, path: str, query: str, headers: list[tuple[str, str]],
               body: bytes, source_ip: str) -> dict:
         """The event this front door sends for one request (`path`: decoded)."""
+        # Bytes bodies, not base64 (RAW_BODY_NOTE in chalicelib/http/events.py), unless the
+        # Lambda limits are on: then the event's JSON size is what the front door would send.
+        raw = not self.lambda_limits
         if self.front.payload == "1.0":
             resource, params = self.routes.match(path) or (None, {})
             if resource is None:
                 raise _Refused(404, "UNSUPPORTED", {"reason": "no such endpoint", "path": path})
-            return rest_event(method, path, query, headers, body, resource, params, source_ip)
+            return rest_event(method, path, query, headers, body, resource, params, source_ip, raw=raw)
         if self.front.name == "http-api":
             # HTTP API hands the function the path already percent-decoded.
-            return v2_event(method, path, query, headers, body, source_ip, "local.execute-api.localhost")
+            return v2_event(method, path, query, headers, body, source_ip, "local.execute-api.localhost", raw=raw)
         return v2_event(method, raw_path, query, headers, body, source_ip,
-                        "local.lambda-url.localhost.on.aws")
+                        "local.lambda-url.localhost.on.aws", raw=raw)
 
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
         method = environ["REQUEST_METHOD"]

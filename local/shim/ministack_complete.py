@@ -50,7 +50,14 @@ def _requested_parts(body: bytes) -> Optional[list]:
 
 
 def _assemble(path: str, parts: list) -> None:
-    """Concatenate the parts' bytes (files, or bytes a failed spill left in memory)."""
+    """Concatenate the parts' bytes (files, or bytes a failed spill left in memory); one
+    spooled part becomes the object as it is (a link: the part file is never written again)."""
+    if len(parts) == 1 and isinstance(parts[0]["body"], FileRange) and parts[0]["body"].whole_file():
+        try:
+            os.link(parts[0]["body"].path, path)
+            return
+        except OSError:
+            pass
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         for part in parts:
