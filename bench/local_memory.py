@@ -80,32 +80,30 @@ def build_layout(root: Path, size: int) -> str:
     return f"oci:{root}:v1"
 
 
-def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--size-mib", type=int, default=1024)
-    p.add_argument("--embedded", default="strict")
-    p.add_argument("--port", type=int, default=0)
-    args = p.parse_args()
+def measure(size_mib: int, embedded: str = "strict", port: int = 0) -> dict:
+    """Push one `size_mib` layer with skopeo to a fresh `python -m local`; the peak RSS of
+    the whole stack (summed over its processes, sampled every 0.2 s) and of each process."""
+    import socket
+
     work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     data = work / "data"
+    proc = None
     try:
-        src = build_layout(work / "layout", args.size_mib << 20)
-        import socket
+        src = build_layout(work / "layout", size_mib << 20)
         with socket.socket() as s:
-            s.bind(("127.0.0.1", args.port))
+            s.bind(("127.0.0.1", port))
             port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update({"PORT": str(port), "REGISTRY_DATA_DIR": str(data), "REGISTRY_EMBEDDED": args.embedded,
+        env.update({"PORT": str(port), "REGISTRY_DATA_DIR": str(data), "REGISTRY_EMBEDDED": embedded,
                     "REGISTRY_AUTH": "none", "REGISTRY_ACCESS_LOG": "0", "LOG_LEVEL": "WARNING",
                     "REGISTRY_TOKEN_KEY_FILE": str(work / "key.pem")})
-        log = open(work / "server.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=str(ROOT), env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        with open(work / "server.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=str(ROOT), env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while b"registry listening" not in (work / "server.log").read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
-                print((work / "server.log").read_text()[-3000:])
-                return 1
+                raise RuntimeError((work / "server.log").read_text()[-3000:])
             time.sleep(0.1)
         data.mkdir(exist_ok=True)
         peak = {"total": 0}
@@ -113,8 +111,7 @@ def main() -> int:
 
         def sample() -> None:
             while not stop.is_set():
-                pids = _stack(proc.pid, data.resolve())
-                rss = {pid: _rss_kib(pid) for pid in pids}
+                rss = {pid: _rss_kib(pid) for pid in _stack(proc.pid, data.resolve())}
                 peak["total"] = max(peak["total"], sum(rss.values()))
                 for pid, kib in rss.items():
                     peak[pid] = max(peak.get(pid, 0), kib)
@@ -129,22 +126,38 @@ def main() -> int:
         took = time.monotonic() - started
         stop.set()
         t.join()
-        print(f"push of {args.size_mib} MiB ({args.embedded}): rc={r.returncode} in {took:.1f}s; "
-              f"stack RSS idle {idle / 1024:.0f} MiB, peak {peak['total'] / 1024:.0f} MiB")
+        processes = []
         for pid, kib in peak.items():
             if pid != "total":
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80].decode()
                 except OSError:
                     cmd = "(exited)"
-                print(f"  pid {pid}: peak {kib / 1024:.0f} MiB  {cmd}")
-        if r.returncode:
-            print(r.stderr[-2000:])
-        proc.terminate()
-        proc.wait(timeout=60)
-        return r.returncode
+                processes.append({"pid": pid, "peak_mib": round(kib / 1024), "cmd": cmd})
+        return {"size_mib": size_mib, "embedded": embedded, "rc": r.returncode, "push_s": round(took, 1),
+                "idle_mib": round(idle / 1024), "peak_mib": round(peak["total"] / 1024),
+                "processes": processes, "stderr": r.stderr[-2000:] if r.returncode else ""}
     finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--embedded", default="strict")
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args()
+    m = measure(args.size_mib, args.embedded, args.port)
+    print(f"push of {m['size_mib']} MiB ({m['embedded']}): rc={m['rc']} in {m['push_s']:.1f}s; "
+          f"stack RSS idle {m['idle_mib']} MiB, peak {m['peak_mib']} MiB")
+    for p_ in m["processes"]:
+        print(f"  pid {p_['pid']}: peak {p_['peak_mib']} MiB  {p_['cmd']}")
+    if m["rc"]:
+        print(m["stderr"])
+    return m["rc"]
 
 
 if __name__ == "__main__":

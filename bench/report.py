@@ -253,6 +253,12 @@ def env_table(results: dict) -> str:
     return _table(["", ""], rows)
 
 
+def _local_targets(results: dict) -> str:
+    from .report_local import targets_table
+
+    return targets_table(results)
+
+
 def tables(results: dict) -> str:
     parts = [("Environment", env_table), ("1. AWS calls per operation", calls_table),
              ("2. Cold start", coldstart_table), ("2b. Import time by package", importtime_table),
@@ -260,7 +266,7 @@ def tables(results: dict) -> str:
              ("4. skopeo end to end on loopback", e2e_table), ("5. Manifest throughput", throughput_table),
              ("6. Listings against the number of items", scale_table), ("7. Cost model", cost_table),
              ("7b. Cost breakdown", cost_breakdown_table), ("7c. Cost per front door", front_door_cost_table),
-             ("8. Web UI pages", ui_table)]
+             ("8. Web UI pages", ui_table), ("9. Local stack targets (issue 12)", _local_targets)]
     out = []
     for title, fn in parts:
         try:
@@ -540,7 +546,7 @@ def _findings(results: dict) -> list[str]:
             out.append(f"**Throughput.** Manifest HEAD: {a['rps']:.0f} req/s (p99 {a.get('p99_ms', 0):.0f} ms) on the "
                        f"local server against {b['rps']:.0f} req/s (p99 {b.get('p99_ms', 0):.0f} ms) on distribution; "
                        f"the local server spends {a.get('server_cpu_ms_per_request') or 0:.1f} ms of CPU per request "
-                       "(gateway shim, handler, and the embedded moto answering DynamoDB, all in one Python process).")
+                       "(gateway shim and handler; DynamoDB Local answers the read in its own process).")
     sc = _sec(results, "scale")
     if sc:
         tags = sc["results"].get("tags", {}).get("first page", [])
@@ -665,9 +671,10 @@ run, but no socket. CPU is `time.thread_time()` around `app(event, context)`.
 {img("cpu", "Handler CPU per request")}
 ## 4. End to end with skopeo on loopback
 
-This registry's real local server (`python -m local`: the API Gateway shim,
-the handler and the embedded moto in one Python process, blob bytes through
-moto's in-memory S3) against distribution 2.8 with its filesystem driver.
+This registry's real local server (`python -m local`: the API Gateway shim and
+the handler in one Python process, on its default strict backends, ministack's
+S3 and DynamoDB Local, as subprocesses; and on REGISTRY_EMBEDDED=memory's moto)
+against distribution 2.8 with its filesystem driver.
 Runs alternate between the two, every push goes to a new repository with a
 fresh blob-info cache (so every blob is uploaded) and every pull to a new
 `dir:` destination. The local server is a development stand-in, not the
@@ -680,7 +687,8 @@ downloads straight from S3.
 
 `hey` with fixed concurrency and duration against both servers (a 1-layer
 image pushed first). The local server is one Python process whose manifest
-reads go over HTTP to the embedded moto in the same process; a deployed
+reads go over HTTP to DynamoDB Local (strict) or to moto in the same process
+(memory); a deployed
 registry instead runs one request per Lambda instance, so its throughput
 scales with concurrency and its latency is the handler plus one DynamoDB
 read plus API Gateway.
@@ -736,5 +744,15 @@ page on the local server and no asset over 100 KB. Wall time against moto is
 dominated by moto's Query, which scans the whole partition; the handler CPU
 and the AWS calls are the UI's own cost.
 
-{ui_table(results)}"""
+{ui_table(results)}
+
+## 9. Local stack targets (issue 12)
+
+The local server on its default strict backends (ministack's S3 and DynamoDB Local as
+subprocesses), measured in the same run as distribution 2.8: the peak resident memory of
+every process of the stack while skopeo pushes one 1 GiB layer (`bench/s_memory.py`,
+sampled every 0.2 s), and the ratios of sections 4 and 5. Load from other processes moves
+absolute numbers; the ratios are taken within one run.
+
+{_local_targets(results)}"""
     path.write_text(doc.rstrip() + "\n")

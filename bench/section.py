@@ -23,6 +23,7 @@ SECTIONS = {
     "throughput": "bench.s_throughput",
     "scale": "bench.s_scale",
     "ui": "bench.s_ui",
+    "memory": "bench.s_memory",
 }
 
 
