@@ -7,9 +7,11 @@ from typing import Any
 
 from chalice import Chalice
 
+from chalicelib import bootstrap
+
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
-from chalicelib.routes import helm
+from chalicelib.routes import helm, tag_admin
 from chalicelib.ui import routes as ui_routes
 
 app = Chalice(app_name="oci-registry")
@@ -22,6 +24,8 @@ app.register_blueprint(token.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(v1.bp)
 app.register_blueprint(helm.bp)
+app.register_blueprint(tag_admin.bp)
+tag_admin.use(bootstrap.tag_admin)  # lazy: nothing is built until a request needs it
 app.register_blueprint(ui_routes.bp)
 
 

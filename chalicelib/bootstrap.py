@@ -68,9 +68,36 @@ def registry() -> Any:
         from .storage.s3 import S3BlobStore
 
         meta = metadata()
-        reg = HelmAwareRegistry(meta, S3BlobStore(s3_client, settings().bucket_name), settings(), DynamoHelmIndex())
+        blobs = S3BlobStore(s3_client, settings().bucket_name)
+        reg = HelmAwareRegistry(meta, blobs, settings(), DynamoHelmIndex())
+        reg.tag_rules = tag_rules(blobs)
         _state["registry"] = reg
     return reg
+
+
+def tag_rules(blobs: Any = None) -> Any:
+    """Tag policies, expiry and retention (domain/tag_policy.py) on the DynamoDB adapter."""
+    rules = _state.get("tag_rules")
+    if rules is None:
+        from .domain.tag_policy import TagRules
+        from .storage.lifecycle_dynamo import DynamoTagLifecycle
+        from .storage.s3 import S3BlobStore
+
+        metadata()  # binds the models to the table
+        blobs = blobs or S3BlobStore(s3_client, settings().bucket_name)
+        rules = _state["tag_rules"] = TagRules(DynamoTagLifecycle(), blobs.get, settings())
+    return rules
+
+
+def tag_admin() -> Any:
+    """Tag policies, expiry and retention runs (domain/tag_admin.py)."""
+    adm = _state.get("tag_admin")
+    if adm is None:
+        from .domain.tag_admin import build
+
+        rules = registry().tag_rules
+        adm = _state["tag_admin"] = build(rules, rules._read_blob)
+    return adm
 
 
 def accounts() -> Any:

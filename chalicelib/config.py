@@ -121,6 +121,9 @@ class Settings:
     direct_part_size: int = 16 * MIB
     direct_url_ttl: int = 3600
     direct_verify_seconds: float = 15.0
+    # Tag expiry from the image config's `quay.expires-after` label: a pushed image
+    # manifest's config is read (one S3 GetObject) when the push names a tag.
+    expiry_labels: bool = True
 
     @property
     def chunk_min_length(self) -> int:
@@ -170,6 +173,7 @@ class Settings:
             direct_part_size=_int("REGISTRY_DIRECT_PART_SIZE", 16 * MIB),
             direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
+            expiry_labels=_bool("REGISTRY_EXPIRY_LABELS", True),
         )
 
 

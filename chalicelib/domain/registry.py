@@ -25,6 +25,7 @@ from .errors import RegistryError
 from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from .ranges import RangeInvalid, parse_content_range
 from .sessions import find_session
+from .tag_policy import TagRules, is_expired
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Page:
 
     items: list
     more: bool
+    expires: Optional[dict] = None  # tags list: tag -> expiry (epoch seconds), for those that expire
 
 
 log = logging.getLogger("registry")
@@ -99,6 +101,7 @@ class Registry:
         self.meta = meta
         self.blobs = blobs
         self.settings = settings
+        self.tag_rules: Optional[TagRules] = None  # tag policies and expiry (set by the composition root)
 
     # -- manifests ------------------------------------------------------------
     def get_manifest(self, repo: str, reference: str, want_body: bool = True,
@@ -120,6 +123,8 @@ class Registry:
                                                      "reason": "not a valid tag"})
         else:
             rec = self.meta.get_tag(repo, reference)
+            if rec is not None and is_expired(rec.expires_at, time.time()):
+                rec = None  # expired: gone at once, whenever the lifecycle run deletes it
         if rec is None:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
         wanted = negotiate.parse_accept(accept or [])
@@ -241,7 +246,11 @@ class Registry:
         else:
             record.body = body
         try:
-            self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
+            if tag is not None and self.tag_rules is not None:
+                self.tag_rules.put(repo, tag, parsed, lambda tw: self.meta.put_manifest(
+                    record, tag, parsed.blobs, parsed.manifests, tw))
+            else:
+                self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
         except ReferenceMissing as missing:
             # Unknown index children get this code too, as in distribution.
             detail = {"blobs": missing.blobs, "manifests": missing.manifests}
@@ -270,10 +279,13 @@ class Registry:
         validate_name(repo)
         if looks_like_digest(reference):
             parse_digest(reference, code="DIGEST_INVALID")
+            if self.tag_rules is not None:
+                self.tag_rules.check_manifest_delete(repo, reference)
             found = self.meta.delete_manifest(repo, reference)
         else:
             validate_tag(reference)
-            found = self.meta.delete_tag(repo, reference)
+            found = (self.tag_rules.delete_tag(repo, reference) if self.tag_rules is not None
+                     else self.meta.delete_tag(repo, reference))
         if not found:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
 
@@ -291,10 +303,15 @@ class Registry:
             if not self.meta.repo_exists(repo):
                 raise RegistryError("NAME_UNKNOWN", {"name": repo})
             return Page([], False)
-        tags, more = self.meta.list_tags(repo, size, _after(last, MAX_TAG_LENGTH))
+        if self.tag_rules is not None:
+            page = live_tags(self.tag_rules.store, repo, size, _after(last, MAX_TAG_LENGTH), time.time())
+            tags, more = page.items, page.more
+        else:
+            tags, more = self.meta.list_tags(repo, size, _after(last, MAX_TAG_LENGTH))
+            page = Page(tags, more)
         if not tags and not last and not self.meta.repo_exists(repo):
             raise RegistryError("NAME_UNKNOWN", {"name": repo})
-        return Page(tags, more)
+        return page
 
     def catalog(self, n: Optional[int], last: Optional[str]) -> Page:
         """Repository names in order after `last`."""
@@ -561,3 +578,23 @@ class Registry:
     def cancel_upload(self, repo: str, upload_id: str) -> None:
         """DELETE on an upload: drop its parts and the session."""
         self._discard(self._session(repo, upload_id))
+
+
+def live_tags(store, repo: str, n: int, last: Optional[str], now: float) -> Page:
+    """A page of unexpired tags (and their expiry times): a Query per page of the store,
+    usually one; expired tags still waiting for the lifecycle run are skipped."""
+    items: list[str] = []
+    expires: dict = {}
+    cursor, more = last, True
+    while more and len(items) <= n:
+        entries, more = store.tag_entries(repo, n + 1 - len(items), cursor)
+        for e in entries:
+            cursor = e.tag
+            if not is_expired(e.expires_at, now):
+                items.append(e.tag)
+                if e.expires_at is not None:
+                    expires[e.tag] = e.expires_at
+        if not entries:
+            break
+    page = items[:n]
+    return Page(page, len(items) > n, {t: expires[t] for t in page if t in expires} or None)

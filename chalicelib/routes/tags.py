@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
+from ..domain.tag_policy import rfc3339
 from ..http.headers import next_link
 from .common import json_response, page_params
 from .dispatch import endpoint
@@ -17,4 +18,7 @@ def list_tags(request, name: str) -> Response:
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link(f"/v2/{name}/tags/list", len(page.items), page.items[-1])
-    return json_response({"name": name, "tags": page.items}, headers=headers)
+    doc = {"name": name, "tags": page.items}
+    if page.expires:  # extension field (docs/api.md): when tags on this page expire, RFC 3339 UTC
+        doc["expires"] = {tag: rfc3339(when) for tag, when in page.expires.items()}
+    return json_response(doc, headers=headers)

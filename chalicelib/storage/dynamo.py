@@ -19,7 +19,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UploadSession
+from .ports import (BlobLink, ManifestRecord, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
+                    TagWrite, UploadSession)
 
 # A transaction holds at most 100 actions; keep room for manifest, tag, repo.
 _MAX_CONDITION_CHECKS = 96
@@ -73,6 +74,8 @@ class RepoItem(Item):
     created = NumberAttribute(null=True)
     public = BooleanAttribute(null=True)
     pushed = NumberAttribute(null=True)  # last manifest push (epoch seconds; web UI)
+    tag_policy = UnicodeAttribute(null=True)  # JSON (domain/tag_policy.py)
+    policy_rev = NumberAttribute(null=True)   # bumped by every policy change; tag writes check it
 
 
 class AccountItem(Item):
@@ -104,6 +107,7 @@ class TagItem(Item):
     body = BinaryAttribute(null=True, legacy_encoding=False)
     s3_key = UnicodeAttribute(null=True)
     pushed = NumberAttribute(null=True)  # when the tag was last pushed (epoch seconds; web UI)
+    expires_at = NumberAttribute(null=True)  # tag expiry (epoch seconds); reads filter, the run deletes
 
 
 class ManifestItem(TagItem):
@@ -205,7 +209,8 @@ class DynamoMetadataStore:
             it = TagItem.get(keys.repo_pk(repo), keys.tag_sk(tag), consistent_read=True)
         except DoesNotExist:
             return None
-        return TagRecord(repo, tag, it.digest, it.media_type, int(it.size or 0), it.body, it.s3_key)
+        return TagRecord(repo, tag, it.digest, it.media_type, int(it.size or 0), it.body, it.s3_key,
+                         int(it.expires_at) if it.expires_at is not None else None)
 
     def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]:
         """One consistent read of the manifest item."""
@@ -216,10 +221,12 @@ class DynamoMetadataStore:
         return _manifest_record(repo, it)
 
     def put_manifest(
-        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str]
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
+        tag_write: Optional[TagWrite] = None,
     ) -> None:
         """Write manifest, tag and repository in one transaction that also
-        checks every referenced blob link and child manifest exists."""
+        checks every referenced blob link and child manifest exists, and, with
+        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest."""
         repo = manifest.repo
         pk = keys.repo_pk(repo)
         checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
@@ -236,6 +243,7 @@ class DynamoMetadataStore:
             s3_key=manifest.s3_key, subject=manifest.subject,
             artifact_type=manifest.artifact_type,
             annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+            pushed=int(time.time()),
         )
         if manifest.subject:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
@@ -247,14 +255,13 @@ class DynamoMetadataStore:
                         t.condition_check(model, pk, sk, condition=model.pk.exists())
                     t.save(item)
                     if tag is not None:
-                        t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest,
-                                       media_type=manifest.media_type, size=manifest.size,
-                                       body=manifest.body, s3_key=manifest.s3_key,
-                                       pushed=int(time.time())))
-                    self._touch_repo(t, repo)
+                        _save_tag(t, manifest, tag, tag_write)
+                    self._touch_repo(t, repo, tag_write)
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
+                if tag is not None and tag_write is not None and len(reasons) > len(checks) + 2:
+                    _tag_refusal(reasons[len(checks) + 1], reasons[-1])
                 missing = [c for c, r in zip(checks, reasons) if r == "ConditionalCheckFailed"]
                 if missing:
                     raise ReferenceMissing(
@@ -295,7 +302,7 @@ class DynamoMetadataStore:
                                    [d for d, k in missing if k == "manifest"])
 
     @staticmethod
-    def _touch_repo(t: TransactWrite, repo: str) -> None:
+    def _touch_repo(t: TransactWrite, repo: str, tag_write: Optional[TagWrite] = None) -> None:
         t.update(
             RepoItem(keys.repo_pk(repo), keys.REPO_META_SK),
             actions=[
@@ -304,6 +311,7 @@ class DynamoMetadataStore:
                 RepoItem.gsi2pk.set(keys.CATALOG_PK),
                 RepoItem.gsi2sk.set(repo),
             ],
+            condition=policy_condition(tag_write.policy_rev) if tag_write is not None else None,
         )
 
     def delete_tag(self, repo: str, tag: str) -> bool:
@@ -531,6 +539,40 @@ class DynamoMetadataStore:
             [(keys.blob_pk(d), keys.verifying_sk(repo)) for d in dict.fromkeys(digests)])
             if not it.expires or it.expires >= now}
         return [d for d in digests if d in found]
+
+
+def policy_condition(rev: Optional[int]) -> Any:
+    """The repository item's policy is still at revision `rev` (None: never set)."""
+    return RepoItem.policy_rev.does_not_exist() if rev is None else RepoItem.policy_rev == rev
+
+
+def _save_tag(t: TransactWrite, manifest: ManifestRecord, tag: str, tw: Optional[TagWrite]) -> None:
+    """The tag item (an immutable one may only be rewritten with its digest) and, when it
+    expires, its expiry index entry."""
+    pk = keys.repo_pk(manifest.repo)
+    expires = tw.expires_at if tw else None
+    cond = (TagItem.pk.does_not_exist() | (TagItem.digest == manifest.digest)) if tw and tw.immutable else None
+    t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest, media_type=manifest.media_type,
+                   size=manifest.size, body=manifest.body, s3_key=manifest.s3_key,
+                   pushed=int(time.time()), expires_at=expires), condition=cond)
+    if expires is not None:
+        t.save(ExpiryItem(keys.EXPIRY_PK, keys.expiry_sk(expires, manifest.repo, tag),
+                          repo=manifest.repo, tag=tag))
+
+
+def _tag_refusal(tag_reason: Optional[str], repo_reason: Optional[str]) -> None:
+    """Raise what a cancelled manifest transaction says about its tag, if anything."""
+    if repo_reason == "ConditionalCheckFailed":
+        raise PolicyChanged()
+    if tag_reason == "ConditionalCheckFailed":
+        raise TagImmutable()
+
+
+class ExpiryItem(Item):
+    """TAGEXPIRY/<expires>#<repo>#<tag>: the expiry index (keys.py)."""
+
+    repo = UnicodeAttribute(null=True)
+    tag = UnicodeAttribute(null=True)
 
 
 def catalog_page(n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]:

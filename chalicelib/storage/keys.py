@@ -8,9 +8,11 @@ S3 bucket layout:
     (uploads/ is expired by a bucket lifecycle rule; committed blobs are copied out)
 
 DynamoDB single table (PK, SK):
-    REPO#<name>       META               repository: created, last push, public; GSI2 (catalog) "CATALOG"/<name>
-    REPO#<name>       TAG#<tag>          tag: digest, media type, manifest bytes (inline) or S3 key, push time
-    REPO#<name>       MANIFEST#<digest>  manifest: media type, bytes or S3 key, subject,
+    REPO#<name>       META               repository: created, last push, public; GSI2 (catalog) "CATALOG"/<name>;
+                                         tag policy (JSON) and its revision (domain/tag_policy.py)
+    REPO#<name>       TAG#<tag>          tag: digest, media type, manifest bytes (inline) or S3 key, push time,
+                                         expiry (`expires_at`, not the TTL attribute: the lifecycle run deletes)
+    REPO#<name>       MANIFEST#<digest>  manifest: media type, bytes or S3 key, push time, subject,
                                          artifactType, annotations; GSI1 (referrers)
                                          "REF#<name>#<subject>"/<digest>
     REPO#<name>       BLOB#<digest>      repo->blob link: size, S3 key
@@ -177,3 +179,23 @@ def helm_digest_sk(repo: str, digest: str) -> str:
 #                                      (outside REPO# so tag listings never see it)
 def verifying_sk(repo: str) -> str:
     return f"VERIFYING#{repo}"
+
+
+# -- tag lifecycle (domain/tag_policy.py, domain/retention.py, docs/lifecycle.md) -----
+# TAGEXPIRY         <expires at, 10 digits>#<repo>#<tag>   expiry index: repo, tag; written with the
+#                                      tag (or its expiry), read by the lifecycle run up to now, so a
+#                                      run costs what expired, not the registry; stale entries (tag
+#                                      re-pushed or expiry changed) are dropped when met
+# TAGPOLICY         <repo>               the repository has a tag policy (retention runs visit it)
+EXPIRY_PK = "TAGEXPIRY"
+POLICY_INDEX_PK = "TAGPOLICY"
+
+
+def expiry_sk(expires_at: int, repo: str, tag: str) -> str:
+    """Sorts by time (fixed width), then repository and tag (neither may contain '#')."""
+    return f"{int(expires_at):010d}#{repo}#{tag}"
+
+
+def expiry_sk_upto(now: int) -> str:
+    """Every entry due at `now` sorts below this."""
+    return f"{int(now) + 1:010d}"

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .ports import BlobLink, ManifestRecord, ReferenceMissing, TagRecord, UiTagRecord, UploadSession
+from .ports import (BlobLink, ManifestRecord, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord, TagWrite,
+                    UiTagRecord, UploadSession)
 
 
 @dataclass
@@ -28,6 +29,8 @@ class _Repo:
     pushed: Optional[int] = None
     public: Optional[bool] = None
     listed: bool = False  # in the catalog (touched by a push or a link), not only given a visibility
+    policy: Optional[dict] = None       # tag policy (domain/tag_policy.py)
+    policy_rev: Optional[int] = None    # None: never set
 
 
 @dataclass
@@ -63,6 +66,8 @@ class MemoryMetadataStore:
         self._manifests: dict = {}    # (repo, digest) -> ManifestRecord
         self._tags: dict = {}         # (repo, tag) -> TagRecord
         self._tag_pushed: dict = {}   # (repo, tag) -> when it was last pushed (web UI)
+        self._manifest_pushed: dict = {}  # (repo, digest) -> when it was last pushed (retention)
+        self._expiry_index: set = set()   # (expires at, repo, tag), as keys.expiry_sk orders them
         self._derived: dict = {}      # (repo, source digest, media type) -> ManifestRecord
         self._links: dict = {}        # (repo, digest) -> BlobLink
         self._blobs: dict = {}        # digest -> _Blob
@@ -80,9 +85,11 @@ class MemoryMetadataStore:
             return copy.deepcopy(self._manifests.get((repo, digest)))
 
     def put_manifest(
-        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str]
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
+        tag_write: Optional[TagWrite] = None,
     ) -> None:
-        """All or nothing: every referenced blob link and child manifest must exist."""
+        """All or nothing: every referenced blob link and child manifest must exist; with
+        `tag_write`, the policy revision must match and an immutable tag keep its digest."""
         repo = manifest.repo
         with self._lock:
             missing_blobs = [d for d in dict.fromkeys(blobs) if (repo, d) not in self._links]
@@ -90,11 +97,20 @@ class MemoryMetadataStore:
                                  if d != manifest.digest and (repo, d) not in self._manifests]
             if missing_blobs or missing_manifests:
                 raise ReferenceMissing(missing_blobs, missing_manifests)
+            if tag is not None and tag_write is not None:
+                self.check_policy_rev(repo, tag_write.policy_rev)
+                old = self._tags.get((repo, tag))
+                if tag_write.immutable and old is not None and old.digest != manifest.digest:
+                    raise TagImmutable()
             self._manifests[(repo, manifest.digest)] = copy.deepcopy(manifest)
+            self._manifest_pushed[(repo, manifest.digest)] = int(self._clock())
             if tag is not None:
+                expires = tag_write.expires_at if tag_write else None
                 self._tags[(repo, tag)] = TagRecord(repo, tag, manifest.digest, manifest.media_type,
-                                                    manifest.size, manifest.body, manifest.s3_key)
+                                                    manifest.size, manifest.body, manifest.s3_key, expires)
                 self._tag_pushed[(repo, tag)] = int(self._clock())
+                if expires is not None:
+                    self._expiry_index.add((expires, repo, tag))
             self._touch_repo(repo)
 
     def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]:
@@ -109,6 +125,12 @@ class MemoryMetadataStore:
         with self._lock:
             self._manifests[(derived.repo, derived.digest)] = copy.deepcopy(rec)
             self._derived[(derived.repo, source_digest, media_type)] = copy.deepcopy(rec)
+
+    def check_policy_rev(self, repo: str, rev: Optional[int]) -> None:
+        """Raise PolicyChanged unless the repository's policy is at `rev` (call under the lock)."""
+        r = self.state.repos.get(repo)
+        if (r.policy_rev if r else None) != rev:
+            raise PolicyChanged()
 
     def _touch_repo(self, repo: str) -> None:
         now = int(self._clock())
@@ -283,7 +305,7 @@ class MemoryUiReads:
             for tag in page:
                 t = m._tags[(repo, tag)]
                 out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
-                                       m._tag_pushed.get((repo, tag))))
+                                       pushed=m._tag_pushed.get((repo, tag))))
             return out, more
 
     def repo_visibility(self, repo: str) -> Optional[bool]:

@@ -34,6 +34,28 @@ class TagRecord:
     size: int
     body: Optional[bytes] = None
     s3_key: Optional[str] = None
+    expires_at: Optional[int] = None  # epoch seconds; reads treat it as gone from then on
+
+
+@dataclass
+class TagWrite:
+    """How a manifest put writes its tag under the repository's tag policy
+    (domain/tag_policy.py): the policy revision it was decided under (None: the
+    repository has none; the write fails with PolicyChanged otherwise), whether
+    the tag is immutable (an existing tag may then only be rewritten with the same
+    digest, else TagImmutable), and when it expires."""
+
+    policy_rev: Optional[int] = None
+    immutable: bool = False
+    expires_at: Optional[int] = None
+
+
+class PolicyChanged(Exception):
+    """The repository's tag policy is not the revision a write was decided under."""
+
+
+class TagImmutable(Exception):
+    """An immutable tag already names another manifest."""
 
 
 @dataclass
@@ -89,7 +111,8 @@ class MetadataStore(Protocol):
     def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]: ...
     def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]: ...
     def put_manifest(
-        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str]
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
+        tag_write: Optional[TagWrite] = None,
     ) -> None: ...
     def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]: ...
     def put_derived(self, source_digest: str, media_type: str, derived: ManifestRecord) -> None: ...
@@ -195,3 +218,64 @@ class UiReads(Protocol):
         """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """None when nothing was ever pushed (nor visibility set), else whether it is public."""
+
+
+# -- tag lifecycle: policies, expiry, retention (domain/tag_policy.py, domain/retention.py)
+@dataclass
+class TagEntry:
+    """A tag as the lifecycle sees it (expired ones included: the caller filters)."""
+
+    tag: str
+    digest: str
+    pushed: Optional[int] = None
+    expires_at: Optional[int] = None
+
+
+@dataclass
+class ManifestEntry:
+    """A manifest as retention sees it. `pushed` is None for conversions made on read
+    and for manifests pushed before push times were kept: retention leaves those alone."""
+
+    digest: str
+    media_type: str
+    pushed: Optional[int] = None
+    subject: Optional[str] = None
+    body: Optional[bytes] = None
+    s3_key: Optional[str] = None
+
+
+@dataclass
+class DueExpiry:
+    """An entry of the expiry index: `tag` of `repo` expires at `expires_at` (maybe stale:
+    the tag may have been re-pushed or its expiry changed since)."""
+
+    repo: str
+    tag: str
+    expires_at: int
+
+
+class TagLifecycleStore(Protocol):
+    """Per-repository tag policies, tag expiry and the deletes retention makes."""
+
+    def get_policy(self, repo: str) -> tuple[Optional[dict], Optional[int]]:
+        """(policy document or None, revision or None when never set)."""
+    def put_policy(self, repo: str, doc: Optional[dict]) -> int:
+        """Replace the policy (None clears it); returns the new revision."""
+    def policy_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]:
+        """Repositories that have a policy, in name order after `last`."""
+    def tag_entries(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagEntry], bool]:
+        """A page of tags in lexical order after `last`, with digest, push and expiry times."""
+    def manifest_entries(self, repo: str, n: int, last: Optional[str]) -> tuple[list[ManifestEntry], bool]:
+        """A page of the repository's manifests in digest order after `last`."""
+    def set_tag_expiry(self, repo: str, tag: str, expires_at: Optional[int]) -> Optional[TagEntry]:
+        """Set (or clear, None) a tag's expiry; None when there is no such tag."""
+    def due_expiries(self, now: int, n: int) -> list[DueExpiry]:
+        """Up to `n` expiry index entries due at `now`, earliest first."""
+    def delete_tag_if(self, repo: str, tag: str, policy_rev: Optional[int]) -> bool:
+        """Delete a tag while the policy is still at `policy_rev` (else PolicyChanged);
+        False when there was no such tag."""
+    def remove_tag(self, repo: str, tag: str, digest: Optional[str], expires_at: Optional[int] = None) -> bool:
+        """Delete a tag only while it names `digest` (when given) and still expires at
+        `expires_at` (when given); drops that expiry index entry either way. False: not deleted."""
+    def remove_manifest(self, repo: str, digest: str, pushed: int) -> bool:
+        """Delete a manifest only while its push time is still `pushed` (not re-pushed)."""

@@ -22,7 +22,7 @@ class DynamoUiReads:
                 break
             out.append(UiTagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
                                    int(it.size or 0), it.body, it.s3_key,
-                                   int(it.pushed) if it.pushed is not None else None))
+                                   pushed=int(it.pushed) if it.pushed is not None else None))
             if len(out) > n:
                 break
         return out[:n], len(out) > n

@@ -90,9 +90,16 @@ def test_single_post_blob_push_calls(client, repo):
 
 
 def test_manifest_put_is_one_transaction(client, image):
+    """Plus one read of the image config when a tag is pushed: its `quay.expires-after`
+    label may set the tag's expiry (REGISTRY_EXPIRY_LABELS=0 turns that off). The tag
+    policy comes from the process's cache, checked by the transaction itself."""
     repo, digest, body = image
     with count_aws_calls() as aws:
         r = client.push_manifest(repo, "v2", body)
+    assert r.status_code == 201
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1, "s3.GetObject": 1}
+    with count_aws_calls() as aws:
+        r = client.push_manifest(repo, digest, body)
     assert r.status_code == 201
     assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}
 
