@@ -148,6 +148,7 @@ class MemoryMetadataStore:
         with self._lock:
             if self._manifests.pop((repo, digest), None) is None:
                 return False
+            self._manifest_pushed.pop((repo, digest), None)
             for key in [k for k, t in self._tags.items() if k[0] == repo and t.digest == digest]:
                 del self._tags[key]
             return True

@@ -39,6 +39,7 @@ class Impl:
     accounts: Any
     helm: Any
     ui: Any
+    lifecycle: Any = None
 
 
 def _enabled() -> list[str]:
@@ -145,8 +146,10 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
 
         state = MemoryState()
         meta = MemoryMetadataStore(state)
+        from chalicelib.storage.memory_lifecycle import MemoryTagLifecycle
+
         yield Impl(kind, meta, MemoryBlobStore(), MemoryAccountStore(state), MemoryHelmIndex(state),
-                   MemoryUiReads(meta))
+                   MemoryUiReads(meta), MemoryTagLifecycle(meta))
         return
     if kind == "strict" and not _strict_installed():
         pytest.skip("strict backends not installed (scripts/install-backends.sh)")
@@ -156,6 +159,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     from chalicelib.storage.accounts_dynamo import DynamoAccountStore
     from chalicelib.storage.dynamo import DynamoMetadataStore
     from chalicelib.storage.helm_dynamo import DynamoHelmIndex
+    from chalicelib.storage.lifecycle_dynamo import DynamoTagLifecycle
     from chalicelib.storage.s3 import S3BlobStore
     from chalicelib.storage.ui_dynamo import DynamoUiReads
 
@@ -164,7 +168,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     try:
         s3 = backend.s3
         yield Impl(kind, DynamoMetadataStore(), S3BlobStore(lambda: s3, backend.bucket), DynamoAccountStore(),
-                   DynamoHelmIndex(), DynamoUiReads())
+                   DynamoHelmIndex(), DynamoUiReads(), DynamoTagLifecycle())
     finally:
         outer.restore()
 
