@@ -33,6 +33,9 @@ Admin commands:
   grant ACCOUNT ROLE (--namespace NS | --repository REPO)    ROLE: read, write or admin
   revoke ACCOUNT (--namespace NS | --repository REPO)
   public REPO / private REPO              anonymous pulls allowed / refused
+  policy show|set|clear REPO              tag policy: immutable tags, default expiry, retention
+  tag expire REPO TAG (--after 2h | --at TIME | --clear)
+  retention [REPO] [--dry-run]            apply retention rules now, or report what they would delete
 
 Exit status: 0 done, 1 refused by the registry (or unreachable), 2 usage error.
 Add --json for machine-readable output.
@@ -106,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cmds.add_parser("public", help="allow anonymous pulls of a repository").add_argument("repository")
     cmds.add_parser("private", help="require credentials to pull a repository").add_argument("repository")
+    from .lifecycle import add_parsers as add_lifecycle_parsers
+
+    add_lifecycle_parsers(cmds)
     return p
 
 
@@ -168,6 +174,10 @@ def run(args: argparse.Namespace) -> None:
     api = AdminClient(args.registry, args.user, password if password is not None else _password(args),
                       timeout=args.timeout)
     cmd, action = args.command, getattr(args, "action", None)
+    from . import lifecycle
+
+    if lifecycle.run(api, args, lambda doc, text: _out(args, doc, text)):
+        return
     if cmd == "login":
         api.login()
         _out(args, {"username": args.user, "registry": api.base}, f"Login succeeded: {args.user} at {api.base}")

@@ -1,0 +1,144 @@
+"""Tag policies, tag expiry and retention from the command line (docs/lifecycle.md):
+
+  policy show REPO
+  policy set REPO [--file F|-] [--immutable PATTERN ...] [--default-expiry 2w]
+                  [--keep-last PATTERN=N ...] [--expire-tags PATTERN=DAYS ...] [--expire-untagged DAYS]
+  policy clear REPO
+  tag expire REPO TAG (--after 2h | --at 2026-12-31T00:00:00Z | --clear)
+  retention [REPO] [--dry-run]        no REPO: the whole lifecycle run (global admins)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Optional
+
+from .api import AdminClient, ClientError
+
+
+def get_policy(api: AdminClient, repository: str) -> dict:
+    _, _, raw = api.request("GET", "/admin/policies", query=[("repository", repository)])
+    return json.loads(raw)
+
+
+def set_policy(api: AdminClient, repository: str, policy: Optional[dict]) -> dict:
+    return api._json("PUT", "/admin/policies", {"repository": repository, "policy": policy})
+
+
+def set_tag_expiry(api: AdminClient, repository: str, tag: str, after: Optional[str] = None,
+                   at: Optional[str] = None, clear: bool = False) -> dict:
+    body: dict = {"repository": repository, "tag": tag}
+    if clear:
+        body["clear"] = True
+    elif after is not None:
+        body["expiresAfter"] = after
+    else:
+        body["expiresAt"] = at
+    return api._json("PUT", "/admin/tags/expiry", body)
+
+
+def retention(api: AdminClient, repository: Optional[str], dry_run: bool) -> dict:
+    body: dict = {"dryRun": dry_run}
+    if repository:
+        body["repository"] = repository
+    return api._json("POST", "/admin/retention", body)
+
+
+def add_parsers(cmds: Any) -> None:
+    pol = cmds.add_parser("policy", help="a repository's tag policy").add_subparsers(dest="action",
+                                                                                  metavar="ACTION")
+    pol.required = True
+    pol.add_parser("show", help="print the policy").add_argument("repository")
+    pol.add_parser("clear", help="remove every rule").add_argument("repository")
+    ps = pol.add_parser("set", help="replace the policy (from --file, or built from the options)")
+    ps.add_argument("repository")
+    ps.add_argument("--file", help="the policy document as JSON ('-': stdin)")
+    ps.add_argument("--immutable", action="append", default=[], metavar="PATTERN",
+                    help="tags matching PATTERN (e.g. 'v*', '*' for all) cannot be overwritten or deleted")
+    ps.add_argument("--default-expiry", metavar="DURATION", help="tags pushed without an expiry expire after "
+                    "this (e.g. 2w)")
+    ps.add_argument("--keep-last", action="append", default=[], metavar="PATTERN=N",
+                    help="keep the N most recently pushed tags matching PATTERN")
+    ps.add_argument("--expire-tags", action="append", default=[], metavar="PATTERN=DAYS",
+                    help="delete tags matching PATTERN pushed more than DAYS ago")
+    ps.add_argument("--expire-untagged", type=float, metavar="DAYS",
+                    help="delete untagged manifests pushed more than DAYS ago")
+    tag = cmds.add_parser("tag", help="tags").add_subparsers(dest="action", metavar="ACTION")
+    tag.required = True
+    te = tag.add_parser("expire", help="set or clear a tag's expiry")
+    te.add_argument("repository")
+    te.add_argument("tag")
+    when = te.add_mutually_exclusive_group(required=True)
+    when.add_argument("--after", metavar="DURATION", help="from now, e.g. 2h, 1d, 2w")
+    when.add_argument("--at", metavar="TIME", help="RFC 3339, e.g. 2026-12-31T00:00:00Z")
+    when.add_argument("--clear", action="store_true", help="the tag no longer expires")
+    ret = cmds.add_parser("retention", help="apply retention rules now (or --dry-run: report only)")
+    ret.add_argument("repository", nargs="?", help="one repository (default: every one, global admins)")
+    ret.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+
+
+def _pair(value: str, kind: Callable[[str], Any], option: str) -> tuple[str, Any]:
+    pattern, sep, num = value.rpartition("=")
+    try:
+        if not sep or not pattern:
+            raise ValueError
+        return pattern, kind(num)
+    except ValueError:
+        raise ClientError(f"{option} wants PATTERN=NUMBER, not {value!r}") from None
+
+
+def _policy_doc(args: argparse.Namespace) -> dict:
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ClientError(f"{args.file}: not JSON: {exc}") from None
+    doc: dict = {}
+    if args.immutable:
+        doc["immutableTags"] = args.immutable
+    if args.default_expiry:
+        doc["defaultExpiry"] = args.default_expiry
+    rules = [{"rule": "keep-last", "tags": p, "count": n}
+             for p, n in (_pair(v, int, "--keep-last") for v in args.keep_last)]
+    rules += [{"rule": "expire-tags", "tags": p, "days": d}
+              for p, d in (_pair(v, float, "--expire-tags") for v in args.expire_tags)]
+    if args.expire_untagged is not None:
+        rules.append({"rule": "expire-untagged", "days": args.expire_untagged})
+    if rules:
+        doc["retention"] = rules
+    return doc
+
+
+def _report_text(doc: dict) -> str:
+    reports = doc["retention"] if "retention" in doc and isinstance(doc["retention"], list) else [doc]
+    verb = "would delete" if doc.get("dryRun") else "deleted"
+    lines = [f"{verb} expired tag {e['repository']}:{e['tag']} (expired {e['expiresAt']})"
+             for e in doc.get("expiredTags", [])]
+    for r in reports:
+        lines += [f"{verb} tag {r['repository']}:{t['tag']} ({t['reason']})" for t in r.get("tags", [])]
+        lines += [f"{verb} manifest {r['repository']}@{m['digest']} ({m['reason']})" for m in r.get("manifests", [])]
+        lines += [f"skipped {s.get('tag') or s.get('digest')}: {s['reason']}" for s in r.get("skipped", [])]
+    return "\n".join(lines) or "nothing to delete"
+
+
+def run(api: AdminClient, args: argparse.Namespace, out: Callable[[Any, str], None]) -> bool:
+    """Carry out a lifecycle command; False when `args` is not one."""
+    cmd, action = args.command, getattr(args, "action", None)
+    if cmd == "policy":
+        if action == "show":
+            doc = get_policy(api, args.repository)
+        else:
+            doc = set_policy(api, args.repository, None if action == "clear" else _policy_doc(args))
+        out(doc, json.dumps(doc["policy"], indent=2) + f"\n(revision {doc['revision']})")
+    elif cmd == "tag" and action == "expire":
+        doc = set_tag_expiry(api, args.repository, args.tag, after=args.after, at=args.at, clear=args.clear)
+        out(doc, f"{doc['repository']}:{doc['tag']} " + (f"expires at {doc['expiresAt']}" if doc["expiresAt"]
+                                                         else "no longer expires"))
+    elif cmd == "retention":
+        doc = retention(api, args.repository, args.dry_run)
+        out(doc, _report_text(doc))
+    else:
+        return False
+    return True
