@@ -152,7 +152,8 @@ class TagRules:
                 raise RegistryError("DENIED", {
                     "reason": f"tag {tag!r} is immutable (repository rule {rule!r}): it already names "
                               "another manifest; push a new tag instead",
-                    "repository": repo, "tag": tag, "rule": rule}) from None
+                    "repository": repo, "tag": tag, "rule": rule},
+                    message=f"tag {tag} is immutable (rule {rule}): overwrite refused") from None
         raise RegistryError("TOOMANYREQUESTS", {"reason": "the repository's tag policy kept changing"},
                             status=429, headers={"Retry-After": "1"})
 
@@ -221,4 +222,5 @@ class TagRules:
                 raise RegistryError("DENIED", {
                     "reason": f"tag {tag!r} is immutable (repository rule {rule!r}) and cannot be deleted; "
                               "a namespace administrator may change the rule or set the tag to expire",
-                    "repository": repo, "tag": tag, "rule": rule})
+                    "repository": repo, "tag": tag, "rule": rule},
+                    message=f"tag {tag} is immutable (rule {rule}): delete refused")
