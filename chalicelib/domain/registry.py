@@ -123,7 +123,7 @@ class Registry:
                                                      "reason": "not a valid tag"})
         else:
             rec = self.meta.get_tag(repo, reference)
-            if rec is not None and is_expired(rec.expires_at, time.time()):
+            if rec is not None and is_expired(rec.expires_at, self.tag_rules.clock() if self.tag_rules else time.time()):
                 rec = None  # expired: gone at once, whenever the lifecycle run deletes it
         if rec is None:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
@@ -304,7 +304,7 @@ class Registry:
                 raise RegistryError("NAME_UNKNOWN", {"name": repo})
             return Page([], False)
         if self.tag_rules is not None:
-            page = live_tags(self.tag_rules.store, repo, size, _after(last, MAX_TAG_LENGTH), time.time())
+            page = live_tags(self.tag_rules.store, repo, size, _after(last, MAX_TAG_LENGTH), self.tag_rules.clock())
             tags, more = page.items, page.more
         else:
             tags, more = self.meta.list_tags(repo, size, _after(last, MAX_TAG_LENGTH))

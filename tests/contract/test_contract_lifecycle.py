@@ -139,3 +139,27 @@ def test_entry_pages(impl, repo):
     assert [e.tag for e in page] == ["a", "b"] and more
     page, more = impl.lifecycle.tag_entries(repo, 2, "b")
     assert [e.tag for e in page] == ["c"] and not more
+
+
+def test_one_winner_on_a_new_immutable_tag(impl, repo):
+    """Concurrent first pushes of different manifests to one immutable tag: the condition
+    in the tag write lets exactly one land; every other is refused, none overwrites."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = 6
+    barrier = threading.Barrier(threads)
+    manifests = [_manifest(repo, f"race-{i}") for i in range(threads)]
+
+    def push(i: int) -> str:
+        barrier.wait()
+        try:
+            impl.meta.put_manifest(manifests[i], "v1", [], [], TagWrite(immutable=True))
+            return "won"
+        except TagImmutable:
+            return "refused"
+
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = list(pool.map(push, range(threads)))
+    assert outcomes.count("won") == 1 and outcomes.count("refused") == threads - 1
+    assert impl.meta.get_tag(repo, "v1").digest == manifests[outcomes.index("won")].digest
