@@ -123,7 +123,8 @@ class Registry:
                                                      "reason": "not a valid tag"})
         else:
             rec = self.meta.get_tag(repo, reference)
-            if rec is not None and is_expired(rec.expires_at, self.tag_rules.clock() if self.tag_rules else time.time()):
+            now = self.tag_rules.clock() if self.tag_rules else time.time()
+            if rec is not None and is_expired(rec.expires_at, now):
                 rec = None  # expired: gone at once, whenever the lifecycle run deletes it
         if rec is None:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})

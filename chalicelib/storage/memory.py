@@ -300,7 +300,9 @@ class MemoryUiReads:
     def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
         m = self._meta
         with m._lock:
-            names = sorted(t for r, t in m._tags if r == repo)
+            now = m._clock()
+            names = sorted(t for (r, t), rec in m._tags.items()
+                           if r == repo and (rec.expires_at is None or rec.expires_at > now))
             page, more = _page(names, n, last)
             out = []
             for tag in page:

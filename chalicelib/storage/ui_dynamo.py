@@ -1,6 +1,7 @@
 """DynamoDB adapter of the UiReads port (web UI reads; same table, see keys.py)."""
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist
@@ -20,6 +21,8 @@ class DynamoUiReads:
         for it in TagItem.query(keys.repo_pk(repo), cond, limit=n + 1, consistent_read=True):
             if not it.sk.startswith(keys.TAG_PREFIX):
                 break
+            if it.expires_at is not None and it.expires_at <= time.time():
+                continue  # expired: hidden at once (the lifecycle run deletes it)
             out.append(UiTagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
                                    int(it.size or 0), it.body, it.s3_key,
                                    pushed=int(it.pushed) if it.pushed is not None else None))
