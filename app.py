@@ -1,11 +1,11 @@
-"""The Chalice app: creates it, registers blueprints, nothing else.
+"""The Chalice app: creates it, registers blueprints and the scheduled runs, nothing else.
 
 `handler` is the Lambda entry point of every front door (Function URL, HTTP
 API: payload 2.0; Chalice's REST API: payload 1.0); see chalicelib/http/events.py.
 """
 from typing import Any
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import bootstrap
 
@@ -27,6 +27,12 @@ app.register_blueprint(helm.bp)
 app.register_blueprint(tag_admin.bp)
 tag_admin.use(bootstrap.tag_admin)  # lazy: nothing is built until a request needs it
 app.register_blueprint(ui_routes.bp)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def tag_lifecycle_run(event: Any) -> dict:
+    """Hourly: expired tags deleted, retention rules applied (docs/lifecycle.md)."""
+    return tag_admin.scheduled_run(event)
 
 
 def handler(event: dict, context: Any) -> dict:

@@ -17,6 +17,7 @@ from .settings import ARCHITECTURE, DeploySettings, stage_value
 
 FUNCTION = "APIHandler"          # Chalice's logical id for the app's function
 HANDLER = "app.handler"          # the contract: REST 1.0 and payload 2.0 events alike
+SCHEDULED_TIMEOUT = 900          # seconds: Lambda's maximum, for scheduled lifecycle runs
 # Deployer-side KMS key administration (the key policy must let the account manage the key).
 KEY_ADMIN_ACTIONS = sorted([
     "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:DeleteAlias", "kms:DescribeKey",
@@ -156,17 +157,25 @@ def build(sam: dict[str, Any], s: DeploySettings) -> dict[str, Any]:
     index_names = [g["IndexName"] for g in table["Properties"]["GlobalSecondaryIndexes"]]
     res["FunctionRole"] = role_resource(policy.function_statements(index_names))
 
-    props = fn["Properties"]
-    props["Handler"] = HANDLER
-    props["Architectures"] = [ARCHITECTURE]
-    props["Role"] = {"Fn::GetAtt": ["FunctionRole", "Arn"]}
-    props["LoggingConfig"] = {"LogGroup": {"Ref": "FunctionLogs"}}
-    env = props.setdefault("Environment", {}).setdefault("Variables", {})
-    env.update({"REGISTRY_TABLE": {"Ref": "RegistryTable"}, "REGISTRY_BUCKET": {"Ref": "BlobBucket"},
-                "REGISTRY_KMS_KEY_ID": {"Ref": "TokenKey"}})
-    if s.domain:
-        # Token realm and Location headers name the custom domain, not the AWS one.
-        env["REGISTRY_PUBLIC_URL"] = f"https://{s.domain}"
+    fn["Properties"]["Handler"] = HANDLER
+    # Every function (the API's and the scheduled ones, e.g. the tag lifecycle run) gets
+    # the same role, logs, architecture and settings; scheduled runs get Lambda's longest
+    # timeout (they work through batches, not requests).
+    for name, r in res.items():
+        if r.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = r["Properties"]
+        props["Architectures"] = [ARCHITECTURE]
+        props["Role"] = {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+        props["LoggingConfig"] = {"LogGroup": {"Ref": "FunctionLogs"}}
+        if name != FUNCTION:
+            props["Timeout"] = SCHEDULED_TIMEOUT
+        env = props.setdefault("Environment", {}).setdefault("Variables", {})
+        env.update({"REGISTRY_TABLE": {"Ref": "RegistryTable"}, "REGISTRY_BUCKET": {"Ref": "BlobBucket"},
+                    "REGISTRY_KMS_KEY_ID": {"Ref": "TokenKey"}})
+        if s.domain:
+            # Token realm and Location headers name the custom domain, not the AWS one.
+            env["REGISTRY_PUBLIC_URL"] = f"https://{s.domain}"
 
     url = fronts.add(t, s)
     t["Outputs"] = {

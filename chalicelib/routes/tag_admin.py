@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from chalice import Blueprint, Rate, Response
+from chalice import Blueprint, Response
 
 from ..domain.errors import RegistryError
 from ..domain.tag_admin import TagAdmin
@@ -94,9 +94,9 @@ def retention(request, actor, body) -> Response:
                                                           bool(body.get("dryRun", False))))
 
 
-@bp.schedule(Rate(1, unit=Rate.HOURS))
-def tag_lifecycle_run(event: Any) -> dict:
-    """Hourly: delete expired tags, apply every repository's retention rules."""
+def scheduled_run(event: Any = None) -> dict:
+    """The scheduled tag lifecycle run (app.py): delete expired tags, apply every
+    repository's retention rules; logs and returns the counts."""
     report = _admin().lifecycle.run(dry_run=False)
     log.info("tag lifecycle run: %d expired tags, %d repositories visited, %d with removals",
              len(report["expiredTags"]), report["repositoriesVisited"], len(report["retention"]))

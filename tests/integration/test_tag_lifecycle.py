@@ -223,3 +223,23 @@ def test_retention_dry_run_reports_what_the_real_run_does(registry, client, repo
         assert client.request("GET", f"/v2/{repo}/manifests/{kept}").status_code == 200
     again = _admin(registry, "POST", "/admin/retention", {"repository": repo, "dryRun": True}).json()
     assert again["tags"] == [] and again["manifests"] == []
+
+
+def test_the_scheduled_run_deletes_expired_tags(registry, client, repo):
+    """The hourly function (app.tag_lifecycle_run) invoked with a scheduled event, as Lambda does."""
+    from chalice.test import Client as ChaliceClient
+
+    from app import app
+
+    client.login(repo)
+    _image(client, repo, "old", "a")
+    r = _admin(registry, "PUT", "/admin/tags/expiry", {"repository": repo, "tag": "old",
+                                                        "expiresAt": "2001-01-01T00:00:00Z"})
+    assert r.status_code == 200
+    with ChaliceClient(app) as chalice_client:
+        event = chalice_client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
+                                                        detail={}, resources=[])
+        result = chalice_client.lambda_.invoke("tag_lifecycle_run", event).payload
+    assert result["expiredTags"] >= 1
+    r = _admin(registry, "PUT", "/admin/tags/expiry", {"repository": repo, "tag": "old", "clear": True})
+    assert r.status_code == 404  # the tag item is gone, not only hidden

@@ -202,6 +202,20 @@ def test_function_handler_architecture_role_logs_and_wiring(templates):
         assert {"RegistryURL", "RegistryHost", "TableName", "BucketName"} <= set(t["Outputs"])
 
 
+def test_scheduled_tag_lifecycle_run_is_wired_like_the_api_function(templates):
+    for t in templates.values():
+        run = t["Resources"]["TagLifecycleRun"]["Properties"]
+        api = t["Resources"]["APIHandler"]["Properties"]
+        assert run["Handler"] == "app.tag_lifecycle_run"
+        assert run["Events"]["TagLifecycleRunEvent"] == {"Type": "Schedule",
+                                                         "Properties": {"Schedule": "rate(1 hour)"}}
+        assert run["Timeout"] == 900
+        for key in ("Role", "Architectures", "LoggingConfig"):
+            assert run[key] == api[key], key
+        assert {k: run["Environment"]["Variables"][k] for k in ("REGISTRY_TABLE", "REGISTRY_BUCKET")} == \
+            {"REGISTRY_TABLE": {"Ref": "RegistryTable"}, "REGISTRY_BUCKET": {"Ref": "BlobBucket"}}
+
+
 def test_function_url_front_door(templates):
     t = templates["function-url"]
     assert not _of_type(t, "AWS::Serverless::Api") and not _of_type(t, "AWS::ApiGatewayV2::Api")
