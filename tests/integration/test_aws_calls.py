@@ -123,3 +123,18 @@ def test_token_request_calls(client, registry, repo):
     assert r.status_code == 200
     assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2, "dynamodb.Query": 1,
                                "dynamodb.BatchGetItem": 1}
+
+
+def test_tag_delete_is_one_transaction_and_a_tag_page_one_query(client, image):
+    """A tag delete carries its policy check in one transaction; a tags page that reports
+    expiry times is still one Query."""
+    repo, digest, body = image
+    assert client.push_manifest(repo, "v2", body).status_code == 201
+    with count_aws_calls() as aws:
+        r = client.request("GET", f"/v2/{repo}/tags/list")
+    assert r.status_code == 200 and r.json()["tags"] == ["v1", "v2"]
+    assert dict(aws.calls) == {"dynamodb.Query": 1}
+    with count_aws_calls() as aws:
+        r = client.request("DELETE", f"/v2/{repo}/manifests/v2")
+    assert r.status_code == 202
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}
