@@ -26,6 +26,8 @@ DAY = 86400
 # the next run continues.
 MAX_DUE_PER_RUN = 20_000
 MAX_REPOS_PER_RUN = 5_000
+# Retention stops visiting repositories after this long (the scheduled function has 900 s).
+RUN_BUDGET_SECONDS = 600.0
 _INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_LIST)
 
 
@@ -55,21 +57,27 @@ class TagLifecycle:
         self.clock = clock
 
     # -- the scheduled run ------------------------------------------------------
-    def run(self, dry_run: bool = False) -> dict:
-        """Expire due tags, then apply retention in every repository that has rules."""
+    def run(self, dry_run: bool = False, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict:
+        """Expire due tags, then apply retention in every repository that has rules, while
+        the time budget lasts (`complete` says whether every repository was visited)."""
+        deadline = time.monotonic() + budget_seconds
         expired = self.expire_due(dry_run)
         reports, last, more, visited = [], None, True, 0
         while more and visited < MAX_REPOS_PER_RUN:
             repos, more = self.store.policy_repos(PAGE, last)
             for repo in repos:
+                if time.monotonic() > deadline:
+                    more = True
+                    break
                 visited += 1
                 report = self.retention(repo, dry_run)
                 if report["tags"] or report["manifests"]:
                     reports.append(report)
             last = repos[-1] if repos else None
-            if not repos:
+            if not repos or time.monotonic() > deadline:
                 break
-        return {"dryRun": dry_run, "expiredTags": expired, "retention": reports, "repositoriesVisited": visited}
+        return {"dryRun": dry_run, "expiredTags": expired, "retention": reports, "repositoriesVisited": visited,
+                "complete": not more}
 
     def expire_due(self, dry_run: bool = False) -> list[dict]:
         """Delete the tags whose expiry has passed. A dry run lists the due index entries

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 from . import keys
 from .dynamo import (ExpiryItem, Item, ManifestItem, RepoItem, TagItem, _connection, _reasons, conditional,
                      policy_condition)
-from .ports import DueExpiry, ManifestEntry, PolicyChanged, TagEntry
+from .ports import INDEX_MEDIA_TYPES, DueExpiry, ManifestEntry, PolicyChanged, TagEntry
 
 
 class _PolicyIndexItem(Item):
@@ -79,8 +79,10 @@ class DynamoTagLifecycle:
         for it in ManifestItem.query(keys.repo_pk(repo), cond, limit=n + 1, consistent_read=True):
             if not it.sk.startswith(keys.MANIFEST_PREFIX):
                 break
+            # Retention reads only index bodies (for their children): the rest are not kept.
+            body = it.body if it.media_type in INDEX_MEDIA_TYPES else None
             out.append(ManifestEntry(it.digest, it.media_type or "", _int(it.pushed), it.subject,
-                                     it.body, it.s3_key))
+                                     body, it.s3_key))
             if len(out) > n:
                 break
         return out[:n], len(out) > n

@@ -6,7 +6,7 @@ import copy
 from typing import Optional
 
 from .memory import MemoryMetadataStore, _page, _Repo
-from .ports import DueExpiry, ManifestEntry, TagEntry
+from .ports import INDEX_MEDIA_TYPES, DueExpiry, ManifestEntry, TagEntry
 
 
 class MemoryTagLifecycle:
@@ -46,8 +46,9 @@ class MemoryTagLifecycle:
             out = []
             for d in digests:
                 rec = m._manifests[(repo, d)]
+                body = rec.body if rec.media_type in INDEX_MEDIA_TYPES else None  # as the adapter
                 out.append(ManifestEntry(d, rec.media_type, m._manifest_pushed.get((repo, d)), rec.subject,
-                                         rec.body, rec.s3_key))
+                                         body, rec.s3_key))
             return out, more
 
     def set_tag_expiry(self, repo: str, tag: str, expires_at: Optional[int]) -> Optional[TagEntry]:

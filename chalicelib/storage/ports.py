@@ -231,10 +231,16 @@ class TagEntry:
     expires_at: Optional[int] = None
 
 
+# Manifest media types whose bodies retention reads (their children stay while they do).
+INDEX_MEDIA_TYPES = ("application/vnd.oci.image.index.v1+json",
+                     "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
 @dataclass
 class ManifestEntry:
     """A manifest as retention sees it. `pushed` is None for conversions made on read
-    and for manifests pushed before push times were kept: retention leaves those alone."""
+    and for manifests pushed before push times were kept: retention leaves those alone.
+    `body` is given for image indexes and manifest lists only (retention reads their children)."""
 
     digest: str
     media_type: str

@@ -122,7 +122,13 @@ def test_retention_deletes_are_conditional(impl, repo):
     entries = {e.digest: e for e in impl.lifecycle.manifest_entries(repo, 10, None)[0]}
     assert set(entries) == {m1.digest, m2.digest, derived.digest}
     assert entries[derived.digest].pushed is None  # conversions have no push time
-    assert entries[m2.digest].body == m2.body and entries[m2.digest].media_type == MT
+    assert entries[m2.digest].body is None and entries[m2.digest].media_type == MT  # bodies: indexes only
+    index_body = b'{"manifests":[]}'
+    index = ManifestRecord(repo, sha256(index_body), "application/vnd.oci.image.index.v1+json",
+                           len(index_body), body=index_body)
+    impl.meta.put_manifest(index, None, [], [], None)
+    assert impl.lifecycle.manifest_entries(repo, 10, None)[0] and \
+        {e.digest: e for e in impl.lifecycle.manifest_entries(repo, 10, None)[0]}[index.digest].body == index_body
     pushed = entries[m2.digest].pushed
     assert not impl.lifecycle.remove_manifest(repo, m2.digest, pushed - 1)  # pushed again since
     assert impl.lifecycle.remove_manifest(repo, m2.digest, pushed)

@@ -117,3 +117,13 @@ def test_keep_last_by_push_time_and_rule_priority(world):
     plan = TagLifecycle(store, None, clock).retention("t/app", dry_run=True)
     # r1 is claimed by the first rule (and kept); of the rest, x1 was pushed last
     assert sorted(t["tag"] for t in plan["tags"]) == ["r2", "r3"]
+
+
+def test_the_run_stops_at_its_time_budget(world):
+    process, store, clock = world
+    for repo in ("t/a", "t/b"):
+        store.put_policy(repo, {"retention": [{"rule": "expire-untagged", "days": 1}]})
+    lifecycle = TagLifecycle(store, None, clock)
+    assert lifecycle.run(dry_run=True, budget_seconds=0)["complete"] is False
+    full = lifecycle.run(dry_run=True)
+    assert (full["complete"], full["repositoriesVisited"]) == (True, 2)
