@@ -95,8 +95,9 @@ def tag_admin() -> Any:
     if adm is None:
         from .domain.tag_admin import build
 
-        rules = registry().tag_rules
-        adm = _state["tag_admin"] = build(rules, rules._read_blob)
+        reg = registry()
+        rules = reg.tag_rules
+        adm = _state["tag_admin"] = build(rules, rules._read_blob, getattr(reg, "tag_removed", None))
     return adm
 
 

@@ -234,6 +234,12 @@ class HelmAwareRegistry(Registry):
             log.warning("helm chart %s:%s is not indexed: another chart of %s has the file name %s-%s.tgz",
                         repo, reference, ns, name, meta["version"])
 
+    def tag_removed(self, repo: str, tag: str, digest: Optional[str]) -> None:
+        """A tag deleted by the tag lifecycle (expiry, retention): drop a chart's entry too."""
+        where = chart_repo(repo)
+        if where is not None and digest:
+            self._unindex(where[0], repo, digest, tag)
+
     def _unindex(self, ns: str, repo: str, digest: str, tag: Optional[str]) -> None:
         """Drop the entry of manifest `digest` (by tag: only when `tag` is its version's tag)."""
         ref = self.charts.get_ref(ns, repo, digest)

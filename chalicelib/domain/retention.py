@@ -51,10 +51,17 @@ class TagLifecycle:
     """Expiry and retention over the TagLifecycleStore port."""
 
     def __init__(self, store: TagLifecycleStore, read_blob: Callable[[str], bytes],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_tag_removed: Optional[Callable[[str, str, Optional[str]], None]] = None) -> None:
         self.store = store
         self._read_blob = read_blob
         self.clock = clock
+        # told (repo, tag, digest) after each tag this lifecycle deletes (the Helm view drops its entry)
+        self._on_tag_removed = on_tag_removed
+
+    def _removed(self, repo: str, tag: str, digest: Optional[str]) -> None:
+        if self._on_tag_removed is not None:
+            self._on_tag_removed(repo, tag, digest)
 
     # -- the scheduled run ------------------------------------------------------
     def run(self, dry_run: bool = False, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict:
@@ -90,6 +97,7 @@ class TagLifecycle:
                 return [{"repository": d.repo, "tag": d.tag, "expiresAt": rfc3339(d.expires_at)} for d in due]
             for d in due:  # conditional: only while the tag still expires at that time
                 if self.store.remove_tag(d.repo, d.tag, None, d.expires_at):
+                    self._removed(d.repo, d.tag, d.digest)
                     out.append({"repository": d.repo, "tag": d.tag, "expiresAt": rfc3339(d.expires_at)})
             if len(due) < PAGE:
                 break
@@ -105,7 +113,9 @@ class TagLifecycle:
         if dry_run:
             return report
         for t in report["tags"]:
-            if not self.store.remove_tag(repo, t["tag"], t["digest"]):
+            if self.store.remove_tag(repo, t["tag"], t["digest"]):
+                self._removed(repo, t["tag"], t["digest"])
+            else:
                 report["skipped"].append({"tag": t["tag"], "reason": "pushed again or deleted meanwhile"})
         for m in report["manifests"]:
             if not self.store.remove_manifest(repo, m["digest"], m["_pushed"]):

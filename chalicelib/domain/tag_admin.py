@@ -88,5 +88,5 @@ class TagAdmin:
         return public_report(self.lifecycle.retention(repo, dry_run))
 
 
-def build(rules: TagRules, read_blob: Any) -> TagAdmin:
-    return TagAdmin(rules, TagLifecycle(rules.store, read_blob, rules.clock))
+def build(rules: TagRules, read_blob: Any, on_tag_removed: Any = None) -> TagAdmin:
+    return TagAdmin(rules, TagLifecycle(rules.store, read_blob, rules.clock, on_tag_removed))

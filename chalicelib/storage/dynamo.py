@@ -557,7 +557,7 @@ def _save_tag(t: TransactWrite, manifest: ManifestRecord, tag: str, tw: Optional
                    pushed=int(time.time()), expires_at=expires), condition=cond)
     if expires is not None:
         t.save(ExpiryItem(keys.EXPIRY_PK, keys.expiry_sk(expires, manifest.repo, tag),
-                          repo=manifest.repo, tag=tag))
+                          repo=manifest.repo, tag=tag, digest=manifest.digest))
 
 
 def _tag_refusal(tag_reason: Optional[str], repo_reason: Optional[str]) -> None:
@@ -573,6 +573,7 @@ class ExpiryItem(Item):
 
     repo = UnicodeAttribute(null=True)
     tag = UnicodeAttribute(null=True)
+    digest = UnicodeAttribute(null=True)
 
 
 def catalog_page(n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]:

@@ -95,11 +95,12 @@ class DynamoTagLifecycle:
         if not conditional(lambda: item.update(actions=[action], condition=TagItem.pk.exists())):
             return None
         if expires_at is not None:
-            ExpiryItem(keys.EXPIRY_PK, keys.expiry_sk(expires_at, repo, tag), repo=repo, tag=tag).save()
+            ExpiryItem(keys.EXPIRY_PK, keys.expiry_sk(expires_at, repo, tag), repo=repo, tag=tag,
+                       digest=item.digest).save()
         return TagEntry(tag, item.digest, _int(item.pushed), expires_at)  # `item` holds the new values
 
     def due_expiries(self, now: int, n: int) -> list[DueExpiry]:
-        return [DueExpiry(it.repo, it.tag, int(it.sk.split("#", 1)[0]))
+        return [DueExpiry(it.repo, it.tag, int(it.sk.split("#", 1)[0]), it.digest)
                 for it in ExpiryItem.query(keys.EXPIRY_PK, ExpiryItem.sk < keys.expiry_sk_upto(now),
                                            limit=n)][:n]
 

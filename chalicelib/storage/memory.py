@@ -67,7 +67,7 @@ class MemoryMetadataStore:
         self._tags: dict = {}         # (repo, tag) -> TagRecord
         self._tag_pushed: dict = {}   # (repo, tag) -> when it was last pushed (web UI)
         self._manifest_pushed: dict = {}  # (repo, digest) -> when it was last pushed (retention)
-        self._expiry_index: set = set()   # (expires at, repo, tag), as keys.expiry_sk orders them
+        self._expiry_index: dict = {}     # (expires at, repo, tag) -> digest, as keys.expiry_sk orders them
         self._derived: dict = {}      # (repo, source digest, media type) -> ManifestRecord
         self._links: dict = {}        # (repo, digest) -> BlobLink
         self._blobs: dict = {}        # digest -> _Blob
@@ -110,7 +110,7 @@ class MemoryMetadataStore:
                                                     manifest.size, manifest.body, manifest.s3_key, expires)
                 self._tag_pushed[(repo, tag)] = int(self._clock())
                 if expires is not None:
-                    self._expiry_index.add((expires, repo, tag))
+                    self._expiry_index[(expires, repo, tag)] = manifest.digest
             self._touch_repo(repo)
 
     def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]:

@@ -59,13 +59,13 @@ class MemoryTagLifecycle:
                 return None
             t.expires_at = expires_at
             if expires_at is not None:
-                m._expiry_index.add((expires_at, repo, tag))
+                m._expiry_index[(expires_at, repo, tag)] = t.digest
             return TagEntry(tag, t.digest, m._tag_pushed.get((repo, tag)), expires_at)
 
     def due_expiries(self, now: int, n: int) -> list[DueExpiry]:
         with self._m._lock:
-            due = sorted(e for e in self._m._expiry_index if e[0] <= now)[:n]
-        return [DueExpiry(repo, tag, when) for when, repo, tag in due]
+            due = sorted((e, d) for e, d in self._m._expiry_index.items() if e[0] <= now)[:n]
+        return [DueExpiry(repo, tag, when, digest) for (when, repo, tag), digest in due]
 
     def delete_tag_if(self, repo: str, tag: str, policy_rev: Optional[int]) -> bool:
         m = self._m
@@ -77,7 +77,7 @@ class MemoryTagLifecycle:
         m = self._m
         with m._lock:
             if expires_at is not None:
-                m._expiry_index.discard((expires_at, repo, tag))
+                m._expiry_index.pop((expires_at, repo, tag), None)
             t = m._tags.get((repo, tag))
             if t is None or digest is not None and t.digest != digest or \
                     expires_at is not None and t.expires_at != expires_at:

@@ -258,6 +258,7 @@ class DueExpiry:
     repo: str
     tag: str
     expires_at: int
+    digest: Optional[str] = None  # the manifest the tag named when the entry was written
 
 
 class TagLifecycleStore(Protocol):

@@ -70,6 +70,7 @@ def test_expiry_written_with_the_tag_and_indexed(impl, repo):
                                                                   ("old", m.digest, 1000)]
     assert not more and all(abs(e.pushed - time.time()) < 60 for e in entries)
     assert _due(impl, repo, 999) == [] and _due(impl, repo, 1000) == [("old", 1000)]
+    assert [d.digest for d in impl.lifecycle.due_expiries(1000, 1000) if d.repo == repo] == [m.digest]
     # pushed again without expiry: the index entry is stale, the conditional delete refuses
     impl.meta.put_manifest(m, "old", [], [], TagWrite())
     assert not impl.lifecycle.remove_tag(repo, "old", None, 1000)

@@ -243,3 +243,24 @@ def test_the_scheduled_run_deletes_expired_tags(registry, client, repo):
     assert result["expiredTags"] >= 1
     r = _admin(registry, "PUT", "/admin/tags/expiry", {"repository": repo, "tag": "old", "clear": True})
     assert r.status_code == 404  # the tag item is gone, not only hidden
+
+
+def test_lifecycle_deletes_drop_the_helm_index_entries(registry, client):
+    """Charts whose version tags retention or expiry deletes leave index.yaml too."""
+    from helm_support import index_of, meta_of, push_chart, uid, versions
+
+    ns = uid()
+    repo = f"{ns}/svc"
+    push_chart(client, repo, meta_of("svc", "1.0.0"))
+    push_chart(client, repo, meta_of("svc", "2.0.0"))
+    assert versions(index_of(registry, ns), "svc") == ["2.0.0", "1.0.0"]
+    policy = {"retention": [{"rule": "keep-last", "tags": "*", "count": 1}]}
+    assert _admin(registry, "PUT", "/admin/policies", {"repository": repo, "policy": policy}).status_code == 200
+    report = _admin(registry, "POST", "/admin/retention", {"repository": repo}).json()
+    assert [t["tag"] for t in report["tags"]] == ["1.0.0"]
+    assert versions(index_of(registry, ns), "svc") == ["2.0.0"]
+    r = _admin(registry, "PUT", "/admin/tags/expiry", {"repository": repo, "tag": "2.0.0",
+                                                        "expiresAt": "2001-01-01T00:00:00Z"})
+    assert r.status_code == 200
+    assert _admin(registry, "POST", "/admin/retention", {}).status_code == 200
+    assert index_of(registry, ns)["entries"] == {}
