@@ -85,7 +85,7 @@ def tag_rules(blobs: Any = None) -> Any:
 
         metadata()  # binds the models to the table
         blobs = blobs or S3BlobStore(s3_client, settings().bucket_name)
-        rules = _state["tag_rules"] = TagRules(DynamoTagLifecycle(), blobs.get, settings())
+        rules = _state["tag_rules"] = TagRules(DynamoTagLifecycle(), blobs, settings())
     return rules
 
 
@@ -97,7 +97,7 @@ def tag_admin() -> Any:
 
         reg = registry()
         rules = reg.tag_rules
-        adm = _state["tag_admin"] = build(rules, rules._read_blob, getattr(reg, "tag_removed", None))
+        adm = _state["tag_admin"] = build(rules, rules.blobs.get, getattr(reg, "tag_removed", None))
     return adm
 
 

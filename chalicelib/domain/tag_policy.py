@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Callable, Optional
 
 from ..manifests import mediatypes as mt
-from ..storage.ports import PolicyChanged, TagImmutable, TagLifecycleStore, TagWrite
+from ..storage.ports import BlobStore, PolicyChanged, TagImmutable, TagLifecycleStore, TagWrite
 from .errors import RegistryError
 
 # Quay's label (on the image config, or as a manifest annotation) and ours (an annotation).
@@ -109,10 +109,10 @@ class TagRules:
     policy revision catches a stale cache, which is then refreshed and the write retried,
     so a push to a repository pays no extra read in the steady state."""
 
-    def __init__(self, store: TagLifecycleStore, read_blob: Callable[[str], bytes], settings: Any,
+    def __init__(self, store: TagLifecycleStore, blobs: BlobStore, settings: Any,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
-        self._read_blob = read_blob
+        self.blobs = blobs
         self._settings = settings
         self.clock = clock
         self._cache: OrderedDict = OrderedDict()  # repo -> (Policy, revision)
@@ -178,13 +178,14 @@ class TagRules:
         if not isinstance(cfg, dict) or cfg.get("mediaType") not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG):
             return None
         size, digest = cfg.get("size"), cfg.get("digest")
-        if not isinstance(size, int) or size > MAX_LABEL_CONFIG_BYTES or not isinstance(digest, str):
+        if not isinstance(size, int) or not 0 < size <= MAX_LABEL_CONFIG_BYTES or not isinstance(digest, str):
             return None
         from ..manifests import loads
         from ..storage import keys
 
         try:
-            config = loads(self._read_blob(keys.blob_key(digest)))
+            # At most the descriptor's size (itself bounded) is read, whatever the object's size.
+            config = loads(b"".join(self.blobs.read_range(keys.blob_key(digest), 0, size)))
         except Exception:  # noqa: BLE001 - a missing or unreadable config: the push decides, not us
             return None
         return parse_duration(_config_labels(config).get(QUAY_LABEL))

@@ -36,7 +36,7 @@ def world():
 
     def process() -> Registry:  # one Lambda instance: its own policy cache
         reg = Registry(meta, blobs, Settings())
-        reg.tag_rules = TagRules(store, blobs.get, Settings(), clock=clock)
+        reg.tag_rules = TagRules(store, blobs, Settings(), clock=clock)
         return reg
     return process, store, clock
 
@@ -127,3 +127,14 @@ def test_the_run_stops_at_its_time_budget(world):
     assert lifecycle.run(dry_run=True, budget_seconds=0)["complete"] is False
     full = lifecycle.run(dry_run=True)
     assert (full["complete"], full["repositoriesVisited"]) == (True, 2)
+
+
+def test_the_label_read_is_bounded_by_the_descriptor(world):
+    """A config descriptor understating its blob's size gets a truncated read: no expiry,
+    and never more than the (bounded) declared size is read."""
+    process, store, clock = world
+    reg = process()
+    body = json.loads(_image(reg, "t/app", "1", labels={"quay.expires-after": "1h"}))
+    body["config"]["size"] -= 5
+    reg.put_manifest("t/app", "v1", OCI, json.dumps(body).encode())
+    assert reg.list_tags("t/app", None, None).expires is None
