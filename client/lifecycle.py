@@ -90,7 +90,14 @@ def _pair(value: str, kind: Callable[[str], Any], option: str) -> tuple[str, Any
 
 def _policy_doc(args: argparse.Namespace) -> dict:
     if args.file:
-        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                with open(args.file, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise ClientError(f"{args.file}: {exc.strerror}") from None
         try:
             return json.loads(text)
         except ValueError as exc:
