@@ -7,6 +7,8 @@ from typing import Any
 
 from chalice import Chalice
 
+from chalicelib import bootstrap
+from chalicelib.http import observe
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
 from chalicelib.routes import helm
@@ -16,6 +18,7 @@ app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
 app.api.binary_types = ["*/*"]
 install(app)
+observe.add_hook(bootstrap.after_request)  # usage metering, bounded event wait on Lambda
 app.register_blueprint(base.bp)
 app.register_blueprint(v2.bp)
 app.register_blueprint(token.bp)
