@@ -5,8 +5,9 @@ per process then, for each event: writes a log line, sends it to the event bus
 (EventBridge when deployed, one PutEvents per batch of up to 10), and POSTs it,
 signed, to each of the namespace's webhooks. A webhook that fails (no answer
 within `timeout`, or a status other than 2xx) is retried with exponential
-backoff, `attempts` times in all, from a schedule, so one slow receiver never
-holds up other deliveries and nothing here can fail or slow the push itself.
+backoff, `attempts` times in all, from a schedule (a receiver's backoff holds
+up nothing else; a slow receiver holds the worker at most `timeout` per attempt),
+and nothing here can fail or slow the push itself.
 On Lambda a frozen instance runs no thread, so the handler may wait a bounded
 time for the queue to empty (`wait_idle`); see docs/events.md for what can be lost.
 """

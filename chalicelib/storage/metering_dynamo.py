@@ -85,9 +85,10 @@ class DynamoWebhookStore:
                        condition=WebhookItem.pk.does_not_exist())
         except TransactWriteError as err:
             reasons = _reasons(err)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise WebhookFull(rec.namespace) from None
+            # pynamodb sends puts before updates: [webhook put, counter update]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise WebhookFull(rec.namespace) from None
+            if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise ValueError(f"webhook {rec.webhook_id} exists") from None
             raise
 
