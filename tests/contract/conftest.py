@@ -39,6 +39,8 @@ class Impl:
     accounts: Any
     helm: Any
     ui: Any
+    usage: Any = None      # storage/metering_ports.py
+    webhooks: Any = None
 
 
 def _enabled() -> list[str]:
@@ -143,10 +145,12 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
         from chalicelib.storage.memory_accounts import MemoryAccountStore, MemoryHelmIndex
         from chalicelib.storage.memory_blobs import MemoryBlobStore
 
+        from chalicelib.storage.memory_metering import MemoryUsageStore, MemoryWebhookStore
+
         state = MemoryState()
         meta = MemoryMetadataStore(state)
         yield Impl(kind, meta, MemoryBlobStore(), MemoryAccountStore(state), MemoryHelmIndex(state),
-                   MemoryUiReads(meta))
+                   MemoryUiReads(meta), MemoryUsageStore(), MemoryWebhookStore())
         return
     if kind == "strict" and not _strict_installed():
         pytest.skip("strict backends not installed (scripts/install-backends.sh)")
@@ -156,6 +160,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     from chalicelib.storage.accounts_dynamo import DynamoAccountStore
     from chalicelib.storage.dynamo import DynamoMetadataStore
     from chalicelib.storage.helm_dynamo import DynamoHelmIndex
+    from chalicelib.storage.metering_dynamo import DynamoUsageStore, DynamoWebhookStore
     from chalicelib.storage.s3 import S3BlobStore
     from chalicelib.storage.ui_dynamo import DynamoUiReads
 
@@ -164,7 +169,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     try:
         s3 = backend.s3
         yield Impl(kind, DynamoMetadataStore(), S3BlobStore(lambda: s3, backend.bucket), DynamoAccountStore(),
-                   DynamoHelmIndex(), DynamoUiReads())
+                   DynamoHelmIndex(), DynamoUiReads(), DynamoUsageStore(), DynamoWebhookStore())
     finally:
         outer.restore()
 
