@@ -33,6 +33,10 @@ Admin commands:
   grant ACCOUNT ROLE (--namespace NS | --repository REPO)    ROLE: read, write or admin
   revoke ACCOUNT (--namespace NS | --repository REPO)
   public REPO / private REPO              anonymous pulls allowed / refused
+  usage (--namespace NS [--from D] [--to D] | --day D) [--format table|json|csv]
+                                          usage per day (docs/metering.md)
+  webhook add NS URL [--event TYPE ...] / webhook list NS / webhook remove NS ID
+                                          signed event deliveries (docs/events.md)
 
 Exit status: 0 done, 1 refused by the registry (or unreachable), 2 usage error.
 Add --json for machine-readable output.
@@ -106,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cmds.add_parser("public", help="allow anonymous pulls of a repository").add_argument("repository")
     cmds.add_parser("private", help="require credentials to pull a repository").add_argument("repository")
+    from .usage import add_parsers as add_usage_parsers
+
+    add_usage_parsers(cmds)
     return p
 
 
@@ -207,6 +214,10 @@ def run(args: argparse.Namespace) -> None:
         where = f"namespace {args.namespace}" if args.namespace else f"repository {args.repository}"
         _out(args, {"account": args.account, "namespace": args.namespace, "repository": args.repository},
              f"{args.account}: no role on {where}")
+    elif cmd in ("usage", "webhook"):
+        from . import usage
+
+        usage.run(api, args)
     elif cmd in ("public", "private"):
         api.set_public(args.repository, cmd == "public")
         _out(args, {"repository": args.repository, "public": cmd == "public"},
