@@ -61,8 +61,8 @@ class RecordingPublisher:
     """EventPublisher fake: keeps what it was given."""
 
     def __init__(self) -> None:
-        self.events: list[dict] = []
+        self.published: list[dict] = []
 
     def publish(self, events: list[dict]) -> list[Optional[str]]:
-        self.events.extend(events)
+        self.published.extend(events)
         return [None] * len(events)
