@@ -157,3 +157,43 @@ def test_event_filter_and_envelope():
     bus.publish(e)
     assert bus.wait_idle(5)
     assert posts == ["https://b/"]
+
+
+def _doc_blocks() -> list[dict]:
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    return [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.DOTALL)]
+
+
+def test_documented_schema_holds_the_events_the_registry_makes():
+    """docs/events.md's JSON Schema validates its example and every envelope notify.py builds."""
+    from fastjsonschema import JsonSchemaValueException, compile as compile_schema
+
+    from chalicelib.domain.notify import EventNotifier
+
+    example, schema = _doc_blocks()
+    validate = compile_schema({k: v for k, v in schema.items() if k != "$schema"})
+    validate(example)
+
+    class Bus:
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def publish(self, e: dict) -> None:
+            self.events.append(e)
+
+    bus = Bus()
+    n = EventNotifier(bus, None)  # type: ignore[arg-type]
+    n.manifest_pushed("acme/app", "v1", "sha256:" + "a" * 64, OCI, 10, None)
+    n.manifest_pushed("acme/app", None, "sha256:" + "b" * 64, OCI, 10, "sha256:" + "a" * 64)
+    n.deleted("acme/app", "v1")
+    n.deleted("acme/app", "sha256:" + "a" * 64)
+    assert [e["type"] for e in bus.events] == ["manifest.pushed", "manifest.pushed", "tag.deleted",
+                                               "manifest.deleted"]
+    for e in bus.events:
+        validate({**e, "webhook": "0" * 16, "attempt": 1})
+    with pytest.raises(JsonSchemaValueException):
+        validate({**bus.events[0], "data": {"repository": "acme/app"}})
