@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any, Callable, Optional
 
 # PutEvents takes at most 10 entries of at most 256 KB each per call.
@@ -33,18 +31,24 @@ class EventBridgePublisher:
         return out
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect is an answer (3xx), never followed to another host
-
-
 class UrllibTransport:
-    """WebhookTransport: one POST, no redirects followed, the answer's status."""
+    """WebhookTransport: one POST, no redirects followed, the answer's status.
+
+    urllib is imported on the first delivery, not at cold start."""
 
     def __init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener: Any = None
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        import urllib.error
+        import urllib.request
+
+        if self._opener is None:
+            class NoRedirect(urllib.request.HTTPRedirectHandler):
+                def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                    return None  # a redirect is an answer (3xx), never followed to another host
+
+            self._opener = urllib.request.build_opener(NoRedirect)
         req = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(req, timeout=timeout) as resp:
