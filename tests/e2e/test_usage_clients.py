@@ -1,4 +1,4 @@
-"""End-to-end: the usage report after real pushes and pulls (skopeo, oras-py), read with
+"""End-to-end: the usage report after real pushes and pulls (skopeo, podman, oras-py), read with
 this project's CLI (`python -m client usage`), and the events logged by the local server."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.clients import REPO_ROOT, Skopeo, build_oci_layout, run
+from e2e.clients import REPO_ROOT, Podman, Skopeo, build_oci_layout, run
 from e2e.helpers import require_binaries, server_log_on_failure
 
 oras_client = pytest.importorskip("oras.client", reason="oras Python SDK not installed in the venv")
@@ -34,8 +34,8 @@ def repository_requests(log: str) -> int:
     return len(re.findall(r'"operation":"(?:manifest|blob|upload|upload start|tags|referrers) [A-Z]+"', log))
 
 
-def test_usage_after_skopeo_and_oras_pushes_and_pulls(local_registry, tmp):
-    require_binaries("skopeo")
+def test_usage_after_skopeo_podman_and_oras_pushes_and_pulls(local_registry, tmp):
+    require_binaries("skopeo", "podman")
     ns = f"u{uuid.uuid4().hex[:10]}"
     host = local_registry.host
     layout = build_oci_layout(tmp / "layout", layers=2, seed=7)
@@ -46,6 +46,8 @@ def test_usage_after_skopeo_and_oras_pushes_and_pulls(local_registry, tmp):
         skopeo.copy(layout["ref"], f"{host}/{ns}/app:v1")                        # 1 push, 3 blobs
         for i in range(2):                                                       # 2 pulls, 3 blobs each
             skopeo.copy(f"{host}/{ns}/app:v1", f"oci:{tmp / f'out{i}'}:v1")
+        podman = Podman(tmp / "podman", creds=local_registry.creds)
+        assert podman.pull(f"{host}/{ns}/app:v1") == layout["config_digest"].split(":", 1)[1]  # 1 pull
         client = oras_client.OrasClient(hostname=host, insecure=True)
         cfg = str(tmp / "oras.json")
         client.login(username=local_registry.username, password=local_registry.password, hostname=host,
@@ -66,11 +68,11 @@ def test_usage_after_skopeo_and_oras_pushes_and_pulls(local_registry, tmp):
         day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
         row = doc["rows"][-1]
         assert row["day"] == day and row["namespace"] == ns
-        assert (row["pushes"], row["pulls"]) == (2, 4), row
+        assert (row["pushes"], row["pulls"]) == (2, 5), row
         assert row["bytes_uploaded"] == sum(blob_sizes) + sum(art_blobs), row
-        # skopeo fetched every blob of the image on each pull, oras the data layer once
-        # (its config stays unread); configs and layers alike go by redirect
-        assert row["bytes_served"] == 2 * sum(blob_sizes) + len(data), row
+        # skopeo and podman fetched every blob of the image on each pull, oras the data layer
+        # once (its config stays unread); configs and layers alike go by redirect
+        assert row["bytes_served"] == 3 * sum(blob_sizes) + len(data), row
         logged = local_registry.log_path.read_bytes()[start:].decode(errors="replace")
         assert row["requests"] == repository_requests(logged), row
 
