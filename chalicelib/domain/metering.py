@@ -69,7 +69,7 @@ class UsageMeter:
         self._pending: dict[tuple[str, str], dict[str, int]] = {}
         self._events = 0
         self._oldest: Optional[float] = None
-        self._flusher: Optional[threading.Thread] = None
+        self._flushing = False
 
     def record(self, namespace: str, counts: dict[str, int], background: bool = True) -> None:
         """Add counts for `namespace` today; start a background flush when one is due."""
@@ -84,11 +84,18 @@ class UsageMeter:
             if self._oldest is None:
                 self._oldest = now
             due = self._events >= self.flush_events or now - self._oldest >= self.flush_seconds
-            start = due and background and (self._flusher is None or not self._flusher.is_alive())
+            start = due and background and not self._flushing
             if start:
-                self._flusher = threading.Thread(target=self.flush, name="usage-flush", daemon=True)
+                self._flushing = True  # one background flush at a time, set under the lock
         if start:
-            self._flusher.start()
+            threading.Thread(target=self._flush_in_background, name="usage-flush", daemon=True).start()
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._flushing = False
 
     def pending(self) -> dict[tuple[str, str], dict[str, int]]:
         with self._lock:

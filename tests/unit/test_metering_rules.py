@@ -197,3 +197,36 @@ def test_documented_schema_holds_the_events_the_registry_makes():
         validate({**e, "webhook": "0" * 16, "attempt": 1})
     with pytest.raises(JsonSchemaValueException):
         validate({**bus.events[0], "data": {"repository": "acme/app"}})
+
+
+def test_concurrent_records_start_one_background_flush_at_a_time():
+    """Many request threads finding a flush due start one flush, and lose no count."""
+    store = MemoryUsageStore()
+    started = []
+    gate = threading.Event()
+
+    class Slow:
+        def add_usage(self, day, namespace, counts):
+            started.append(threading.current_thread().name)
+            gate.wait(5)
+            store.add_usage(day, namespace, counts)
+
+    meter = UsageMeter(lambda: Slow(), flush_seconds=3600, flush_events=1, clock=Clock())
+
+    def hammer() -> None:
+        for _ in range(50):
+            meter.record("acme", {"requests": 1})
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gate.set()
+    for _ in range(100):
+        if not meter._flushing:
+            break
+        threading.Event().wait(0.02)
+    meter.flush()
+    assert set(started) <= {"usage-flush", "MainThread"}
+    assert store.usage_on("2026-11-29")[0].counts["requests"] == 400
