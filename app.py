@@ -9,6 +9,8 @@ from chalice import Chalice, Rate
 
 from chalicelib import bootstrap
 
+from chalicelib import bootstrap
+from chalicelib.http import observe
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
 from chalicelib.routes import helm, tag_admin
@@ -18,6 +20,7 @@ app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
 app.api.binary_types = ["*/*"]
 install(app)
+observe.add_hook(bootstrap.after_request)  # usage metering, bounded event wait on Lambda
 app.register_blueprint(base.bp)
 app.register_blueprint(v2.bp)
 app.register_blueprint(token.bp)

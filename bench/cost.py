@@ -248,3 +248,22 @@ def model(calls_result: dict) -> dict:
     return {"prices": PRICES, "assumptions": ASSUMPTIONS, "deployed": dep, "front_door": DEFAULT_FRONT,
             "rows": rows, "fronts": front_door_table(calls_result),
             "breakeven_pulls_per_gb_month": math.floor(premium / per_pull) if per_pull else None}
+
+
+def metering_cost(requests_per_month: float, namespaces: int, instances: int,
+                  flush_seconds: float = 60.0, flush_events: int = 1000) -> dict:
+    """What usage metering costs per month (docs/metering.md), against one ADD per request.
+
+    A flush writes one UpdateItem (1 WRU: the item is far below 1 KB) per namespace a
+    process saw since the last flush. A process flushes when its oldest count is
+    `flush_seconds` old or `flush_events` counts wait, so per process and month there are
+    at most max(seconds / flush_seconds, its requests / flush_events) flushes, each
+    writing at most `namespaces` items (and at most one per counted request).
+    """
+    seconds = 30 * 86400
+    per_instance = requests_per_month / max(1, instances)
+    flushes = instances * max(seconds / flush_seconds, per_instance / flush_events)
+    writes = min(requests_per_month, flushes * namespaces)
+    wru = PRICES["dynamodb_per_million_wru"] / 1e6
+    return {"writes": writes, "cost": writes * wru,
+            "per_request_writes": requests_per_month, "per_request_cost": requests_per_month * wru}

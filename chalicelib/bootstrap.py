@@ -67,10 +67,13 @@ def registry() -> Any:
         from .storage.helm_dynamo import DynamoHelmIndex
         from .storage.s3 import S3BlobStore
 
+        from .domain.notify import EventNotifier
+
         meta = metadata()
         blobs = S3BlobStore(s3_client, settings().bucket_name)
         reg = HelmAwareRegistry(meta, blobs, settings(), DynamoHelmIndex())
         reg.tag_rules = tag_rules(blobs)
+        reg.notify = EventNotifier(events(), meter() if settings().metering else None)
         _state["registry"] = reg
     return reg
 
@@ -158,6 +161,90 @@ def token_verifier() -> Any:
         pem = s.token_public_key_pem.encode() if s.token_public_key_pem else token_signer().public_key_pem()
         _state["verifier"] = Verifier(pem)
     return _state["verifier"]
+
+
+def usage_store() -> Any:
+    """The DynamoDB UsageStore (per-namespace, per-day counters)."""
+    with _lock:
+        if "usage_store" not in _state:
+            from .storage.metering_dynamo import DynamoUsageStore
+
+            _state["usage_store"] = DynamoUsageStore()
+    metadata()  # binds the models to the table
+    return _state["usage_store"]
+
+
+def meter() -> Any:
+    """The process-wide UsageMeter (its store is built on the first flush)."""
+    with _lock:
+        if "meter" not in _state:
+            from .domain.metering import UsageMeter
+
+            s = settings()
+            _state["meter"] = UsageMeter(usage_store, s.usage_flush_seconds, s.usage_flush_events)
+        return _state["meter"]
+
+
+def usage() -> Any:
+    """The usage report use cases."""
+    from .domain.metering import Usage
+
+    return Usage(usage_store(), meter())
+
+
+def _webhook_store() -> Any:
+    from .storage.metering_dynamo import DynamoWebhookStore
+
+    metadata()
+    return DynamoWebhookStore()
+
+
+def _event_bridge() -> Any:
+    with _lock:
+        if "eventbridge" not in _state:
+            import boto3
+            from botocore.config import Config
+
+            # a short, bounded wait: delivery is off the request path, but a Lambda waits for it
+            cfg = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
+            _state["eventbridge"] = boto3.session.Session().client("events", region_name=settings().region,
+                                                                   config=cfg)
+        return _state["eventbridge"]
+
+
+def events() -> Any:
+    """The process-wide EventBus: log lines, EventBridge when configured, webhooks."""
+    with _lock:
+        if "events" not in _state:
+            from .domain.events import EventBus
+            from .storage.events_out import EventBridgePublisher, UrllibTransport
+
+            s = settings()
+            publisher = EventBridgePublisher(_event_bridge, s.event_bus) if s.event_bus else None
+            _state["events"] = EventBus(_webhook_store, UrllibTransport(), lambda: publisher,
+                                        attempts=s.webhook_attempts, backoff=s.webhook_backoff,
+                                        timeout=s.webhook_timeout)
+        return _state["events"]
+
+
+def webhooks() -> Any:
+    """The webhook administration use cases."""
+    from .domain.webhooks import Webhooks
+
+    return Webhooks(_webhook_store(), events(), settings().webhook_allow_private)
+
+
+def after_request(event: dict, response: dict, operation: str, redirected: int) -> None:
+    """observe's hook: meter the request; on Lambda, give queued events a bounded wait
+    (a frozen instance delivers nothing until its next invocation)."""
+    s = settings()
+    if s.metering:
+        from .http.metering import note
+
+        note(meter(), event, response, operation, redirected)
+    bus = _state.get("events")
+    if s.events_wait > 0 and bus is not None:
+        bus.wait_idle(s.events_wait)
 
 
 def reset() -> None:

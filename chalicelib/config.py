@@ -28,6 +28,15 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _on_lambda() -> bool:
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
 def _bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -124,6 +133,21 @@ class Settings:
     # Tag expiry from the image config's `quay.expires-after` label: a pushed image
     # manifest's config is read (one S3 GetObject) when the push names a tag.
     expiry_labels: bool = True
+    # Metering (docs/metering.md): counts are flushed by a background thread when the
+    # oldest is this old (s) or this many are pending.
+    metering: bool = True
+    usage_flush_seconds: float = 60.0
+    usage_flush_events: int = 1000
+    # Events (docs/events.md): the EventBridge bus (empty: none), webhook delivery attempts,
+    # first backoff (s, doubled each time) and per-attempt timeout (s); how long a Lambda
+    # handler waits for queued events before returning; whether webhooks may target
+    # loopback/private addresses and plain http (default: only when not on Lambda).
+    event_bus: str = ""
+    webhook_attempts: int = 4
+    webhook_backoff: float = 1.0
+    webhook_timeout: float = 3.0
+    events_wait: float = 0.0
+    webhook_allow_private: bool = True
 
     @property
     def chunk_min_length(self) -> int:
@@ -174,6 +198,15 @@ class Settings:
             direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
             expiry_labels=_bool("REGISTRY_EXPIRY_LABELS", True),
+            metering=_bool("REGISTRY_METERING", True),
+            usage_flush_seconds=_float("REGISTRY_USAGE_FLUSH_SECONDS", 60.0),
+            usage_flush_events=_int("REGISTRY_USAGE_FLUSH_EVENTS", 1000),
+            event_bus=os.environ.get("REGISTRY_EVENT_BUS", "").strip(),
+            webhook_attempts=_int("REGISTRY_WEBHOOK_ATTEMPTS", 4),
+            webhook_backoff=_float("REGISTRY_WEBHOOK_BACKOFF", 1.0),
+            webhook_timeout=_float("REGISTRY_WEBHOOK_TIMEOUT", 3.0),
+            events_wait=_float("REGISTRY_EVENTS_WAIT", 2.0 if _on_lambda() else 0.0),
+            webhook_allow_private=_bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE", not _on_lambda()),
         )
 
 

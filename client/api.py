@@ -199,3 +199,24 @@ class AdminClient:
 
     def set_public(self, repository: str, public: bool = True) -> None:
         self.request("PUT", "/admin/visibility", {"repository": repository, "public": bool(public)})
+
+    # -- usage and webhooks (docs/metering.md, docs/events.md) -----------------
+    def usage(self, namespace: Optional[str] = None, first: Optional[str] = None, last: Optional[str] = None,
+              day: Optional[str] = None, fmt: str = "json") -> bytes:
+        """The usage report as the registry renders it (JSON or CSV bytes)."""
+        query = [("day", day)] if day else [("namespace", namespace or "")]
+        query += [(k, v) for k, v in (("from", first), ("to", last)) if v and not day]
+        _, _, raw = self.request("GET", "/admin/usage", query=query + [("format", fmt)])
+        return raw
+
+    def add_webhook(self, namespace: str, url: str, events: Optional[list[str]] = None) -> dict:
+        body: dict = {"url": url}
+        if events:
+            body["events"] = events
+        return self._json("POST", f"/admin/namespaces/{self._seg(namespace)}/webhooks", body)
+
+    def list_webhooks(self, namespace: str) -> list[dict]:
+        return self._json("GET", f"/admin/namespaces/{self._seg(namespace)}/webhooks")["webhooks"]
+
+    def remove_webhook(self, namespace: str, webhook_id: str) -> None:
+        self.request("DELETE", f"/admin/namespaces/{self._seg(namespace)}/webhooks/{self._seg(webhook_id)}")

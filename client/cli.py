@@ -36,6 +36,10 @@ Admin commands:
   policy show|set|clear REPO              tag policy: immutable tags, default expiry, retention
   tag expire REPO TAG (--after 2h | --at TIME | --clear)
   retention [REPO] [--dry-run]            apply retention rules now, or report what they would delete
+  usage (--namespace NS [--from D] [--to D] | --day D) [--format table|json|csv]
+                                          usage per day (docs/metering.md)
+  webhook add NS URL [--event TYPE ...] / webhook list NS / webhook remove NS ID
+                                          signed event deliveries (docs/events.md)
 
 Exit status: 0 done, 1 refused by the registry (or unreachable), 2 usage error.
 Add --json for machine-readable output.
@@ -112,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     from .lifecycle import add_parsers as add_lifecycle_parsers
 
     add_lifecycle_parsers(cmds)
+    from .usage import add_parsers as add_usage_parsers
+
+    add_usage_parsers(cmds)
     return p
 
 
@@ -217,6 +224,10 @@ def run(args: argparse.Namespace) -> None:
         where = f"namespace {args.namespace}" if args.namespace else f"repository {args.repository}"
         _out(args, {"account": args.account, "namespace": args.namespace, "repository": args.repository},
              f"{args.account}: no role on {where}")
+    elif cmd in ("usage", "webhook"):
+        from . import usage
+
+        usage.run(api, args)
     elif cmd in ("public", "private"):
         api.set_public(args.repository, cmd == "public")
         _out(args, {"repository": args.repository, "public": cmd == "public"},

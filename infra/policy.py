@@ -38,6 +38,9 @@ BOTO3_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "sign": ("kms:Sign",),
         "get_public_key": ("kms:GetPublicKey",),
     },
+    "events": {
+        "put_events": ("events:PutEvents",),
+    },
 }
 # A presigned URL acts with the function's credentials: the client's request
 # needs the permission of the operation it was signed for.
@@ -62,9 +65,9 @@ PYNAMODB_ACTIONS = {
 # the deployed table comes from the template.
 LOCAL_ONLY = {"exists", "create_table", "update_time_to_live"}
 
-# boto3 clients are held in names ending in s3/kms (`self._s3`, `s3`, `self._kms`): a convention
-# of the adapters that this scan relies on.
-_CLIENT_CALL = re.compile(r"(?:\bself\._|\b_?)(s3|kms)\.(\w+)\(")
+# boto3 clients are held in names ending in s3/kms/events (`self._s3`, `s3`, `self._kms`,
+# `events`): a convention of the adapters that this scan relies on.
+_CLIENT_CALL = re.compile(r"(?:\bself\._|\b_?)(s3|kms|events)\.(\w+)\(")
 _PRESIGN = re.compile(r"generate_presigned_url\(\s*(?:ClientMethod\s*=\s*)?[\"'](\w+)[\"']")
 _MODEL_CALL = re.compile(r"\b[A-Z]\w*Item\.(\w+)\(")
 _TRANSACTION_CALL = re.compile(r"\b(?:t|batch)\.(save|update|delete|condition_check)\(")
@@ -95,7 +98,8 @@ def _code(text: str) -> str:
 
 def scan(files: Iterable[Path]) -> dict[str, set[str]]:
     """{service: {operation}} called by `files` (services: s3, kms, dynamodb, presign)."""
-    found: dict[str, set[str]] = {"s3": set(), "kms": set(), "dynamodb": set(), "presign": set()}
+    found: dict[str, set[str]] = {"s3": set(), "kms": set(), "events": set(), "dynamodb": set(),
+                                  "presign": set()}
     for path in files:
         text = _code(path.read_text())
         for service, op in _CLIENT_CALL.findall(text):
@@ -113,9 +117,9 @@ def scan(files: Iterable[Path]) -> dict[str, set[str]]:
 
 
 def required_actions(found: dict[str, set[str]]) -> dict[str, set[str]]:
-    """{"s3"|"kms"|"dynamodb": {IAM action}} for the scanned operations."""
-    out: dict[str, set[str]] = {"s3": set(), "kms": set(), "dynamodb": set()}
-    for service in ("s3", "kms"):
+    """{"s3"|"kms"|"events"|"dynamodb": {IAM action}} for the scanned operations."""
+    out: dict[str, set[str]] = {"s3": set(), "kms": set(), "events": set(), "dynamodb": set()}
+    for service in ("s3", "kms", "events"):
         for op in found[service]:
             if op == "generate_presigned_url":
                 continue
@@ -161,6 +165,9 @@ def statements(actions: dict[str, set[str]], index_names: list[str]) -> list[dic
     if actions["kms"]:
         out.append({"Sid": "TokenSigning", "Effect": "Allow", "Action": sorted(actions["kms"]),
                     "Resource": [{"Fn::GetAtt": ["TokenKey", "Arn"]}]})
+    if actions.get("events"):
+        out.append({"Sid": "Events", "Effect": "Allow", "Action": sorted(actions["events"]),
+                    "Resource": [{"Fn::GetAtt": ["EventBus", "Arn"]}]})
     # The log group is the stack's own (LoggingConfig); Lambda writes streams into it.
     out.append({"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": [{"Fn::GetAtt": ["FunctionLogs", "Arn"]}]})

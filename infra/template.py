@@ -149,6 +149,10 @@ def build(sam: dict[str, Any], s: DeploySettings) -> dict[str, Any]:
     upload_ttl = int(str(stage_value("environment_variables", s.stage, {}).get("REGISTRY_UPLOAD_TTL", 86400)))
     res.update(bucket_resources(upload_ttl))
     res["TokenKey"] = key_resource()
+    # Registry events (docs/events.md): the function PutEvents here; rules and targets
+    # (SQS, Step Functions, API destinations...) are the deployer's to add.
+    res["EventBus"] = {"Type": "AWS::Events::EventBus",
+                       "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-events"}}}
     res["FunctionLogs"] = {
         "Type": "AWS::Logs::LogGroup",
         "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}"},
@@ -172,7 +176,8 @@ def build(sam: dict[str, Any], s: DeploySettings) -> dict[str, Any]:
             props["Timeout"] = SCHEDULED_TIMEOUT
         env = props.setdefault("Environment", {}).setdefault("Variables", {})
         env.update({"REGISTRY_TABLE": {"Ref": "RegistryTable"}, "REGISTRY_BUCKET": {"Ref": "BlobBucket"},
-                    "REGISTRY_KMS_KEY_ID": {"Ref": "TokenKey"}})
+                    "REGISTRY_KMS_KEY_ID": {"Ref": "TokenKey"},
+                    "REGISTRY_EVENT_BUS": {"Ref": "EventBus"}})
         if s.domain:
             # Token realm and Location headers name the custom domain, not the AWS one.
             env["REGISTRY_PUBLIC_URL"] = f"https://{s.domain}"
@@ -187,6 +192,8 @@ def build(sam: dict[str, Any], s: DeploySettings) -> dict[str, Any]:
         "TableName": {"Value": {"Ref": "RegistryTable"}},
         "BucketName": {"Value": {"Ref": "BlobBucket"}},
         "TokenKeyId": {"Value": {"Ref": "TokenKey"}},
+        "EventBusName": {"Value": {"Ref": "EventBus"}},
+        "EventBusArn": {"Value": {"Fn::GetAtt": ["EventBus", "Arn"]}},
         "FunctionName": {"Value": {"Ref": FUNCTION}},
         "LogGroup": {"Value": {"Ref": "FunctionLogs"}},
         **t["Outputs"],

@@ -110,7 +110,18 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
         server.serve_forever()
     finally:
         server.server_close()
+        _flush_usage()
     return 0
+
+
+def _flush_usage() -> None:
+    """Write the usage counts still buffered (docs/metering.md): a clean stop loses none."""
+    from chalicelib import bootstrap
+
+    try:
+        bootstrap.meter().flush()
+    except Exception as exc:  # noqa: BLE001 - the backend may already be gone
+        print(f"usage counts not flushed: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore,
                              UploadSession)
 from .digest import MAX_DIGEST_LENGTH, ResumableHash, compute, looks_like_digest, parse_digest
 from .errors import RegistryError
+from .notify import Notifier
 from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from .ranges import RangeInvalid, parse_content_range
 from .sessions import find_session
@@ -96,6 +97,9 @@ def _uploads_range(offset: int) -> str:
 
 class Registry:
     """OCI distribution use cases over a MetadataStore and a BlobStore."""
+
+    # Set by the composition root (domain/notify.py): events after each commit, uploaded bytes.
+    notify: Notifier = Notifier()
 
     def __init__(self, meta: MetadataStore, blobs: BlobStore, settings) -> None:
         self.meta = meta
@@ -260,6 +264,7 @@ class Registry:
                 detail.update(verifying=verifying, reason="blobs still being verified after a direct "
                               "upload: repeat their closing PUT until it answers 201, then push the manifest")
             raise RegistryError("MANIFEST_BLOB_UNKNOWN", detail) from None
+        self.notify.manifest_pushed(repo, tag, digest, parsed.media_type, len(body), parsed.subject)
         return digest, parsed.subject
 
     def _check_media_types(self, parsed) -> None:
@@ -289,6 +294,7 @@ class Registry:
                      else self.meta.delete_tag(repo, reference))
         if not found:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
+        self.notify.deleted(repo, reference)
 
     # -- tags, catalog, referrers ------------------------------------------
     def page_size(self, n: Optional[int]) -> int:
@@ -423,6 +429,7 @@ class Registry:
         key = keys.blob_key(digest)
         self.blobs.put(key, body)
         self.meta.link_blob(repo, digest, len(body), key)
+        self.notify.uploaded(repo, len(body))
         return digest
 
     def _session(self, repo: str, upload_id: str) -> UploadSession:
@@ -509,6 +516,8 @@ class Registry:
             from .direct import DirectUploads
 
             out = DirectUploads(self.meta, self.blobs, self.settings).close(s, digest, data)
+            if isinstance(out, str):
+                self.notify.uploaded(repo, s.direct_size or 0)
             return out if isinstance(out, str) else UploadResult(upload_id=upload_id, offset=out.offset)
         self._check_range(s, content_range, len(data))
         h = ResumableHash(s.hash_state)
@@ -524,6 +533,7 @@ class Registry:
         except Exception:
             self._recover_final(s, key, size)
         self.meta.link_blob(repo, digest, size, key)  # the commit point
+        self.notify.uploaded(repo, size)
         self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 SERVICE = "oci-registry"
 NAMESPACE = "OciRegistry"
@@ -24,6 +24,9 @@ LOGGER_NAME = "registry"  # the std logger every module of ours logs under
 _lock = threading.Lock()
 _state = threading.local()   # per request (the local server is threaded)
 _logger: Any = None
+# Called with (REST event, response, operation, bytes redirected) after each request
+# (usage metering, see http/metering.py); installed by the entry point.
+_hooks: list[Callable[[dict, dict, str, int], None]] = []
 
 _V2_KINDS = (
     (re.compile(r".+/manifests/[^/]+", re.DOTALL), "manifest"),
@@ -86,6 +89,20 @@ def begin(request_id: str, lambda_request_id: str = "-") -> None:
         pass
 
 
+def add_hook(fn: Callable[[dict, dict, str, int], None]) -> None:
+    """Run `fn(event, response, operation, redirected)` after every request (once per fn)."""
+    if fn not in _hooks:
+        _hooks.append(fn)
+
+
+def _run_hooks(event: dict, response: dict, op: str) -> None:
+    for hook in list(_hooks):
+        try:
+            hook(event, response, op, getattr(_state, "redirected", 0))
+        except Exception:  # noqa: BLE001 - a hook never fails a request
+            logging.getLogger(LOGGER_NAME).exception("request hook failed")
+
+
 def redirected(size: int) -> None:
     """Count bytes the current request sends to S3 by redirect (blob pulls)."""
     _state.redirected = getattr(_state, "redirected", 0) + max(0, int(size))
@@ -96,6 +113,7 @@ def record(event: dict, response: dict, seconds: float) -> Optional[dict]:
     status = int(response.get("statusCode") or 0)
     request_id = (event.get("requestContext") or {}).get("requestId", "-")
     op = operation(event)
+    _run_hooks(event, response, op)
     try:
         from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
         from aws_lambda_powertools.metrics.functions import is_metrics_disabled

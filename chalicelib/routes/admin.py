@@ -1,5 +1,6 @@
 """Administration API (JSON, Basic credentials of an admin): users, namespaces,
-robots, grants, repository visibility. The CLI in `client/` drives it."""
+robots, grants, repository visibility, usage reports and webhooks. The CLI in
+`client/` drives it."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +9,8 @@ from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..domain.errors import RegistryError
+from ..domain.events import EVENT_TYPES
+from ..domain.metering import as_csv, as_json
 from ..http.auth import basic_credentials, source_ip
 from ..http.errors import error_boundary
 from ..http.headers import body_bytes
@@ -113,4 +116,52 @@ def delete_grant(request, actor, body) -> Response:
                                                    public={"type": "boolean"}))
 def set_visibility(request, actor, body) -> Response:
     bootstrap.accounts().set_public(actor, body["repository"], body["public"])
+    return empty(204)
+
+
+# -- usage (docs/metering.md) and webhooks (docs/events.md) ----------------------
+USAGE_QUERY = frozenset({"namespace", "from", "to", "day", "format"})
+WEBHOOK = obj(("url",), url={"type": "string", "minLength": 1, "maxLength": 2048},
+              events={"type": "array", "maxItems": len(EVENT_TYPES), "uniqueItems": True,
+                      "items": {"type": "string", "enum": list(EVENT_TYPES)}})
+
+
+@_admin_route("/admin/usage", "GET", EMPTY)
+def get_usage(request, actor, body) -> Response:
+    """A namespace's days (?namespace=&from=&to=) or every namespace on one day (?day=),
+    as JSON or CSV (?format=csv)."""
+    q = dict(request.query_params or {})
+    unknown = sorted(set(q) - USAGE_QUERY)
+    fmt = q.get("format", "json")
+    if unknown or fmt not in ("json", "csv") or ("day" in q) == ("namespace" in q):
+        raise RegistryError("UNSUPPORTED", {"reason": "query: namespace=NS [from=, to=] or day=yyyy-mm-dd, "
+                                            "and format=json|csv", "unknown": unknown}, status=400)
+    usage = bootstrap.usage()
+    if "day" in q:
+        rows, name = usage.day_report(actor, q["day"]), f"usage-{q['day']}"
+    else:
+        rows = usage.namespace_report(actor, q["namespace"], q.get("from"), q.get("to"))
+        name = f"usage-{q['namespace']}-{rows[0].day}-{rows[-1].day}"
+    if fmt == "csv":
+        return Response(body=as_csv(rows), status_code=200, headers={
+            "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return json_response(as_json(rows), headers={"Cache-Control": "no-store"})
+
+
+@_admin_route("/admin/namespaces/{namespace}/webhooks", "POST", WEBHOOK)
+def add_webhook(request, actor, body, namespace: str) -> Response:
+    rec = bootstrap.webhooks().add(actor, namespace, body["url"], body.get("events"))
+    return json_response({"id": rec.webhook_id, "url": rec.url, "events": rec.events, "secret": rec.secret,
+                          "created": rec.created}, status=201, headers={"Cache-Control": "no-store"})
+
+
+@_admin_route("/admin/namespaces/{namespace}/webhooks", "GET", EMPTY)
+def list_webhooks(request, actor, body, namespace: str) -> Response:
+    return json_response({"webhooks": bootstrap.webhooks().list(actor, namespace)})
+
+
+@_admin_route("/admin/namespaces/{namespace}/webhooks/{webhook_id}", "DELETE", EMPTY)
+def delete_webhook(request, actor, body, namespace: str, webhook_id: str) -> Response:
+    bootstrap.webhooks().delete(actor, namespace, webhook_id)
     return empty(204)

@@ -199,3 +199,25 @@ def expiry_sk(expires_at: int, repo: str, tag: str) -> str:
 def expiry_sk_upto(now: int) -> str:
     """Every entry due at `now` sorts below this."""
     return f"{int(now) + 1:010d}"
+# -- metering and events (domain/metering.py, domain/events.py, docs/metering.md) --------
+# USAGE#<yyyy-mm-dd>  NS#<ns>          a namespace's counters for one UTC day (requests, pulls,
+#                                      pushes, bytes_served, bytes_uploaded), atomic ADDs: a
+#                                      billing export of a day is one Query, a namespace's
+#                                      range one BatchGetItem per 100 days
+# NS#<ns>           WEBHOOK#<id>       a webhook of the namespace: URL, HMAC secret, event types
+# NS#<ns>           WEBHOOKS           how many webhooks the namespace has (capped atomically)
+WEBHOOK_PREFIX = "WEBHOOK#"
+WEBHOOK_COUNT_SK = "WEBHOOKS"
+USAGE_NS_PREFIX = "NS#"
+
+
+def usage_pk(day: str) -> str:
+    return f"USAGE#{day}"
+
+
+def usage_sk(namespace: str) -> str:
+    return f"{USAGE_NS_PREFIX}{namespace}"
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"{WEBHOOK_PREFIX}{webhook_id}"

@@ -40,6 +40,8 @@ class Impl:
     helm: Any
     ui: Any
     lifecycle: Any = None
+    usage: Any = None      # storage/metering_ports.py
+    webhooks: Any = None
 
 
 def _enabled() -> list[str]:
@@ -144,12 +146,15 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
         from chalicelib.storage.memory_accounts import MemoryAccountStore, MemoryHelmIndex
         from chalicelib.storage.memory_blobs import MemoryBlobStore
 
+        from chalicelib.storage.memory_metering import MemoryUsageStore, MemoryWebhookStore
+
         state = MemoryState()
         meta = MemoryMetadataStore(state)
         from chalicelib.storage.memory_lifecycle import MemoryTagLifecycle
 
         yield Impl(kind, meta, MemoryBlobStore(), MemoryAccountStore(state), MemoryHelmIndex(state),
-                   MemoryUiReads(meta), MemoryTagLifecycle(meta))
+                   MemoryUiReads(meta), MemoryTagLifecycle(meta), MemoryUsageStore(),
+                   MemoryWebhookStore())
         return
     if kind == "strict" and not _strict_installed():
         pytest.skip("strict backends not installed (scripts/install-backends.sh)")
@@ -160,6 +165,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     from chalicelib.storage.dynamo import DynamoMetadataStore
     from chalicelib.storage.helm_dynamo import DynamoHelmIndex
     from chalicelib.storage.lifecycle_dynamo import DynamoTagLifecycle
+    from chalicelib.storage.metering_dynamo import DynamoUsageStore, DynamoWebhookStore
     from chalicelib.storage.s3 import S3BlobStore
     from chalicelib.storage.ui_dynamo import DynamoUiReads
 
@@ -168,7 +174,8 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     try:
         s3 = backend.s3
         yield Impl(kind, DynamoMetadataStore(), S3BlobStore(lambda: s3, backend.bucket), DynamoAccountStore(),
-                   DynamoHelmIndex(), DynamoUiReads(), DynamoTagLifecycle())
+                   DynamoHelmIndex(), DynamoUiReads(), DynamoTagLifecycle(), DynamoUsageStore(),
+                   DynamoWebhookStore())
     finally:
         outer.restore()
 

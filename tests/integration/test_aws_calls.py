@@ -20,9 +20,29 @@ def token(client, repo):
     client.login(repo)
 
 
+@pytest.fixture(autouse=True)
+def quiet_background(registry):
+    """Metering flushes and event deliveries run off the request path, on threads of the
+    same process and clients: let them finish before a count starts, so that a count
+    holds only the request's own calls (flush costs: test_metering.py)."""
+    from chalicelib import bootstrap
+
+    yield
+    bootstrap.events().wait_idle(10, retries=True)
+    bootstrap.meter().flush()
+
+
+def _settle() -> None:
+    from chalicelib import bootstrap
+
+    bootstrap.events().wait_idle(10, retries=True)
+    bootstrap.meter().flush()
+
+
 @pytest.fixture
 def image(client, repo):
     digest, body = client.push_image(repo, "v1", layers=2)
+    _settle()
     return repo, digest, body
 
 
@@ -139,3 +159,19 @@ def test_tag_delete_is_one_transaction_and_a_tag_page_one_query(client, image):
     assert r.status_code == 202
     # the GetItem is the Helm view's (it reads the tag to find a chart's index entry)
     assert dict(aws.calls) == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}
+def test_metering_adds_no_call_to_a_pull(client, image):
+    """The pull is counted (in the process's buffer) without any AWS call of its own."""
+    import json
+    from datetime import datetime, timezone
+
+    from chalicelib import bootstrap
+
+    repo, digest, body = image
+    layer = json.loads(body)["layers"][0]
+    with count_aws_calls() as aws:
+        assert client.request("GET", f"/v2/{repo}/manifests/v1", headers={"Accept": OCI}).status_code == 200
+        assert client.request("GET", f"/v2/{repo}/blobs/{layer['digest']}").status_code == 307
+    assert dict(aws.calls) == {"dynamodb.GetItem": 2}
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    counted = bootstrap.meter().pending()[(day, repo.split("/")[0])]
+    assert counted == {"requests": 2, "pulls": 1, "bytes_served": layer["size"]}

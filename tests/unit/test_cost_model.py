@@ -62,3 +62,19 @@ def test_model_keeps_the_ecr_comparison_at_the_default_front_door():
     tiny = next(r for r in m["rows"] if r["workload"] == "1M pulls, 1-layer tiny image, within the region")
     assert tiny["breakdown_arm64"]["front_door"] == 0.0 and tiny["ecr"] == 0.0
     assert m["front_door"] == "function-url" and m["fronts"]["rows"]
+
+
+def test_metering_cost_grows_with_processes_and_namespaces_not_requests():
+    from bench.cost import PRICES, metering_cost
+
+    # 100 M requests a month over 10 warm instances and 50 namespaces, 60 s flushes:
+    # 10 x 43,200 flushes (by age) x 50 items at most = 21.6 M writes, vs 100 M per request
+    m = metering_cost(100e6, namespaces=50, instances=10)
+    assert m["writes"] == 10 * 43200 * 50
+    assert m["cost"] == pytest.approx(21.6 * PRICES["dynamodb_per_million_wru"])
+    assert m["per_request_cost"] == pytest.approx(100 * PRICES["dynamodb_per_million_wru"])
+    # a quiet registry never writes more than it was asked to count
+    assert metering_cost(1000, namespaces=50, instances=10)["writes"] == 1000
+    # by count, not age, once one instance sees more than flush_events per flush_seconds
+    busy = metering_cost(1e9, namespaces=1, instances=1)
+    assert busy["writes"] == 1e9 / 1000

@@ -153,6 +153,12 @@ def test_function_role_allows_exactly_what_the_code_calls(templates):
             "${RegistryTable.Arn}/index/catalog", "${RegistryTable.Arn}/index/referrers"]
         assert by_sid["TableIndexes"]["Action"] == ["dynamodb:Query"]
         assert by_sid["Logs"]["Resource"] == [{"Fn::GetAtt": ["FunctionLogs", "Arn"]}]
+        # events (docs/events.md): PutEvents on the stack's own bus, named to the function
+        assert set(by_sid["Events"]["Action"]) == needed["events"] == {"events:PutEvents"}
+        assert by_sid["Events"]["Resource"] == [{"Fn::GetAtt": ["EventBus", "Arn"]}]
+        assert t["Resources"]["EventBus"]["Type"] == "AWS::Events::EventBus"
+        env = t["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+        assert env["REGISTRY_EVENT_BUS"] == {"Ref": "EventBus"}
 
 
 def test_the_scan_follows_the_code(tmp_path):
