@@ -26,6 +26,8 @@ from typing import Any, Callable, Optional, Protocol
 
 import requests
 
+from .throttle import RateLimit, take
+
 HEADER = "OCI-Direct-Upload"
 PLAN_BATCH = 1000          # parts per plan request (the registry's cap)
 PART_RETRIES = 3
@@ -81,8 +83,8 @@ class BytesSource:
 class _Slice:
     """A part of a source as a streamed request body (never wholly in memory)."""
 
-    def __init__(self, source: Source, offset: int, length: int) -> None:
-        self.source, self.pos, self.end = source, offset, offset + length
+    def __init__(self, source: Source, offset: int, length: int, limit: Optional[RateLimit] = None) -> None:
+        self.source, self.pos, self.end, self.limit = source, offset, offset + length, limit
 
     def __len__(self) -> int:
         return self.end - self.pos
@@ -91,6 +93,7 @@ class _Slice:
         n = len(self) if n is None or n < 0 else min(n, len(self))
         data = self.source.read(self.pos, min(n, 1 << 20))
         self.pos += len(data)
+        take(self.limit, len(data))
         return data
 
 
@@ -225,11 +228,13 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
               digest: Optional[str] = None, location: Optional[str] = None,
               part_size: Optional[int] = None, workers: int = 8,
               progress: Callable[[int], None] = lambda n: None,
-              s3: Optional[requests.Session] = None, single_put: bool = True) -> str:
+              s3: Optional[requests.Session] = None, single_put: bool = True,
+              limit: Optional[RateLimit] = None) -> str:
     """Upload `source` as a blob of `repo` straight to S3; returns its digest.
 
     With `location` (an interrupted session), parts S3 holds are skipped.
     `single_put=False` asks for parallel parts even where one PUT would do.
+    `limit` caps the upload rate (shared by all parts).
     Raises DirectUploadError, or ValueError when the registry offers no direct
     uploads (use the standard upload path then).
     """
@@ -252,18 +257,19 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
     doc = up.plan(source.size, blob_digest if single_put or state.get("method") else None, part_size,
                   [(n, checksums[n - 1]) for n in todo[:PLAN_BATCH]])
     if doc["method"] == "put":
-        up.send(doc["url"], doc["headers"], _Slice(source, 0, source.size))
+        up.send(doc["url"], doc["headers"], _Slice(source, 0, source.size, limit))
         progress(source.size)
         return up.close(blob_digest)
     if doc["partSize"] != part_size:
         raise DirectUploadError(f"the registry planned {doc['partSize']}-byte parts, not {part_size}")
     progress(sum(min(part_size, source.size - (n - 1) * part_size) for n in held))
-    _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress)
+    _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress, limit)
     return up.close(blob_digest)
 
 
 def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,
-                planned: list, workers: int, progress: Callable[[int], None]) -> None:
+                planned: list, workers: int, progress: Callable[[int], None],
+                limit: Optional[RateLimit] = None) -> None:
     urls: dict = {p["number"]: p for p in planned}
 
     def plan(numbers: list) -> None:
@@ -275,7 +281,7 @@ def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: lis
         for attempt in range(PART_RETRIES + 1):
             p = urls[n]
             try:
-                up.send(p["url"], p["headers"], _Slice(source, (n - 1) * part_size, p["size"]))
+                up.send(p["url"], p["headers"], _Slice(source, (n - 1) * part_size, p["size"], limit))
                 progress(p["size"])
                 return
             except (DirectUploadError, requests.ConnectionError) as exc:
