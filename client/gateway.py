@@ -340,6 +340,7 @@ class Handler(BaseHTTPRequestHandler):
                 except (DirectUploadError, requests.RequestException) as err:
                     self.gw.log("stream-failed", name=spool.name, digest=digest, error=str(err))
                     spool.give_up()
+            waited = round(time.monotonic() - started, 3)  # the last parts, after the client's last byte
             if spool.streamed():
                 spool.upload.close(digest)  # type: ignore[union-attr]
             else:
@@ -358,7 +359,8 @@ class Handler(BaseHTTPRequestHandler):
             self.gw.pop(path)
             spool.drop()
         seconds = round(time.monotonic() - started, 3)
-        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds, how=how)
+        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds, how=how,
+                    parts_seconds=waited)
         self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
 
     def _drop_upstream(self, http: requests.Session, location: str) -> None:
