@@ -141,16 +141,19 @@ class DirectUpload:
         self.location = r.headers["Location"]
         return offers_direct(r.headers)
 
-    def plan(self, size: int, digest: Optional[str] = None, part_size: Optional[int] = None,
+    def plan(self, size: Optional[int], digest: Optional[str] = None, part_size: Optional[int] = None,
              parts: Optional[list] = None) -> dict:
-        """POST <Location>/direct; `parts` are (number, sha256_b64) pairs."""
-        body: dict = {"size": size}
+        """POST <Location>/direct; `parts` are (number, sha256_b64) or (number, sha256_b64, size).
+        `size` None plans an open multipart upload: parts of `part_size`, the last one's size
+        given with its plan, the total fixed by the registry at the close."""
+        body: dict = {} if size is None else {"size": size}
         if digest:
             body["digest"] = digest
         if part_size:
             body["partSize"] = part_size
         if parts:
-            body["parts"] = [{"number": n, "sha256": c} for n, c in parts]
+            body["parts"] = [{"number": p[0], "sha256": p[1], **({"size": p[2]} if len(p) > 2 else {})}
+                             for p in parts]
         r = self.http.post(self._url(f"{self.location}/direct"), json=body, allow_redirects=False)
         if r.status_code != 200:
             raise _error(r, "planning the upload")

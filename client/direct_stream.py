@@ -4,6 +4,9 @@
     stream.feed(block)   # after the block is in the file: hashes it, sends every part it completes
     stream.finish()      # waits for every part; raises the first failure
 
+With `size` None the upload is open (the registry fixes its size from the parts at the
+close): every part is `part_size` bytes, and `finish` sends the shorter last one.
+
 Bytes are hashed once, as they arrive; a completed part is planned (its SHA-256 is in the
 presigned URL) and uploaded from the file by a worker while later bytes keep arriving, so
 the upload overlaps the client's transfer. Memory: one 1 MiB read per worker.
@@ -24,7 +27,7 @@ from .throttle import RateLimit
 
 
 class PartStream:
-    def __init__(self, up: DirectUpload, path: str, size: int, part_size: int, workers: int = 4,
+    def __init__(self, up: DirectUpload, path: str, size: Optional[int], part_size: int, workers: int = 4,
                  limit: Optional[RateLimit] = None, progress: Callable[[int], None] = lambda n: None) -> None:
         self.up, self.size, self.part_size = up, size, part_size
         self.source = FileSource(path)
@@ -38,7 +41,8 @@ class PartStream:
         self._lock = threading.Lock()
 
     def part_end(self) -> int:
-        return min(self.number * self.part_size, self.size)
+        end = self.number * self.part_size
+        return end if self.size is None else min(end, self.size)
 
     def feed(self, data: bytes) -> None:
         """Hash `data` (already written to the file at `pos`); send each part it completes."""
@@ -52,19 +56,24 @@ class PartStream:
             self.pos += len(piece)
             view = view[len(piece):]
             if self.pos == self.part_end():
-                start = (self.number - 1) * self.part_size
-                checksum = base64.b64encode(self.part.digest()).decode()
-                self.futures.append(self.pool.submit(self._send, self.source, self.number, checksum, start, self.pos - start))
-                self.number += 1
-                self.part = hashlib.sha256()
+                self._submit(sized=False)
+
+    def _submit(self, sized: bool) -> None:
+        start = (self.number - 1) * self.part_size
+        checksum = base64.b64encode(self.part.digest()).decode()
+        self.futures.append(self.pool.submit(self._send, self.source, self.number, checksum, start,
+                                             self.pos - start, sized))
+        self.number += 1
+        self.part = hashlib.sha256()
 
     def failed(self) -> bool:
         return self.error is not None or any(f.done() and f.exception() for f in self.futures)
 
-    def _send(self, src: FileSource, number: int, checksum: str, offset: int, length: int) -> None:
+    def _send(self, src: FileSource, number: int, checksum: str, offset: int, length: int, sized: bool) -> None:
+        part = (number, checksum, length) if sized else (number, checksum)
         for attempt in range(PART_RETRIES + 1):
             try:
-                doc = self.up.plan(self.size, parts=[(number, checksum)])
+                doc = self.up.plan(self.size, parts=[part])
                 p = doc["parts"][0]
                 self.up.send(p["url"], p["headers"], _Slice(src, offset, length, self.limit))
                 self.progress(length)
@@ -77,8 +86,14 @@ class PartStream:
                 time.sleep(0.5 * (attempt + 1))  # a 403 is an expired URL: the next plan signs afresh
 
     def finish(self) -> None:
-        """Wait for every part; raises the first failure."""
-        if self.pos != self.size:
+        """Wait for every part; raises the first failure. An open upload (size None) sends
+        its last, shorter part now, with its size."""
+        if self.size is None:
+            if self.pos == 0:
+                raise DirectUploadError("an open upload needs at least one byte")
+            if self.pos > (self.number - 1) * self.part_size:
+                self._submit(sized=True)
+        elif self.pos != self.size:
             raise DirectUploadError(f"{self.pos} bytes of the {self.size} declared")
         try:
             for f in self.futures:

@@ -313,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
             http = spool.session(self.headers.get("Authorization"), self.gw.book)
             try:
                 spool.begin(length, self.gw.upstream, http, self.gw.s3, self.gw.workers)
-            except DirectUploadError as err:  # no streaming then: the close sends the spooled file
+            except (DirectUploadError, requests.RequestException) as err:  # the close sends the spooled file
                 self.gw.log("stream-refused", name=spool.name, error=str(err))
             spool.write(self._body())
             if self.command == "PATCH":

@@ -161,6 +161,35 @@ def test_oras_push_through_the_gateway(limited, gateway, tmp, uniq):
         assert [Path(f).read_bytes() == data for f in files] == [True]
 
 
+def test_a_body_of_unknown_length_is_streamed_with_an_open_size(limited, gateway, uniq):
+    """Chunked transfer encoding (docker, skopeo compressing on the fly): no length is
+    announced, so the gateway streams an open upload once 64 MiB are spooled."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    data = random.Random(31).randbytes(90 * MiB + 11)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with server_log_on_failure(limited):
+        r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+        location = r.headers["Location"]
+        # two PATCHes without Content-Length, then the close
+        for piece in (data[:40 * MiB], data[40 * MiB:]):
+            r = c.request("PATCH", location, data=(piece[i:i + MiB] for i in range(0, len(piece), MiB)))
+            assert r.status_code == 202, r.text
+        r = c.request("PUT", location, params={"digest": digest})
+        assert r.status_code == 201, r.text
+        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
+        assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
+        reader = Client(limited.url, auth=ADMIN)
+        reader.login(repo, "pull")
+        r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+        assert r.status_code == 200 and r.content == data
+
+
 def test_gateway_passes_registry_errors_through(limited, gateway, tmp):
     """Anything that is not an upload body is the registry's own answer (here: the challenge)."""
     import requests
