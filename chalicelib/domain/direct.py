@@ -95,6 +95,8 @@ class DirectUploads:
     def _start(self, s: UploadSession, req: dict) -> UploadSession:
         if s.offset or s.mpu_id or s.tail_size or s.tail_inline:
             raise invalid("this upload already received bytes through PATCH; open a new one")
+        if "size" not in req and "partSize" not in req:  # an open upload names its part size
+            raise invalid("the first plan gives the blob's size, or partSize for an upload of unknown size")
         size, digest = req.get("size", OPEN), req.get("digest")
         s.direct_size, s.direct_digest = size, digest
         if size == OPEN:  # the size comes from the parts at the close (at most 10,000 of partSize)
