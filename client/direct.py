@@ -32,6 +32,7 @@ HEADER = "OCI-Direct-Upload"
 PLAN_BATCH = 1000          # parts per plan request (the registry's cap)
 PART_RETRIES = 3
 CLOSE_TIMEOUT_S = 6 * 3600
+CLOSE_RETRIES = 8          # closing calls answered 5xx (or unanswered) in a row before giving up
 MIB = 1024 * 1024
 DEFAULT_PART = 16 * MIB
 MAX_PARTS = 10_000  # give up closing when verification stops advancing for this long
@@ -184,12 +185,27 @@ class DirectUpload:
 
     def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
         """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
-        last_progress, verified = time.monotonic(), -1
+        last_progress, verified, failures = time.monotonic(), -1, 0
         while True:
-            r = self.http.put(self._url(self.location or ""), params={"digest": digest},
-                              data=b"", allow_redirects=False)
-            if r.status_code == 201:
+            try:
+                r = self.http.put(self._url(self.location or ""), params={"digest": digest},
+                                  data=b"", allow_redirects=False)
+            except requests.ConnectionError:
+                if failures >= CLOSE_RETRIES:
+                    raise
+                r = None
+            if r is not None and r.status_code == 201:
                 return r.headers.get("Docker-Content-Digest", digest)
+            if r is None or r.status_code in (500, 502, 503, 504):
+                # a call cut short (the 29 s gateway limit, a crash) loses only its own slice
+                # of the work: close again; a lost 201 shows as the blob being there
+                failures += 1
+                if failures > CLOSE_RETRIES:
+                    raise _error(r, "closing the upload") if r is not None else DirectUploadError("no answer")
+                time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
+                continue
+            if r.status_code == 404 and failures and self._blob_exists(digest):
+                return digest
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
             done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])
@@ -200,6 +216,11 @@ class DirectUpload:
                 raise DirectUploadError("the registry stopped verifying the upload")
             self.location = r.headers.get("Location", self.location)
             time.sleep(min(float(r.headers.get("Retry-After") or 1), 5.0))
+
+
+    def _blob_exists(self, digest: str) -> bool:
+        r = self.http.head(self._url(f"/v2/{self.repo}/blobs/{digest}"), allow_redirects=False)
+        return r.status_code in (200, 307)
 
 
 def hash_source(source: Source, part_size: int, chunk: int = 8 << 20) -> tuple[str, list[str]]:
