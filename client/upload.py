@@ -42,7 +42,10 @@ class Blob:
             return self.data[start:start + length]
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            out = bytearray()
+            first = os.pread(fd, length, self.offset + start)
+            if len(first) == length:
+                return first  # the usual case: no copy
+            out = bytearray(first)
             while len(out) < length:
                 got = os.pread(fd, length - len(out), self.offset + start + len(out))
                 if not got:
