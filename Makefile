@@ -46,7 +46,8 @@ test-e2e:
 	@bash scripts/setup.sh --clients
 	.venv/bin/python -m pytest tests/e2e $(XDIST) $(PYTEST_ARGS)
 
-# Benchmarks: `make bench` (full, ~10 min) or `make bench QUICK=1` (smoke, ~3 min).
+# Benchmarks: `make bench` (full, ~25 min: the gateway section pushes a 1 GiB layer) or `make bench QUICK=1` (smoke, ~5 min).
+# One section alone: .venv/bin/python -m bench.section direct|gateway --work DIR --out FILE [--quick].
 # Prints the table; writes bench/results.json, docs/benchmarks.md, docs/benchmarks/*.png.
 bench: setup
 	@bash bench/install.sh

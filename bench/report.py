@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from . import report_direct
 from .util import log
 
 CALL_OPS = [
@@ -266,7 +267,8 @@ def tables(results: dict) -> str:
              ("4. skopeo end to end on loopback", e2e_table), ("5. Manifest throughput", throughput_table),
              ("6. Listings against the number of items", scale_table), ("7. Cost model", cost_table),
              ("7b. Cost breakdown", cost_breakdown_table), ("7c. Cost per front door", front_door_cost_table),
-             ("8. Web UI pages", ui_table), ("9. Local stack targets (issue 12)", _local_targets)]
+             ("8. Web UI pages", ui_table), ("9. Local stack targets (issue 12)", _local_targets),
+             ("10. Direct uploads", report_direct.direct_table), ("10b. Push gateway", report_direct.gateway_table)]
     out = []
     for title, fn in parts:
         try:
@@ -754,5 +756,6 @@ every process of the stack while skopeo pushes one 1 GiB layer (`bench/s_memory.
 sampled every 0.2 s), and the ratios of sections 4 and 5. Load from other processes moves
 absolute numbers; the ratios are taken within one run.
 
-{_local_targets(results)}"""
+{_local_targets(results)}
+{report_direct.markdown(results)}"""
     path.write_text(doc.rstrip() + "\n")

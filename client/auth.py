@@ -208,8 +208,10 @@ class TokenAuth(requests.auth.AuthBase):
                 return False
             doc = r.json()
             token = doc.get("token") or doc.get("access_token")
-            # renew a little early; registries give at least 60 s
-            life = max(int(doc.get("expires_in") or 60) - 15, 10)
+            # renew a little early (a fifth of the life, at most 15 s); a token that expires
+            # anyway mid-push is renewed on the registry's 401 (bodies here are replayable)
+            given = max(int(doc.get("expires_in") or 60), 1)
+            life = given - min(15.0, given / 5)
             self._token = (token, time.time() + life)
         return True
 

@@ -66,6 +66,8 @@ def _transfer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-direct", action="store_true", help="never use the direct-to-S3 extension")
     p.add_argument("--chunk-size", type=int, default=4, metavar="MIB",
                    help="PATCH chunk size where no direct upload is offered (default 4 MiB)")
+    p.add_argument("--limit-rate", type=float, default=None, metavar="MIB/S",
+                   help="cap the upload rate of the whole command (MiB per second)")
 
 
 def _host(url: str) -> str:
@@ -134,7 +136,8 @@ def _options(args: argparse.Namespace):
 
     rep = Reporter(json_lines=getattr(args, "json", False), quiet=args.quiet)
     return Options(workers=args.workers, plain_http=args.plain_http, direct=not args.no_direct, reporter=rep,
-                   platform=getattr(args, "platform", "linux/amd64"), chunk=max(1, args.chunk_size) << 20)
+                   platform=getattr(args, "platform", "linux/amd64"), chunk=max(1, args.chunk_size) << 20,
+                   limit_rate=args.limit_rate * (1 << 20) if args.limit_rate else None)
 
 
 def run(args: argparse.Namespace) -> None:

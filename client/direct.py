@@ -26,10 +26,13 @@ from typing import Any, Callable, Optional, Protocol
 
 import requests
 
+from .throttle import RateLimit, take
+
 HEADER = "OCI-Direct-Upload"
 PLAN_BATCH = 1000          # parts per plan request (the registry's cap)
 PART_RETRIES = 3
 CLOSE_TIMEOUT_S = 6 * 3600
+CLOSE_RETRIES = 8          # closing calls answered 5xx (or unanswered) in a row before giving up
 MIB = 1024 * 1024
 DEFAULT_PART = 16 * MIB
 MAX_PARTS = 10_000  # give up closing when verification stops advancing for this long
@@ -81,16 +84,18 @@ class BytesSource:
 class _Slice:
     """A part of a source as a streamed request body (never wholly in memory)."""
 
-    def __init__(self, source: Source, offset: int, length: int) -> None:
-        self.source, self.pos, self.end = source, offset, offset + length
+    def __init__(self, source: Source, offset: int, length: int, limit: Optional[RateLimit] = None) -> None:
+        self.source, self.pos, self.end, self.limit = source, offset, offset + length, limit
 
     def __len__(self) -> int:
         return self.end - self.pos
 
     def read(self, n: int = -1) -> bytes:
-        n = len(self) if n is None or n < 0 else min(n, len(self))
-        data = self.source.read(self.pos, min(n, 1 << 20))
+        # whole 1 MiB blocks whatever the caller asks (http.client asks for 8-16 KiB): far
+        # fewer reads and sends per part; the socket takes any length
+        data = self.source.read(self.pos, min(len(self), 1 << 20))
         self.pos += len(data)
+        take(self.limit, len(data))
         return data
 
 
@@ -137,16 +142,19 @@ class DirectUpload:
         self.location = r.headers["Location"]
         return offers_direct(r.headers)
 
-    def plan(self, size: int, digest: Optional[str] = None, part_size: Optional[int] = None,
+    def plan(self, size: Optional[int], digest: Optional[str] = None, part_size: Optional[int] = None,
              parts: Optional[list] = None) -> dict:
-        """POST <Location>/direct; `parts` are (number, sha256_b64) pairs."""
-        body: dict = {"size": size}
+        """POST <Location>/direct; `parts` are (number, sha256_b64) or (number, sha256_b64, size).
+        `size` None plans an open multipart upload: parts of `part_size`, the last one's size
+        given with its plan, the total fixed by the registry at the close."""
+        body: dict = {} if size is None else {"size": size}
         if digest:
             body["digest"] = digest
         if part_size:
             body["partSize"] = part_size
         if parts:
-            body["parts"] = [{"number": n, "sha256": c} for n, c in parts]
+            body["parts"] = [{"number": p[0], "sha256": p[1], **({"size": p[2]} if len(p) > 2 else {})}
+                             for p in parts]
         r = self.http.post(self._url(f"{self.location}/direct"), json=body, allow_redirects=False)
         if r.status_code != 200:
             raise _error(r, "planning the upload")
@@ -177,12 +185,27 @@ class DirectUpload:
 
     def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
         """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
-        last_progress, verified = time.monotonic(), -1
+        last_progress, verified, failures = time.monotonic(), -1, 0
         while True:
-            r = self.http.put(self._url(self.location or ""), params={"digest": digest},
-                              data=b"", allow_redirects=False)
-            if r.status_code == 201:
+            try:
+                r = self.http.put(self._url(self.location or ""), params={"digest": digest},
+                                  data=b"", allow_redirects=False)
+            except requests.ConnectionError:
+                if failures >= CLOSE_RETRIES:
+                    raise
+                r = None
+            if r is not None and r.status_code == 201:
                 return r.headers.get("Docker-Content-Digest", digest)
+            if r is None or r.status_code in (500, 502, 503, 504):
+                # a call cut short (the 29 s gateway limit, a crash) loses only its own slice
+                # of the work: close again; a lost 201 shows as the blob being there
+                failures += 1
+                if failures > CLOSE_RETRIES:
+                    raise _error(r, "closing the upload") if r is not None else DirectUploadError("no answer")
+                time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
+                continue
+            if r.status_code == 404 and failures and self._blob_exists(digest):
+                return digest
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
             done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])
@@ -193,6 +216,11 @@ class DirectUpload:
                 raise DirectUploadError("the registry stopped verifying the upload")
             self.location = r.headers.get("Location", self.location)
             time.sleep(min(float(r.headers.get("Retry-After") or 1), 5.0))
+
+
+    def _blob_exists(self, digest: str) -> bool:
+        r = self.http.head(self._url(f"/v2/{self.repo}/blobs/{digest}"), allow_redirects=False)
+        return r.status_code in (200, 307)
 
 
 def hash_source(source: Source, part_size: int, chunk: int = 8 << 20) -> tuple[str, list[str]]:
@@ -225,11 +253,13 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
               digest: Optional[str] = None, location: Optional[str] = None,
               part_size: Optional[int] = None, workers: int = 8,
               progress: Callable[[int], None] = lambda n: None,
-              s3: Optional[requests.Session] = None, single_put: bool = True) -> str:
+              s3: Optional[requests.Session] = None, single_put: bool = True,
+              limit: Optional[RateLimit] = None) -> str:
     """Upload `source` as a blob of `repo` straight to S3; returns its digest.
 
     With `location` (an interrupted session), parts S3 holds are skipped.
     `single_put=False` asks for parallel parts even where one PUT would do.
+    `limit` caps the upload rate (shared by all parts).
     Raises DirectUploadError, or ValueError when the registry offers no direct
     uploads (use the standard upload path then).
     """
@@ -252,18 +282,19 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
     doc = up.plan(source.size, blob_digest if single_put or state.get("method") else None, part_size,
                   [(n, checksums[n - 1]) for n in todo[:PLAN_BATCH]])
     if doc["method"] == "put":
-        up.send(doc["url"], doc["headers"], _Slice(source, 0, source.size))
+        up.send(doc["url"], doc["headers"], _Slice(source, 0, source.size, limit))
         progress(source.size)
         return up.close(blob_digest)
     if doc["partSize"] != part_size:
         raise DirectUploadError(f"the registry planned {doc['partSize']}-byte parts, not {part_size}")
     progress(sum(min(part_size, source.size - (n - 1) * part_size) for n in held))
-    _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress)
+    _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress, limit)
     return up.close(blob_digest)
 
 
 def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,
-                planned: list, workers: int, progress: Callable[[int], None]) -> None:
+                planned: list, workers: int, progress: Callable[[int], None],
+                limit: Optional[RateLimit] = None) -> None:
     urls: dict = {p["number"]: p for p in planned}
 
     def plan(numbers: list) -> None:
@@ -275,7 +306,7 @@ def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: lis
         for attempt in range(PART_RETRIES + 1):
             p = urls[n]
             try:
-                up.send(p["url"], p["headers"], _Slice(source, (n - 1) * part_size, p["size"]))
+                up.send(p["url"], p["headers"], _Slice(source, (n - 1) * part_size, p["size"], limit))
                 progress(p["size"])
                 return
             except (DirectUploadError, requests.ConnectionError) as exc:

@@ -4,23 +4,22 @@
     skopeo copy oci:./img docker://127.0.0.1:5001/acme/app:v1 --dest-tls-verify=false
 
 Every request passes through unchanged (the token dance too: the client's own
-Authorization header is forwarded and never kept), except blob upload bodies of
-sessions where the registry offers direct uploads (`OCI-Direct-Upload` on the POST):
-PATCH/PUT bodies are spooled to a temporary file (memory: one 1 MiB block per
-connection) and answered as a registry would (202 + Range, Location pointing at the
-gateway); at the closing `PUT ?digest=` the gateway checks the digest and sends the
-file to S3 in parallel parts through the direct plan, then closes the session
-upstream and answers 201. Registries without the extension see plain pass-through.
+Authorization header is forwarded; gateway_auth.py says how an expiring token is
+renewed), except blob upload bodies of sessions where the registry offers direct
+uploads (`OCI-Direct-Upload` on the POST): PATCH/PUT bodies are written to a spool file
+(memory: one 1 MiB block per connection) and answered as a registry would (202 + Range,
+Location pointing at the gateway) while their parts already go to S3 in parallel
+(gateway_spool.py); at the closing `PUT ?digest=` the gateway checks the digest, waits
+for the last parts (or sends the spooled file when the client gave no length), closes
+the session upstream and answers 201. Registries without the extension see plain
+pass-through.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +30,8 @@ import requests
 
 from .api import ClientError, normalize_url
 from .direct import DirectUploadError, push_blob
+from .gateway_auth import TokenBook
+from .gateway_spool import Spool
 from .upload import Blob
 
 BLOCK = 1024 * 1024
@@ -39,35 +40,6 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
 START = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?")
 IDLE_SECONDS = 3600
-
-
-class Spool:
-    """One upload session held by the gateway: bytes on disk, running SHA-256."""
-
-    def __init__(self, name: str, upstream_location: str, spool_dir: Optional[str]) -> None:
-        self.name = name
-        self.location = upstream_location  # absolute URL of the upstream session
-        fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
-        self.fh = os.fdopen(fd, "wb")
-        self.size = 0
-        self.hash = hashlib.sha256()
-        self.lock = threading.Lock()
-        self.used = time.monotonic()
-
-    def write(self, chunks: Iterator[bytes]) -> None:
-        for data in chunks:
-            self.fh.write(data)
-            self.hash.update(data)
-            self.size += len(data)
-        self.fh.flush()
-        self.used = time.monotonic()
-
-    def drop(self) -> None:
-        self.fh.close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 class Gateway:
@@ -84,6 +56,7 @@ class Gateway:
         self.s3 = requests.Session()  # presigned S3 requests: never the client's credentials
         self.s3.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.book = TokenBook(self.upstream, self.http)
         self.sessions: dict[str, Spool] = {}
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()
@@ -194,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
     def _rewrite(self, value: str) -> str:
         """Upstream absolute URLs (Location, token realm) point back at the gateway."""
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        self.gw.book.note_challenge(value)
         return value.replace(self.gw.upstream, f"http://{host}")
 
     # -- pass-through -----------------------------------------------------------------
@@ -262,6 +236,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._session(spool, path)
             if self.command == "POST" and START.fullmatch(path):
                 return self._start(path)
+            if self.command == "GET" and self.gw.book.is_realm(path):
+                return self._token()
             r = self._forward()
             if r is not None:
                 self._relay(r)
@@ -276,6 +252,20 @@ class Handler(BaseHTTPRequestHandler):
                 pass
 
     do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_POST = do_OPTIONS = _handle
+
+    def _token(self) -> None:
+        """A token request, relayed; the gateway notes how to ask again (gateway_auth.py)."""
+        r = self._forward()
+        if r is None:
+            return
+        if r.status_code != 200:
+            return self._relay(r)
+        body = r.raw.read((1 << 20) + 1, decode_content=True)
+        r.close()
+        if len(body) > 1 << 20:
+            return self._error(ClientError("the token endpoint's answer is over 1 MiB", status=502))
+        self.gw.book.record(self.path, self.headers.get("Authorization"), body)
+        self._send(200, {k: v for k, v in r.headers.items() if k.lower() != "content-encoding"}, body)
 
     # -- uploads ------------------------------------------------------------------------
     def _start(self, path: str) -> None:
@@ -318,6 +308,13 @@ class Handler(BaseHTTPRequestHandler):
                                             "Content-Type": "application/json"},
                                       _oci_error("BLOB_UPLOAD_INVALID", "chunk out of order",
                                                  {"expected": spool.size}))
+            chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+            length = None if chunked else int(self.headers.get("Content-Length") or 0)
+            http = spool.session(self.headers.get("Authorization"), self.gw.book)
+            try:
+                spool.begin(length, self.gw.upstream, http, self.gw.s3, self.gw.workers)
+            except (DirectUploadError, requests.RequestException) as err:  # the close sends the spooled file
+                self.gw.log("stream-refused", name=spool.name, error=str(err))
             spool.write(self._body())
             if self.command == "PATCH":
                 return self._send(202, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
@@ -333,23 +330,44 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, {"Content-Type": "application/json"},
                               _oci_error("DIGEST_INVALID", "the uploaded bytes do not match the digest",
                                          {"expected": digest, "actual": actual}))
-        spool.fh.close()
         started = time.monotonic()
-        http = requests.Session()  # the client's own credentials, for this upload only
-        if self.headers.get("Authorization"):
-            http.headers["Authorization"] = self.headers["Authorization"]
+        http = spool.session(self.headers.get("Authorization"), self.gw.book)
+        how = "streamed"
         try:
-            push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.path),
-                      digest=digest, location=spool.location, workers=self.gw.workers, s3=self.gw.s3)
+            if spool.streamed():
+                try:
+                    spool.stream.finish()  # type: ignore[union-attr]
+                except (DirectUploadError, requests.RequestException) as err:
+                    self.gw.log("stream-failed", name=spool.name, digest=digest, error=str(err))
+                    spool.give_up()
+            waited = round(time.monotonic() - started, 3)  # the last parts, after the client's last byte
+            if spool.streamed():
+                spool.upload.close(digest)  # type: ignore[union-attr]
+            else:
+                how = "spooled"
+                location = spool.location
+                if spool.upload is not None:  # planned for another size: a fresh session
+                    self._drop_upstream(http, location)
+                    location = None
+                push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.path),
+                          digest=digest, location=location, workers=self.gw.workers, s3=self.gw.s3)
         except DirectUploadError as err:
             raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
+        except requests.RequestException as err:
+            raise ClientError(f"cannot reach {self.gw.upstream}: {err}", status=502) from None
         finally:
-            http.close()
             self.gw.pop(path)
             spool.drop()
         seconds = round(time.monotonic() - started, 3)
-        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds)
+        self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds, how=how,
+                    parts_seconds=waited)
         self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+    def _drop_upstream(self, http: requests.Session, location: str) -> None:
+        try:
+            http.delete(location, timeout=60).close()
+        except requests.RequestException:
+            pass  # it expires on its own
 
 
 def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 4,

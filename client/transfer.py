@@ -24,6 +24,7 @@ from .layout import (INDEX_TYPES, TITLE, Manifest, Source, read_docker_archive, 
                      split_transport, write_docker_archive, write_oci_layout)
 from .progress import Reporter
 from .registry import Ref, Repo, parse_ref
+from .throttle import RateLimit
 from .upload import Blob, Uploader
 
 BLOB_JOBS = 3  # blobs in flight at once (each with its own part workers)
@@ -32,8 +33,10 @@ BLOB_JOBS = 3  # blobs in flight at once (each with its own part workers)
 class Options:
     def __init__(self, workers: int = 4, plain_http: Optional[bool] = None, direct: bool = True,
                  reporter: Optional[Reporter] = None, platform: str = "linux/amd64",
-                 chunk: int = 4 * 1024 * 1024) -> None:
+                 chunk: int = 4 * 1024 * 1024, limit_rate: Optional[float] = None) -> None:
         self.workers = workers
+        # one limit (bytes/s) for the whole command, shared by every blob and part
+        self.limit = RateLimit(limit_rate) if limit_rate else None
         self.plain_http = plain_http
         self.direct = direct
         self.reporter = reporter or Reporter(quiet=True)
@@ -50,7 +53,8 @@ def _ref(text: str) -> Ref:
 
 def _upload_all(repo: Repo, blobs: Sequence[Blob], opt: Options, mount_from: Optional[str] = None) -> None:
     rep = opt.reporter
-    up = Uploader(repo, workers=opt.workers, chunk=opt.chunk, direct=opt.direct, events=rep.emit)
+    up = Uploader(repo, workers=opt.workers, chunk=opt.chunk, direct=opt.direct, events=rep.emit,
+                  limit=opt.limit)
     rep.add_blobs([b.size for b in blobs])
 
     def one(blob: Blob) -> None:
@@ -215,7 +219,8 @@ def _copy_tree(src: Repo, dst: Repo, reference: str, opt: Options, same_registry
         return Manifest(body, media_type)
     descs = list({d["digest"]: d for d in [doc["config"]] + list(doc.get("layers") or [])}.values())
     spool = tempfile.mkdtemp(prefix="copy-")
-    up = Uploader(dst, workers=opt.workers, chunk=opt.chunk, direct=opt.direct, events=opt.reporter.emit)
+    up = Uploader(dst, workers=opt.workers, chunk=opt.chunk, direct=opt.direct, events=opt.reporter.emit,
+                  limit=opt.limit)
     opt.reporter.add_blobs([int(d.get("size", 0)) for d in descs])
 
     def one(d: dict) -> None:

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 from .api import ClientError
 from .registry import Repo
+from .throttle import RateLimit, take
 
 Progress = Callable[[int], None]
 DEFAULT_CHUNK = 4 * 1024 * 1024  # under the ~4.4 MiB a request may carry through API Gateway + Lambda
@@ -41,7 +42,10 @@ class Blob:
             return self.data[start:start + length]
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            out = bytearray()
+            first = os.pread(fd, length, self.offset + start)
+            if len(first) == length:
+                return first  # the usual case: no copy
+            out = bytearray(first)
             while len(out) < length:
                 got = os.pread(fd, length - len(out), self.offset + start + len(out))
                 if not got:
@@ -101,8 +105,9 @@ class Uploader:
 
     def __init__(self, repo: Repo, workers: int = 4, chunk: int = DEFAULT_CHUNK,
                  store: Optional[ResumeStore] = None, direct: bool = True,
-                 events: Optional[Callable[..., None]] = None) -> None:
+                 events: Optional[Callable[..., None]] = None, limit: Optional[RateLimit] = None) -> None:
         self.repo = repo
+        self.limit = limit
         self.workers = max(1, workers)
         self.chunk = chunk
         self.store = store or ResumeStore()
@@ -157,8 +162,9 @@ class Uploader:
         r = self.repo.request("POST", f"/v2/{self.repo.name}/blobs/uploads/", ok=(202, 201))
         if r.status_code == 201:
             return
-        self.repo.request("PUT", with_digest(r.headers["Location"], blob.digest), ok=(201,),
-                          data=blob.read(0, blob.size), headers={"Content-Type": "application/octet-stream"})
+        data = blob.read(0, blob.size)
+        take(self.limit, len(data))
+        self.repo.request("PUT", with_digest(r.headers["Location"], blob.digest), ok=(201,), data=data, headers={"Content-Type": "application/octet-stream"})
 
     def _resume(self, blob: Blob, saved: dict, progress: Progress) -> Optional[str]:
         location = saved["location"]
@@ -182,6 +188,7 @@ class Uploader:
         self.store.put(self._key(blob.digest), {"location": location, "direct": False, "chunk": chunk})
         while offset < blob.size:
             data = blob.read(offset, chunk)
+            take(self.limit, len(data))
             r = self.repo.request("PATCH", location, ok=(202,), data=data, headers={
                 "Content-Type": "application/octet-stream",
                 "Content-Range": f"{offset}-{offset + len(data) - 1}"})
@@ -201,7 +208,7 @@ class Uploader:
 
         try:
             push_blob(self.repo.session, self.repo.base, self.repo.name, blob, digest=blob.digest,
-                      location=location, workers=self.workers, progress=progress)
+                      location=location, workers=self.workers, progress=progress, limit=self.limit)
         except DirectUploadError as err:
             raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
 

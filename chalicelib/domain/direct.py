@@ -16,8 +16,8 @@ from typing import Any, Optional, Union
 
 from ..storage import keys
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
-from .direct_rules import (MAX_PARTS, MIN_PART, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
-                           parse_plan, part_count, part_length, sha256_only)
+from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
+                           open_size, parse_plan, part_count, part_length, sha256_only)
 from .errors import RegistryError
 from .names import validate_name
 from .sessions import find_session
@@ -79,20 +79,31 @@ class DirectUploads:
             if number > count:
                 raise invalid(f"part {number} is beyond the last part ({count})", partCount=count)
             size = part_length(s, number)
-            if "size" in p and p["size"] != size:
+            if s.direct_size == OPEN and "size" in p and 0 < p["size"] <= size:
+                size = p["size"]  # the last part of an open upload: its size is known now
+            elif "size" in p and p["size"] != size:
                 raise invalid(f"part {number} must be {size} bytes", part=number, size=p["size"])
             url = self.blobs.presign_part_sha256(key, s.mpu_id or "", number, p["sha256"], size, ttl)
             parts.append({"number": number, "size": size, "url": url,
                           "headers": {"x-amz-checksum-sha256": p["sha256"], "Content-Length": str(size)}})
+        if s.direct_size == OPEN:
+            return {"method": "multipart", "size": None, "partSize": s.part_size, "partCount": None,
+                    "parts": parts, "expiresAt": now + ttl}
         return {"method": "multipart", "size": s.direct_size, "partSize": s.part_size, "partCount": count,
                 "parts": parts, "expiresAt": now + ttl}
 
     def _start(self, s: UploadSession, req: dict) -> UploadSession:
         if s.offset or s.mpu_id or s.tail_size or s.tail_inline:
             raise invalid("this upload already received bytes through PATCH; open a new one")
-        size, digest = req["size"], req.get("digest")
+        if "size" not in req and "partSize" not in req:  # an open upload names its part size
+            raise invalid("the first plan gives the blob's size, or partSize for an upload of unknown size")
+        size, digest = req.get("size", OPEN), req.get("digest")
         s.direct_size, s.direct_digest = size, digest
-        if digest and size <= min(self.settings.direct_put_max, COPY_ONE_CALL):
+        if size == OPEN:  # the size comes from the parts at the close (at most 10,000 of partSize)
+            s.direct = "multipart"
+            s.part_size = req.get("partSize") or self.settings.direct_part_size
+            s.mpu_id = self.blobs.create_multipart_sha256(keys.upload_data_key(s.upload_id))
+        elif digest and size <= min(self.settings.direct_put_max, COPY_ONE_CALL):
             s.direct = "put"
         elif size == 0:
             raise invalid("an empty blob needs its digest (single PUT)")
@@ -117,8 +128,8 @@ class DirectUploads:
     @staticmethod
     def _check_same(s: UploadSession, req: dict) -> None:
         clash = {}
-        if req["size"] != s.direct_size:
-            clash["size"] = s.direct_size
+        if req.get("size", OPEN) != s.direct_size:
+            clash["size"] = None if s.direct_size == OPEN else s.direct_size
         if req.get("digest") and s.direct_digest and req["digest"] != s.direct_digest:
             clash["digest"] = s.direct_digest
         if req.get("partSize") and s.direct == "multipart" and req["partSize"] != s.part_size:
@@ -141,6 +152,8 @@ class DirectUploads:
             return out
         count = part_count(s)
         out.update(partSize=s.part_size, partCount=count)
+        if s.direct_size == OPEN:
+            out.update(size=None, partCount=None)
         if s.direct_state:  # completed in S3: every part is there
             out["parts"] = [{"number": n, "size": part_length(s, n)} for n in range(1, count + 1)]
         else:
@@ -209,6 +222,8 @@ class DirectUploads:
         held = self.blobs.list_parts(key, s.mpu_id or "")
         if held is None:
             return self._completed_elsewhere(s, digest)
+        if s.direct_size == OPEN:
+            s.direct_size = open_size(s, held)  # saved with the state below
         count = part_count(s)
         have = {n: (size, etag, sha) for n, size, etag, sha in held}
         missing = [n for n in range(1, count + 1) if n not in have]
@@ -238,6 +253,8 @@ class DirectUploads:
             s.__dict__.update(current.__dict__)
             return False
         head = self.blobs.head_sha256(keys.upload_data_key(s.upload_id))
+        if head is not None and s.direct_size == OPEN:
+            s.direct_size = head[0]  # an open upload completed by a close that died before saving
         if head is None or head[0] != s.direct_size:
             s.mpu_id = None  # nothing left to abort
             self._discard(s)

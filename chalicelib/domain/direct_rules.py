@@ -17,11 +17,12 @@ MIN_PART = 5 * MIB            # S3's smallest part (but the last)
 MAX_PART = 5 * 1024 * MIB     # S3's largest part
 MAX_PARTS = 10_000            # S3's most parts per upload
 MAX_SIZE = 5 * 1024 * 1024 * MIB  # S3's largest object
+OPEN = -1                     # direct_size of a plan without a size: fixed from ListParts at the close
 PLAN_PARTS_MAX = 1000         # URLs per plan answer: keeps it far below Lambda's 6 MB response
 _B64_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 _PLAN_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["size"],
+    "type": "object", "additionalProperties": False,
     "properties": {
         "size": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE},
         "digest": {"type": "string", "maxLength": 200},
@@ -85,8 +86,31 @@ def default_part_size(size: int, preferred: int) -> int:
 
 
 def part_count(s: UploadSession) -> int:
+    if s.direct_size == OPEN:
+        return MAX_PARTS
     return max(1, math.ceil(s.direct_size / s.part_size))
 
 
 def part_length(s: UploadSession, number: int) -> int:
+    if s.direct_size == OPEN:
+        return s.part_size
     return min(s.part_size, s.direct_size - (number - 1) * s.part_size)
+
+
+def open_size(s: UploadSession, held: list) -> int:
+    """The size of an open upload from the parts S3 holds: 1…n without gaps, each of
+    partSize but the last (1 … partSize bytes). Raises with what is wrong."""
+    numbers = [n for n, _, _, _ in held]
+    if not numbers:
+        raise invalid("no parts were uploaded", missing=[1])
+    last = max(numbers)
+    missing = sorted(set(range(1, last + 1)) - set(numbers))
+    if missing:
+        raise invalid("parts are missing: upload them, then close again",
+                      missing=missing[:PLAN_PARTS_MAX], missingCount=len(missing))
+    sizes = {n: size for n, size, _, _ in held}
+    wrong = [n for n in range(1, last) if sizes[n] != s.part_size]
+    if wrong or not 0 < sizes[last] <= s.part_size:
+        raise invalid("every part but the last must be partSize bytes: upload them again",
+                      parts=(wrong or [last])[:PLAN_PARTS_MAX], partSize=s.part_size)
+    return (last - 1) * s.part_size + sizes[last]

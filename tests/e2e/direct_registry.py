@@ -47,7 +47,7 @@ def _wait_for(proc: subprocess.Popen, log: Path, line: str, timeout: float = 90.
 
 
 class LimitedRegistry:
-    def __init__(self, workdir: Path, lambda_limits: bool = True) -> None:
+    def __init__(self, workdir: Path, lambda_limits: bool = True, extra_env: Optional[dict] = None) -> None:
         self.port = find_free_port()
         self.dir = workdir
         self.log = workdir / "registry.log"
@@ -60,6 +60,7 @@ class LimitedRegistry:
                     "REGISTRY_SCHEMA1_KEY_FILE": str(workdir / "schema1-key.pem")})
         if lambda_limits:
             env["REGISTRY_LAMBDA_LIMITS"] = "1"
+        env.update(extra_env or {})
         self._log_file = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=str(REPO_ROOT), env=env,
                                      stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

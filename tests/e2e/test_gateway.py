@@ -80,6 +80,8 @@ def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, loc
         rss = gateway.peak_rss_mib()
         log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
         assert any(e.get("digest") == layer and e.get("size") == len(layout["blobs"][layer]) for e in log), log
+        # skopeo announces the layer's length: its parts went to S3 while skopeo was still sending
+        assert [e.get("how") for e in log if e.get("digest") == layer] == ["streamed"], log
         # pulled back from the registry itself, byte-identical
         out = tmp / "pulled"
         skopeo.copy(f"{limited.host}/admin/{uniq}:v1", f"oci:{out}:v1", timeout=900)
@@ -157,6 +159,75 @@ def test_oras_push_through_the_gateway(limited, gateway, tmp, uniq):
         puller, cfg2 = client_for(limited.host)
         files = puller.pull(target=f"{limited.host}/admin/{uniq}:v1", config_path=cfg2, outdir=str(tmp / "out"))
         assert [Path(f).read_bytes() == data for f in files] == [True]
+
+
+def test_a_body_of_unknown_length_is_streamed_with_an_open_size(limited, gateway, uniq):
+    """Chunked transfer encoding (docker, skopeo compressing on the fly): no length is
+    announced, so the gateway streams an open upload once 64 MiB are spooled."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    data = random.Random(31).randbytes(90 * MiB + 11)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with server_log_on_failure(limited):
+        r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+        location = r.headers["Location"]
+        # two PATCHes without Content-Length, then the close
+        for piece in (data[:40 * MiB], data[40 * MiB:]):
+            r = c.request("PATCH", location, data=(piece[i:i + MiB] for i in range(0, len(piece), MiB)))
+            assert r.status_code == 202, r.text
+        r = c.request("PUT", location, params={"digest": digest})
+        assert r.status_code == 201, r.text
+        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
+        assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
+        reader = Client(limited.url, auth=ADMIN)
+        reader.login(repo, "pull")
+        r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+        assert r.status_code == 200 and r.content == data
+
+
+def test_a_streamed_upload_cut_mid_body_resumes_from_its_range(limited, gateway, uniq):
+    """A PATCH that announced 80 MiB dies after 50 MiB: GET gives the Range received, a
+    PATCH from there sends the rest, and the same streamed parts complete the blob."""
+    import hashlib
+    import socket
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    data = random.Random(41).randbytes(80 * MiB)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    cut = 50 * MiB
+    with server_log_on_failure(limited):
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=60) as sock:
+            sock.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {gateway.host}\r\n"
+                         f"Authorization: Bearer {c.http.auth.token}\r\nContent-Length: {len(data)}\r\n"
+                         f"Content-Range: 0-{len(data) - 1}\r\n\r\n".encode())
+            sock.sendall(data[:cut])
+        deadline = time.monotonic() + 60
+        while True:  # the gateway notices the cut once it has read what was sent
+            r = c.request("GET", location)
+            if r.headers.get("Range") == f"0-{cut - 1}" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 204 and r.headers["Range"] == f"0-{cut - 1}", r.headers
+        r = c.request("PATCH", location, data=data[cut:], headers={"Content-Range": f"{cut}-{len(data) - 1}"})
+        assert r.status_code == 202 and r.headers["Range"] == f"0-{len(data) - 1}", r.text
+        r = c.request("PUT", location, params={"digest": digest})
+        assert r.status_code == 201, r.text
+        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
+        assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
+        reader = Client(limited.url, auth=ADMIN)
+        reader.login(repo, "pull")
+        r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+        assert r.status_code == 200 and r.content == data
 
 
 def test_gateway_passes_registry_errors_through(limited, gateway, tmp):
