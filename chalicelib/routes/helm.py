@@ -89,7 +89,7 @@ def index(namespace: str) -> Response:
 def _index(request: Any, namespace: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
-    entries = bootstrap.registry().chart_entries(namespace)
+    entries = bootstrap.helm().chart_entries(namespace)
     allowed = _readable(principal)({e.repo for e in entries})
     if principal is not None and principal.anonymous and not allowed:
         # Nothing public here (or nothing at all: the two look the same): logging in may help.
@@ -110,7 +110,7 @@ def _chart_file(request: Any, namespace: str, filename: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
     try:
-        url = bootstrap.registry().chart_file_url(namespace, filename, _readable(principal))
+        url = bootstrap.helm().chart_file_url(namespace, filename, _readable(principal))
     except RegistryError as err:
         if err.status == 404 and principal is not None and principal.anonymous:
             raise _login_required("authentication required") from None
@@ -154,7 +154,7 @@ def _upload(request: Any, namespace: str) -> Response:
         return principal is None or PUSH in allowed_actions(principal, repo, False)
 
     force = (query(request, "force") or "").lower() in ("1", "true", "yes", "on")
-    bootstrap.registry().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
+    bootstrap.helm().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
     return json_response({"saved": True}, status=201)
 
 

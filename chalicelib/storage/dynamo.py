@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
@@ -19,8 +19,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .ports import (BlobLink, ManifestRecord, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
-                    TagWrite, UploadSession)
+from .dynamo_tx import OwnedTransaction
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UploadSession)
 
 # A transaction holds at most 100 actions; keep room for manifest, tag, repo.
 _MAX_CONDITION_CHECKS = 96
@@ -222,18 +223,20 @@ class DynamoMetadataStore:
 
     def put_manifest(
         self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
-        tag_write: Optional[TagWrite] = None,
+        tag_write: Optional[TagWrite] = None, parts: Sequence[TransactionPart] = (),
     ) -> None:
         """Write manifest, tag and repository in one transaction that also
         checks every referenced blob link and child manifest exists, and, with
-        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest."""
+        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest;
+        `parts` (other stores' writes, e.g. a Helm index entry) commit in it too."""
         repo = manifest.repo
         pk = keys.repo_pk(repo)
         checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
         checks += [(ManifestItem, keys.manifest_sk(d), d, "manifest") for d in dict.fromkeys(manifests)
                    if d != manifest.digest]
-        overflow = checks[_MAX_CONDITION_CHECKS:]
-        checks = checks[:_MAX_CONDITION_CHECKS]
+        room = _MAX_CONDITION_CHECKS - sum(p.ops for p in parts)
+        overflow = checks[room:]
+        checks = checks[:room]
         if overflow:
             # Beyond one transaction's room: check the rest by reads first.
             self._check_exist(repo, overflow)
@@ -250,13 +253,16 @@ class DynamoMetadataStore:
             item.gsi1sk = manifest.digest
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                with TransactWrite(connection=_connection()) as t:
+                with OwnedTransaction(connection=_connection()) as t:
                     for model, sk, _, _ in checks:
                         t.condition_check(model, pk, sk, condition=model.pk.exists())
                     t.save(item)
                     if tag is not None:
                         _save_tag(t, manifest, tag, tag_write)
                     self._touch_repo(t, repo, tag_write)
+                    for part in parts:
+                        t.owner = part
+                        part.add(t)
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -268,6 +274,8 @@ class DynamoMetadataStore:
                         [d for _, _, d, kind in missing if kind == "blob"],
                         [d for _, _, d, kind in missing if kind == "manifest"],
                     ) from err
+                for part in t.refused(reasons)[:1]:
+                    raise PartRefused(part) from err
                 if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
                     time.sleep(0.05 * (attempt + 1))
                     continue

@@ -19,6 +19,7 @@ from pynamodb.transactions import TransactWrite
 from . import keys
 from .dynamo import Item
 from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
+from .ports import TransactionPart
 
 
 _CONFLICT_RETRIES = 3
@@ -64,6 +65,19 @@ def _is_condition_failure(err: Exception) -> bool:
     return code == "ConditionalCheckFailedException"
 
 
+def _add_entry(t: TransactWrite, e: ChartEntry) -> None:
+    """The entry (kept by another chart with the same file name: refused) and its pointer."""
+    pk = keys.helm_pk(e.namespace)
+    t.save(HelmEntryItem(
+        pk, keys.helm_entry_sk(e.name, e.version), name=e.name, version=e.version,
+        repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
+        prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
+        chart=json.dumps(e.metadata, separators=(",", ":"))),
+        condition=HelmEntryItem.sk.does_not_exist() | (
+            (HelmEntryItem.name == e.name) & (HelmEntryItem.repo == e.repo)))
+    t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name, version=e.version))
+
+
 class DynamoHelmIndex:
     """HelmIndexStore on the registry's single table."""
 
@@ -73,19 +87,10 @@ class DynamoHelmIndex:
         The entry is replaced only by the same chart (same name, hence the same
         repository); another chart spelling the same file name gets ChartFileTaken.
         """
-        pk = keys.helm_pk(e.namespace)
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 with TransactWrite(connection=_connection()) as t:
-                    t.save(HelmEntryItem(
-                        pk, keys.helm_entry_sk(e.name, e.version), name=e.name, version=e.version,
-                        repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
-                        prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
-                        chart=json.dumps(e.metadata, separators=(",", ":"))),
-                        condition=HelmEntryItem.sk.does_not_exist() | (
-                            (HelmEntryItem.name == e.name) & (HelmEntryItem.repo == e.repo)))
-                    t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name,
-                                          version=e.version))
+                    _add_entry(t, e)
                 return
             except TransactWriteError as err:
                 reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
@@ -95,6 +100,11 @@ class DynamoHelmIndex:
                     time.sleep(0.05 * (attempt + 1))    # a concurrent push of the same version
                     continue
                 raise
+
+    def entry_part(self, e: ChartEntry) -> TransactionPart:
+        """The same two writes, in the manifest's transaction (refused as put_entry is)."""
+        return TransactionPart(lambda t: _add_entry(t, e), 2,
+                               f"helm index entry {e.name}-{e.version}.tgz of {e.namespace} for {e.repo}")
 
     def entries(self, namespace: str) -> Iterable[ChartEntry]:
         """Every entry of the namespace: one Query (DynamoDB pages it by 1 MB)."""
