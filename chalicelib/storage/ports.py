@@ -181,6 +181,33 @@ class AccountRecord:
     repository_roles: dict = field(default_factory=dict)
 
 
+@dataclass
+class RosterMember:
+    """A role held in a namespace: on the namespace itself (`repository` None) or on one
+    of its repositories."""
+
+    account: str
+    role: str
+    repository: Optional[str] = None
+
+
+@dataclass
+class RosterRobot:
+    name: str                 # <ns>+<short name>
+    revoked: bool = False
+    created: Optional[int] = None
+
+
+@dataclass
+class NamespaceRoster:
+    """Who holds roles in a namespace and its robots, as one Query of the namespace returns
+    them (kept beside each grant and robot, in the same transaction)."""
+
+    owner: Optional[str] = None
+    members: list = field(default_factory=list)   # RosterMember, by account then repository
+    robots: list = field(default_factory=list)    # RosterRobot, by name
+
+
 class AccountStore(Protocol):
     """Users, robots, grants, namespaces, visibility and login throttling."""
 
@@ -199,6 +226,7 @@ class AccountStore(Protocol):
     def list_repos_with_visibility(self, n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]: ...
     def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]: ...
     def release_attempts(self, keys: list[str], window_start: int) -> None: ...
+    def namespace_members(self, ns: str) -> NamespaceRoster: ...
 
 
 # -- web UI reads (chalicelib/ui) ---------------------------------------------

@@ -31,8 +31,9 @@ def _admin_page(ctx: Ctx, ns: str, status: int = 200, message: str = "", error: 
         if not more or len(inside) < len(batch) or not batch:
             break
         cursor = batch[-1][0]
+    roster = gw.accounts().namespace_members(ctx.principal, ns)
     return page(ctx, "admin.html", status, title=f"Administer {ns}", ns=ns, repos=repos, message=message,
-                 error=error, secret=secret, roles=("read", "write", "admin"))
+                 error=error, secret=secret, roles=("read", "write", "admin"), roster=roster)
 
 
 @ui_route("/ui/admin")
@@ -77,7 +78,10 @@ def robots(ctx: Ctx, ns: str, form: dict) -> Response:
     if action == "revoke":
         acc.revoke_robot(ctx.principal, robot)
         return _admin_page(ctx, ns, message=f"Robot {robot} revoked.")
-    raise RegistryError("UNSUPPORTED", {"reason": "action must be create, rotate or revoke"}, status=400)
+    if action == "restore":
+        acc.restore_robot(ctx.principal, robot)
+        return _admin_page(ctx, ns, message=f"Robot {robot} restored (its secret works again).")
+    raise RegistryError("UNSUPPORTED", {"reason": "action must be create, rotate, revoke or restore"}, status=400)
 
 
 @ui_route("/ui/admin/grants", ("POST",))
