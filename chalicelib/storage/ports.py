@@ -237,6 +237,15 @@ class UiTagRecord(TagRecord):
     pushed: Optional[int] = None
 
 
+@dataclass
+class RepoStats:
+    """A repository as the list shows it: last (else first) push, and the bytes of its linked
+    blobs (None when its counter does not cover its whole life: created before it existed)."""
+
+    pushed: Optional[int] = None
+    stored: Optional[int] = None
+
+
 class UiReads(Protocol):
     """Read-only queries the web UI needs beyond the distribution API's."""
 
@@ -244,6 +253,8 @@ class UiReads(Protocol):
         """A page of tags with their denormalised manifests: one Query."""
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
         """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
+    def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
+        """Last push and stored bytes of each repository (one BatchGetItem; missing ones left out)."""
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """None when nothing was ever pushed (nor visibility set), else whether it is public."""
 
