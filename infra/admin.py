@@ -71,7 +71,7 @@ def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin,
               file=sys.stderr)
         return 1
     password, generated = read_password(stdin)
-    from chalicelib.domain.errors import RegistryError
+    from chalicelib.oci.errors import RegistryError
 
     try:
         create_admin(a.user, password, table, s.region)

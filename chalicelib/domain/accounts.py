@@ -9,9 +9,9 @@ from typing import Any, Optional
 from ..auth import passwords
 from ..auth.policy import ROLES, Principal, allowed_actions, can_administer, namespace_of
 from ..auth.scopes import Scope
+from ..oci.errors import RegistryError
+from ..oci.names import MAX_NAME_LENGTH, NAME_RE, validate_name
 from ..storage.ports import AccountRecord, AccountStore, NamespaceRoster
-from .errors import RegistryError
-from .names import MAX_NAME_LENGTH, NAME_RE, validate_name
 
 # Account names become DynamoDB keys (capped at 2048 bytes): grammar and length are
 # checked (fullmatch) before any read or write.

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import RegistryError
+from ..oci.errors import RegistryError
 
 BLOCK = 512
 _CHUNK = 64 * 1024

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
+from ..oci.errors import RegistryError
+from ..oci.names import MAX_NAME_LENGTH
 from .chart_archive import chart_yaml_of
-from .errors import RegistryError
-from .names import MAX_NAME_LENGTH
 
 # A version becomes the OCI tag (at most 128 characters) and part of the download file name.
 MAX_VERSION_LENGTH = 128

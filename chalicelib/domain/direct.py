@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import Any, Optional, Union
 
+from ..oci.errors import RegistryError
+from ..oci.names import validate_name
 from ..storage import keys
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
 from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
                            open_size, parse_plan, part_count, part_length, sha256_only)
-from .errors import RegistryError
-from .names import validate_name
 from .sessions import find_session
 
 MIB = 1024 * 1024

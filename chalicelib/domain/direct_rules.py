@@ -8,9 +8,9 @@ import math
 import re
 from typing import Any
 
+from ..oci.digest import parse_digest
+from ..oci.errors import RegistryError
 from ..storage.ports import UploadSession
-from .digest import parse_digest
-from .errors import RegistryError
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB            # S3's smallest part (but the last)

@@ -10,7 +10,7 @@ removed on delete, so the index is one Query and never a scan of repositories.
 A ChartMuseum-style upload stores a .tgz as that same OCI artifact, so both
 views always show the same charts.
 
-Pure: storage is reached through `HelmIndexStore` and the Registry's ports;
+Pure: storage is reached through `HelmIndexStore` (storage/helm_ports.py) and the Registry's ports;
 authorisation decisions come in as callables from the HTTP layer. Chart.yaml
 is read in chart_metadata.py (archives in chart_archive.py), index.yaml is
 written by helm_index.py.
@@ -22,16 +22,18 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Protocol
+from typing import Any, Callable, Iterable, Optional
 
 from ..auth.policy import Principal, allowed_actions
 from ..auth.scopes import PULL
 from ..manifests.base import go_json
+from ..oci.digest import compute, looks_like_digest
+from ..oci.errors import RegistryError
+from ..oci.mediatypes import OCI_MANIFEST
+from ..oci.names import MAX_NAME_LENGTH, NAME_RE, is_tag, validate_name
+from ..storage.helm_ports import ChartEntry, ChartFileTaken, ChartRef, HelmIndexStore
 from .chart_metadata import MAX_VERSION_LENGTH, check_metadata, metadata_from_archive, normalize_metadata
-from .digest import compute, looks_like_digest
-from .errors import RegistryError
 from .helm_index import rfc3339
-from .names import MAX_NAME_LENGTH, NAME_RE, is_tag, validate_name
 from .registry import Registry
 
 log = logging.getLogger("registry.helm")
@@ -40,7 +42,7 @@ HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 HELM_CHART_LEGACY = "application/tar+gzip"  # Helm 3.0-3.6 (experimental OCI support)
 HELM_PROV = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
 
 # Chart.yaml is small; a config blob above this is not read into the index.
 MAX_CONFIG_BYTES = 256 * 1024
@@ -52,57 +54,12 @@ MAX_FILE_STEM = MAX_NAME_LENGTH + 1 + MAX_VERSION_LENGTH
 
 
 @dataclass
-class ChartEntry:
-    """One chart version as the classic repository lists it."""
-
-    namespace: str
-    repo: str
-    name: str
-    version: str
-    digest: str                  # manifest digest
-    chart_digest: str            # the .tgz layer
-    chart_size: int
-    metadata: dict               # Chart.yaml fields (Helm's JSON form)
-    created_ns: int = 0          # push time, nanoseconds since the epoch
-    prov_digest: Optional[str] = None
-    prov_size: int = 0
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}-{self.version}.tgz"
-
-
-@dataclass
-class ChartRef:
-    """What a manifest digest indexed (from the reverse pointer)."""
-
-    name: str
-    version: str
-
-
-@dataclass
 class UploadedChart:
     repo: str
     name: str
     version: str
     digest: str
     tag: str = field(default="")
-
-
-class ChartFileTaken(Exception):
-    """Another chart's name and version spell the same download file (`a`-`1-0.1.0`, `a-1`-`0.1.0`)."""
-
-
-class HelmIndexStore(Protocol):
-    """Index entries of one namespace partition (see storage/keys.py), one per download file."""
-
-    def put_entry(self, entry: ChartEntry) -> None:
-        """Write the entry and its digest pointer; ChartFileTaken when another chart has the file."""
-    def entries(self, namespace: str) -> Iterable[ChartEntry]: ...
-    def find(self, namespace: str, stem: str) -> Optional[ChartEntry]:
-        """The entry whose download file is `<stem>.tgz`."""
-    def get_ref(self, namespace: str, repo: str, digest: str) -> Optional[ChartRef]: ...
-    def remove(self, namespace: str, repo: str, digest: str, ref: ChartRef) -> None: ...
 
 
 # -- names, versions --------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from .chart_metadata import normalize_metadata, semver_key
 
 if TYPE_CHECKING:
-    from .helm import ChartEntry
+    from ..storage.helm_ports import ChartEntry
 
 # -- index.yaml ----------------------------------------------------------------
 def rfc3339(ns: int) -> str:

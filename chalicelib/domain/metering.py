@@ -19,9 +19,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from ..auth.policy import Principal, can_administer
+from ..oci.errors import RegistryError
+from ..oci.names import NAME_RE
 from ..storage.metering_ports import COUNTERS, UsageRow, UsageStore
-from .errors import RegistryError
-from .names import NAME_RE
 
 log = logging.getLogger("registry.metering")
 

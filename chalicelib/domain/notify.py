@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..auth.policy import namespace_of
-from .digest import looks_like_digest
+from ..oci.digest import looks_like_digest
 from .events import MANIFEST_DELETED, MANIFEST_PUSHED, TAG_DELETED, EventBus, make_event
 from .metering import UsageMeter
 

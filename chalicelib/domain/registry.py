@@ -15,16 +15,17 @@ from typing import Optional, Union
 
 from .. import manifests as manifest_formats
 from ..manifests import convert, negotiate
-from ..manifests import mediatypes as mt
 from ..manifests.convert import ConversionImpossible
+from ..oci import mediatypes as mt
+from ..oci.digest import MAX_DIGEST_LENGTH, compute, looks_like_digest, parse_digest
+from ..oci.errors import RegistryError
+from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from ..storage import keys
 from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, ReferenceMissing,
                              UploadSession)
-from .digest import MAX_DIGEST_LENGTH, ResumableHash, compute, looks_like_digest, parse_digest
-from .errors import RegistryError
 from .notify import Notifier
-from .names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from .ranges import RangeInvalid, parse_content_range
+from .resumable_hash import ResumableHash
 from .sessions import find_session
 from .tag_policy import TagRules, is_expired
 

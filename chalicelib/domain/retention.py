@@ -14,10 +14,10 @@ from fnmatch import fnmatchcase
 from typing import Any, Callable, Optional
 
 from ..manifests import loads
-from ..manifests import mediatypes as mt
+from ..oci import mediatypes as mt
+from ..oci.errors import RegistryError
+from ..oci.names import validate_name
 from ..storage.ports import ManifestEntry, TagEntry, TagLifecycleStore
-from .errors import RegistryError
-from .names import validate_name
 from .tag_policy import is_expired, policy_from_doc, rfc3339
 
 PAGE = 1000

@@ -1,9 +1,9 @@
 """Finding an upload session from a request's path: one check for every upload step."""
 from __future__ import annotations
 
+from ..oci.errors import RegistryError
+from ..oci.names import is_upload_id, validate_name
 from ..storage.ports import MetadataStore, UploadSession
-from .errors import RegistryError
-from .names import is_upload_id, validate_name
 
 
 def find_session(meta: MetadataStore, repo: str, upload_id: str) -> UploadSession:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..auth.policy import Principal, can_administer, namespace_of
-from .errors import RegistryError
-from .names import validate_name, validate_tag
+from ..oci.errors import RegistryError
+from ..oci.names import validate_name, validate_tag
 from .retention import TagLifecycle, public_report
 from .tag_policy import MAX_EXPIRY_SECONDS, TagRules, parse_duration, parse_time, policy_from_doc, rfc3339
 

@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any, Callable, Optional
 
-from ..manifests import mediatypes as mt
+from ..oci import mediatypes as mt
+from ..oci.errors import RegistryError
 from ..storage.ports import BlobStore, PolicyChanged, TagImmutable, TagLifecycleStore, TagWrite
-from .errors import RegistryError
 
 # Quay's label (on the image config, or as a manifest annotation) and ours (an annotation).
 QUAY_LABEL = "quay.expires-after"

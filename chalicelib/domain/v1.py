@@ -10,8 +10,8 @@ import json
 import re
 from typing import Callable, Optional
 
-from ..manifests import mediatypes as mt
-from .errors import RegistryError
+from ..oci import mediatypes as mt
+from ..oci.errors import RegistryError
 from .registry import Registry
 
 _V1_ID = re.compile(r"[0-9a-f]{64}")

@@ -9,8 +9,8 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ..auth.policy import Principal, can_administer
+from ..oci.errors import RegistryError
 from ..storage.metering_ports import WebhookFull, WebhookRecord, WebhookStore
-from .errors import RegistryError
 from .events import EVENT_TYPES, EventBus
 
 NAMESPACE_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")

@@ -14,7 +14,7 @@ from .. import bootstrap
 from ..auth.scopes import PULL, PUSH, Scope, challenge
 from ..auth.tokens import InvalidToken
 from ..domain.accounts import is_repository_name
-from ..domain.errors import RegistryError
+from ..oci.errors import RegistryError
 from .headers import API_VERSION
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from .. import bootstrap
 from ..auth.policy import Principal, allowed_actions
 from ..domain.accounts import is_repository_name
-from ..domain.errors import RegistryError
+from ..oci.errors import RegistryError
 from .auth import basic_credentials, source_ip
 
 

@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 from chalice import Response
 
-from ..domain.errors import RegistryError
-from ..storage.errors import aws_failure
+from ..oci.errors import RegistryError
+from .failures import aws_failure
 from .headers import API_VERSION, SECURITY_HEADERS
 
 log = logging.getLogger("registry")

@@ -154,7 +154,7 @@ class BadRequest(Exception):
         self.status, self.detail = status, {"reason": reason, **detail}
 
     def response(self, binary_types: list) -> dict:
-        from ..domain.errors import RegistryError
+        from ..oci.errors import RegistryError
         from .errors import render
 
         err = RegistryError("UNSUPPORTED", self.detail, status=self.status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from ..domain.errors import RegistryError
+from ..oci.errors import RegistryError
 
 _compiled: dict[str, Callable[[Any], Any]] = {}
 

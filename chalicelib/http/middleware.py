@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import CaseInsensitiveMapping
 
-from ..domain.errors import RegistryError
+from ..oci.errors import RegistryError
 from .headers import API_VERSION, SECURITY_HEADERS
 
 

@@ -8,9 +8,9 @@ from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from ..domain.digest import compute, parse_digest
-from . import mediatypes as mt
-from ..domain.errors import RegistryError
+from ..oci import mediatypes as mt
+from ..oci.digest import compute, parse_digest
+from ..oci.errors import RegistryError
 
 # Descriptor sizes are Go int64s in every client.
 MAX_SIZE = 2**63 - 1

@@ -18,8 +18,8 @@ import hashlib
 import re
 from typing import Any, Optional
 
-from ..domain.digest import compute
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
+from ..oci.digest import compute
 from .base import go_json, loads
 
 EMPTY_LAYER_DIGEST = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"

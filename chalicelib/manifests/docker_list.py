@@ -1,7 +1,7 @@
 """Docker manifest list (application/vnd.docker.distribution.manifest.list.v2+json)."""
 from __future__ import annotations
 
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
 from .base import Parsed, check_declared_type, check_schema_version, register
 from .oci_index import check_manifest_list
 

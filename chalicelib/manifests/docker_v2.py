@@ -1,7 +1,7 @@
 """Docker image manifest V2, schema 2 (application/vnd.docker.distribution.manifest.v2+json)."""
 from __future__ import annotations
 
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
 from .base import Parsed, check_declared_type, check_schema_version, register
 from .oci_image import check_config_and_layers, layer_blobs
 

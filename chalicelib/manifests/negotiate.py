@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
 
 CHILD = "child"  # serve the platform child of an index/list (the caller selects it)
 

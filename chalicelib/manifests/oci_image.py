@@ -1,7 +1,7 @@
 """OCI image manifest (application/vnd.oci.image.manifest.v1+json), incl. 1.1 artifacts."""
 from __future__ import annotations
 
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
 from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
                    check_media_type, check_schema_version, invalid, register,
                    subject_of)

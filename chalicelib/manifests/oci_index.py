@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
 from .base import (Parsed, check_annotations, check_declared_type, check_descriptor,
                    check_media_type, check_schema_version, invalid, register,
                    subject_of)

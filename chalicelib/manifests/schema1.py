@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..domain.digest import compute, parse_digest
-from ..domain.names import MAX_NAME_LENGTH, NAME_RE
-from . import mediatypes as mt
+from ..oci import mediatypes as mt
+from ..oci.digest import compute, parse_digest
+from ..oci.names import MAX_NAME_LENGTH, NAME_RE
 from .base import Parsed, check_schema_version, invalid, loads, register
 
 _V1_ID = re.compile(r"^[a-f0-9]{64}\Z")

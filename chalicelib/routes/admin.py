@@ -8,13 +8,13 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from .. import bootstrap
-from ..domain.errors import RegistryError
 from ..domain.events import EVENT_TYPES
 from ..domain.metering import as_csv, as_json
 from ..http.auth import basic_credentials, source_ip
 from ..http.errors import error_boundary
 from ..http.headers import body_bytes
 from ..http.json_schema import ACCOUNT, REPOSITORY, SECRET, USER, check, obj, parse_json
+from ..oci.errors import RegistryError
 from .common import empty, json_response
 
 bp = Blueprint(__name__)

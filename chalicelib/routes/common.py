@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 from chalice import Response
 
-from ..domain.errors import RegistryError
 from ..http.headers import API_VERSION, query
+from ..oci.errors import RegistryError
 
 
 def json_response(doc: Any, status: int = 200, content_type: str = "application/json",

@@ -18,10 +18,10 @@ from typing import Any, Callable, Optional, Union
 from chalice import Response
 
 from ..auth.scopes import DELETE, PULL, PUSH
-from ..domain.errors import RegistryError
-from ..domain.names import validate_name
 from ..http.auth import authorize
 from ..http.errors import error_boundary, render
+from ..oci.errors import RegistryError
+from ..oci.names import validate_name
 
 Handler = Callable[..., Response]
 _ACTION_BY_METHOD = {"GET": PULL, "HEAD": PULL, "PUT": PUSH, "POST": PUSH, "PATCH": PUSH, "DELETE": DELETE}

@@ -21,12 +21,12 @@ from chalice import Blueprint, Response
 from .. import bootstrap
 from ..auth.policy import Principal, allowed_actions, namespace_of
 from ..auth.scopes import PUSH
-from ..domain.errors import RegistryError
 from ..domain.helm import check_namespace, readable_repos
 from ..domain.helm_index import index_yaml
 from ..http.auth import base_url, basic_credentials, source_ip
 from ..http.errors import error_boundary, render
 from ..http.headers import body_bytes, header, query
+from ..oci.errors import RegistryError
 from .common import empty, json_response
 
 bp = Blueprint(__name__)

@@ -7,7 +7,7 @@ from .. import bootstrap
 from urllib.parse import quote
 
 from ..http.headers import next_link, query
-from ..manifests.mediatypes import OCI_INDEX
+from ..oci.mediatypes import OCI_INDEX
 from .common import json_response, page_params
 from .dispatch import DIGEST, endpoint
 

@@ -7,11 +7,11 @@ from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
-from ..domain.errors import RegistryError
 from ..domain.tag_admin import TagAdmin
 from ..http.errors import error_boundary
 from ..http.headers import query
 from ..http.json_schema import REPOSITORY, obj
+from ..oci.errors import RegistryError
 from .admin import _actor, _json
 from .common import json_response
 

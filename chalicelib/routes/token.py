@@ -11,11 +11,11 @@ from .. import bootstrap
 from ..auth.policy import Principal
 from ..auth.scopes import parse_scopes, quoted
 from ..auth.tokens import InvalidToken, access_claims, encode
-from ..domain.errors import RegistryError
 from ..http.auth import base_url, basic_credentials, source_ip
 from ..http.errors import error_boundary
 from ..http.headers import body_bytes
 from ..http.json_schema import SECRET, check, invalid
+from ..oci.errors import RegistryError
 from .common import json_response
 
 bp = Blueprint(__name__)

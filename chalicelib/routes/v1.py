@@ -8,10 +8,10 @@ from chalice import Blueprint, Response
 
 from .. import bootstrap
 from ..auth.scopes import PULL
-from ..domain.errors import RegistryError
 from ..domain.v1 import V1Pull
 from ..http.basic import checker, require
 from ..http.errors import error_boundary
+from ..oci.errors import RegistryError
 from .common import empty
 
 bp = Blueprint(__name__)

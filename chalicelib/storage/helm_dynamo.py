@@ -16,9 +16,9 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from ..domain.helm import ChartEntry, ChartFileTaken, ChartRef
 from . import keys
 from .dynamo import Item
+from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
 
 
 _CONFLICT_RETRIES = 3

@@ -9,7 +9,7 @@ import copy
 import time
 from typing import Callable, Iterable, Optional
 
-from ..domain.helm import ChartEntry, ChartFileTaken, ChartRef
+from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
 from .memory import MemoryState, _page, _Repo
 from .ports import AccountRecord, NamespaceRoster, RosterMember, RosterRobot
 

@@ -4,7 +4,7 @@ Objects and multipart uploads behave as S3 does where the use cases can tell:
 ETags are quoted MD5s, completing checks every part's ETag (and SHA-256) and
 the 5 MiB minimum of all parts but the last, a SHA-256 multipart object gets
 S3's composite checksum. Failures raise `FakeS3Error` carrying S3's error code
-in `.response`, so storage/errors.py and s3.py's code lookups treat them alike.
+in `.response`, so http/failures.py and s3.py's code lookups treat them alike.
 Presigned URLs are `memory://` strings: nothing can fetch them (HTTP tests use
 the adapters).
 """
@@ -22,7 +22,7 @@ _READ_CHUNK = 1024 * 1024
 
 
 class ClientError(Exception):
-    """Named as botocore's, which storage/errors.py recognises by class name."""
+    """Named as botocore's, which http/failures.py recognises by class name."""
 
 
 class FakeS3Error(ClientError):

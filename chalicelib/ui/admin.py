@@ -8,8 +8,8 @@ from typing import Callable, Optional
 from chalice import Response
 
 from ..auth.policy import can_administer
-from ..domain.errors import RegistryError
-from ..domain.names import MAX_NAME_LENGTH
+from ..oci.errors import RegistryError
+from ..oci.names import MAX_NAME_LENGTH
 from .gateway import gateway as gw
 from .web import (ACCOUNT_RE, CATALOG_SCAN_PAGES, NS_RE, REPO_RE, REPOS_PER_PAGE, Ctx, NotFound, form_of, message,
                   page, param, ui_route)

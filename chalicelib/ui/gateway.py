@@ -39,7 +39,7 @@ class Gateway:
 
     def blob_bytes(self, repo: str, digest: str, limit: int) -> Optional[bytes]:
         """A blob of `repo` when it exists and is at most `limit` bytes (else None)."""
-        from ..domain.errors import RegistryError
+        from ..oci.errors import RegistryError
 
         reg = self.registry()
         try:

@@ -7,8 +7,8 @@ from chalice import Response
 
 from ..auth.policy import allowed_actions, can_administer
 from ..auth.scopes import PULL
-from ..domain.errors import RegistryError
 from ..http.auth import source_ip
+from ..oci.errors import RegistryError
 from . import render, session
 from .gateway import gateway as gw
 from .web import (ANY, CATALOG_SCAN_PAGES, CHART_LIMIT, CONFIG_LIMIT, REF_RE, REPO_RE, REPOS_PER_PAGE, TAG_RE,

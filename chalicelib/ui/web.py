@@ -16,10 +16,10 @@ from chalice import Blueprint, Response
 
 from ..auth.policy import Principal, allowed_actions
 from ..auth.scopes import PULL
-from ..domain.errors import RegistryError
-from ..domain.names import MAX_NAME_LENGTH
 from ..http.auth import base_url
 from ..http.headers import body_bytes
+from ..oci.errors import RegistryError
+from ..oci.names import MAX_NAME_LENGTH
 from . import render, session
 from .gateway import gateway as gw
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from chalicelib.domain.helm import ChartEntry, ChartFileTaken, ChartRef
+from chalicelib.storage.helm_ports import ChartEntry, ChartFileTaken, ChartRef
 
 
 def _name(prefix: str = "u") -> str:

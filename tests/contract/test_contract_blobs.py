@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chalicelib.storage.errors import aws_failure
+from chalicelib.http.failures import aws_failure
 
 MIB = 1024 * 1024
 

@@ -146,7 +146,7 @@ def _delete_while_retagging(impl, repo: str) -> list:
 
 def test_one_chart_wins_a_download_file_name(impl):
     """Eight charts whose name and version spell the same file: one entry, its owner's."""
-    from chalicelib.domain.helm import ChartEntry, ChartFileTaken
+    from chalicelib.storage.helm_ports import ChartEntry, ChartFileTaken
 
     ns = f"ns{uuid.uuid4().hex[:10]}"
     parts = ["x"] + [str(i) for i in range(1, THREADS + 1)]      # x-1-2-...-8

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.domain.errors import RegistryError
+from chalicelib.oci.errors import RegistryError
 from chalicelib.domain.registry import Registry
 from chalicelib.domain.retention import TagLifecycle
 from chalicelib.domain.tag_policy import TagRules, parse_duration

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain.accounts import Accounts
-from chalicelib.domain.errors import RegistryError
+from chalicelib.oci.errors import RegistryError
 from chalicelib.domain.registry import Registry
 from chalicelib.storage.memory import MemoryMetadataStore, MemoryState
 from chalicelib.storage.memory_accounts import MemoryAccountStore

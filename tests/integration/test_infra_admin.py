@@ -96,8 +96,8 @@ def test_empty_stdin_and_missing_stack(deployed, monkeypatch):
 def test_names_with_a_trailing_newline_are_refused_everywhere(deployed):
     """`$` matches before a final newline: every name check must be a full match."""
     from chalicelib import bootstrap
-    from chalicelib.domain.errors import RegistryError
-    from chalicelib.domain.names import is_tag, validate_name
+    from chalicelib.oci.errors import RegistryError
+    from chalicelib.oci.names import is_tag, validate_name
 
     assert admin.main(["--user", "root1"], stdin=io.StringIO("long enough password\n")) == 0
     acc = bootstrap.accounts()

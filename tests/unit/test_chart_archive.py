@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from chalicelib.domain.chart_archive import ArchiveLimits, chart_yaml_of
-from chalicelib.domain.errors import RegistryError
+from chalicelib.oci.errors import RegistryError
 
 CHART_YAML = b"apiVersion: v2\nname: c\nversion: 1.0.0\n"
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from chalicelib.manifests import convert, jws, parse
-from chalicelib.manifests import mediatypes as mt
+from chalicelib.oci import mediatypes as mt
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "convert"
 INPUTS = sorted(GOLDEN.glob("*.input.json"))

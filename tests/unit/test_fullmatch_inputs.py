@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.digest import parse_digest
-from chalicelib.domain.errors import RegistryError
-from chalicelib.domain.names import is_tag, validate_name
+from chalicelib.oci.digest import parse_digest
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.names import is_tag, validate_name
 from chalicelib.manifests import schema1
 from chalicelib.manifests.base import check_media_type
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from chalicelib.domain.errors import ERROR_CODES, RegistryError
+from chalicelib.oci.errors import ERROR_CODES, RegistryError
 from chalicelib.storage import keys
-from chalicelib.storage.errors import aws_failure
+from chalicelib.http.failures import aws_failure
 
 D = "sha256:" + "ab" * 32
 

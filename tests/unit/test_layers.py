@@ -59,17 +59,6 @@ OUTSIDE = frozenset({"app", "local", "client", "tests", "bench", "infra", "scrip
 
 # Known violations (importer, imported), issue 15: remove an entry when its import goes.
 KNOWN_VIOLATIONS: FrozenSet[Tuple[str, str]] = frozenset({
-    # manifests/ must be pure: digests, errors and names belong in oci/ (issue 15)
-    ("chalicelib.manifests.base", "chalicelib.domain.digest"),
-    ("chalicelib.manifests.base", "chalicelib.domain.errors"),
-    ("chalicelib.manifests.convert", "chalicelib.domain.digest"),
-    ("chalicelib.manifests.schema1", "chalicelib.domain.digest"),
-    ("chalicelib.manifests.schema1", "chalicelib.domain.names"),
-    # storage adapters reach up for domain entities (issue 15)
-    ("chalicelib.storage.helm_dynamo", "chalicelib.domain.helm"),
-    ("chalicelib.storage.memory_accounts", "chalicelib.domain.helm"),  # the Helm fake, same cause
-    # http/ skips the use cases for a storage helper (issue 15)
-    ("chalicelib.http.errors", "chalicelib.storage.errors"),
     # the global service locator: only entry points may import bootstrap (issue 15)
     ("chalicelib.http.auth", "chalicelib.bootstrap"),
     ("chalicelib.http.basic", "chalicelib.bootstrap"),

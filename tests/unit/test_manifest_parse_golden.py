@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.errors import RegistryError
-from chalicelib.manifests import mediatypes as mt
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci import mediatypes as mt
 from chalicelib.manifests import parse
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "parse"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from chalicelib.domain.errors import RegistryError
+from chalicelib.oci.errors import RegistryError
 from chalicelib.domain.events import EventBus, make_event, signature, verify
 from chalicelib.domain.metering import UsageMeter, request_counts
 from chalicelib.domain.webhooks import check_url

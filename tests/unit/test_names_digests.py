@@ -5,9 +5,10 @@ import hashlib
 
 import pytest
 
-from chalicelib.domain.digest import ResumableHash, compute, parse_digest
-from chalicelib.domain.errors import RegistryError
-from chalicelib.domain.names import is_tag, validate_name, validate_tag
+from chalicelib.domain.resumable_hash import ResumableHash
+from chalicelib.oci.digest import compute, parse_digest
+from chalicelib.oci.errors import RegistryError
+from chalicelib.oci.names import is_tag, validate_name, validate_tag
 
 
 @pytest.mark.parametrize("name", ["a", "library/ubuntu", "a/b/c/d", "my-org/my_app", "x__y",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.manifests import mediatypes as mt
+from chalicelib.oci import mediatypes as mt
 from chalicelib.manifests.negotiate import CHILD, candidates, choose, parse_accept, quality
 
 OCI, IDX, V2, LIST, S1, S1U = (mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_V2, mt.DOCKER_LIST,

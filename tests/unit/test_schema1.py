@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from chalicelib.domain.errors import RegistryError
+from chalicelib.oci.errors import RegistryError
 from chalicelib.manifests import jws, parse
-from chalicelib.manifests import mediatypes as mt
+from chalicelib.oci import mediatypes as mt
 from chalicelib.manifests.base import go_json
 
 PARSE = Path(__file__).resolve().parents[1] / "golden" / "parse"

@@ -1,5 +1,8 @@
 """Recognise storage (AWS SDK, pynamodb) failures without importing botocore.
 
+The error boundary (errors.py) asks this, so it lives with it: the layer that turns
+exceptions into answers knows which ones are the backend's, by class name and module.
+
 Every failure of the backend becomes a retryable answer: throttling 429,
 anything else 503 (connection refused or reset, timeouts, 5xx from the
 service or an emulator's internal error, an answer we did not expect).
