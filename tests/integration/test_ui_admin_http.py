@@ -132,8 +132,35 @@ def test_roster_needs_the_same_rights_as_the_api(registry, team):
 def test_admin_page_reads_the_roster_in_one_query(registry, team):
     s = ui_session(registry, team["boss"], PASSWORD)
     s.get(registry.url + "/ui/admin", params={"ns": team["ns"]})
+    from chalicelib import bootstrap
+
+    bootstrap.meter().flush()   # the usage report flushes this process's counters first
     with count_aws_calls() as aws:
         r = s.get(registry.url + "/ui/admin", params={"ns": team["ns"]})
     assert r.status_code == 200
     # session (account Query) + catalog page (Query on the index) + roster (one Query)
-    assert dict(aws.calls) == {"dynamodb.Query": 3}
+    # + the policy index (one Query; no policy here, so no GetItem) + 7 days of usage (BatchGetItem)
+    calls = dict(aws.calls)
+    calls.pop("dynamodb.UpdateItem", None)   # a usage flush of requests made meanwhile, if any
+    assert calls == {"dynamodb.Query": 4, "dynamodb.BatchGetItem": 1}
+
+
+def test_admin_page_shows_tag_policies_and_usage_read_only(registry, team):
+    ns = team["ns"]
+    policy = {"immutableTags": ["v*"], "defaultExpiry": "30d",
+              "retention": [{"rule": "keep-last", "tags": "nightly-*", "count": 7},
+                            {"rule": "expire-untagged", "days": 30}]}
+    r = requests.put(registry.url + "/admin/policies", auth=registry.admin,
+                     json={"repository": f"{ns}/app", "policy": policy})
+    assert r.status_code == 200, r.text
+    Client(registry.url, auth=registry.admin).request("GET", f"/v2/{ns}/app/tags/list")   # usage today
+    s = ui_session(registry, team["boss"], PASSWORD)
+    page = s.get(registry.url + "/ui/admin", params={"ns": ns}).text
+    row = re.search(rf'<tr data-policy="{ns}/app">(.*?)</tr>', page, re.S).group(1)
+    assert "<code>v*</code>" in row and "30d" in row
+    assert "keep the last 7 tags matching nightly-*" in row and "delete untagged manifests after 30 days" in row
+    usage = re.search(r'<table data-testid="usage">(.*?)</table>', page, re.S).group(1)
+    assert usage.count("<tr><td>") == 7                       # the last 7 days, zeros included
+    total = re.search(r'data-testid="usage-total"><th>Total</th><th>(\d+)</th>', usage).group(1)
+    assert int(total) >= 1
+    assert "<form" not in page.split('data-testid="policies"')[1]   # read-only sections
