@@ -11,7 +11,7 @@ from ..auth.policy import ROLES, Principal, allowed_actions, can_administer, nam
 from ..auth.scopes import Scope
 from ..oci.errors import RegistryError
 from ..oci.names import MAX_NAME_LENGTH, NAME_RE, validate_name
-from ..storage.ports import AccountRecord, AccountStore
+from ..storage.ports import AccountRecord, AccountStore, NamespaceRoster
 
 # Account names become DynamoDB keys (capped at 2048 bytes): grammar and length are
 # checked (fullmatch) before any read or write.
@@ -266,6 +266,19 @@ class Accounts:
         self._require_admin(actor, self._robot_namespace(username))
         if not self.store.set_revoked(username, True):
             raise RegistryError("NAME_UNKNOWN", {"robot": username})
+
+    def restore_robot(self, actor: Principal, username: str) -> None:
+        """Let a revoked robot get tokens again with the secret it had."""
+        self._require_admin(actor, self._robot_namespace(username))
+        if not self.store.set_revoked(username, False):
+            raise RegistryError("NAME_UNKNOWN", {"robot": username})
+
+    def namespace_members(self, actor: Principal, ns: str) -> NamespaceRoster:
+        """Who holds roles in `ns` and its robots (namespace admins; one Query)."""
+        if not is_user_name(ns):
+            raise RegistryError("NAME_INVALID", {"reason": "a namespace is one repository name component"})
+        self._require_admin(actor, ns)
+        return self.store.namespace_members(ns)
 
     def set_grant(self, actor: Principal, account: str, role: Optional[str], *,
                   namespace: Optional[str] = None, repository: Optional[str] = None) -> None:

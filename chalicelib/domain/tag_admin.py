@@ -38,6 +38,16 @@ class TagAdmin:
         doc, rev = self.rules.store.get_policy(repo)
         return {"repository": repo, "policy": doc or {}, "revision": rev or 0}
 
+    def namespace_policies(self, actor: Principal, ns: str, limit: int) -> tuple[list[dict], bool]:
+        """The policies of `ns`'s repositories that have one (read from the policy index, one
+        GetItem each), at most `limit`; and whether more exist."""
+        _require(actor, f"{ns}/-")
+        prefix = f"{ns}/"
+        repos, more = self.rules.store.policy_repos(limit + 1, prefix)
+        mine = [r for r in repos if r.startswith(prefix)]
+        out = [{"repository": r, "policy": self.rules.store.get_policy(r)[0] or {}} for r in mine[:limit]]
+        return out, len(mine) > limit
+
     def set_policy(self, actor: Principal, repo: str, doc: Optional[dict]) -> dict:
         """Replace the policy (empty or None clears it); tag writes see it at once."""
         validate_name(repo)

@@ -96,6 +96,23 @@ def revoke_robot(request, actor, body, robot: str) -> Response:
     return empty(204)
 
 
+@_admin_route("/admin/robots/{robot}/restore", "POST", EMPTY)
+def restore_robot(request, actor, body, robot: str) -> Response:
+    bootstrap.accounts().restore_robot(actor, robot)
+    return empty(204)
+
+
+@_admin_route("/admin/namespaces/{namespace}/members", "GET", EMPTY)
+def namespace_members(request, actor, body, namespace: str) -> Response:
+    """The namespace's owner, members (role on the namespace or one repository) and robots."""
+    r = bootstrap.accounts().namespace_members(actor, namespace)
+    return json_response({"namespace": namespace, "owner": r.owner,
+                          "members": [{"account": m.account, "role": m.role, "repository": m.repository}
+                                      for m in r.members],
+                          "robots": [{"username": b.name, "revoked": b.revoked, "created": b.created}
+                                     for b in r.robots]}, headers={"Cache-Control": "no-store"})
+
+
 @_admin_route("/admin/grants", "PUT", obj(("account", "role"), account=ACCOUNT, role=ROLE,
                                                namespace=NAMESPACE, repository=REPOSITORY))
 def put_grant(request, actor, body) -> Response:

@@ -5,16 +5,49 @@ import logging
 import time
 from typing import Any, Optional
 
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo import (AccountItem, NamespaceItem, RepoItem, ThrottleItem, _connection, _reasons, catalog_page,
+from .dynamo import (AccountItem, Item, NamespaceItem, RepoItem, ThrottleItem, _connection, _reasons, catalog_page,
                      conditional)
-from .ports import AccountRecord
+from .ports import AccountRecord, NamespaceRoster, RosterMember, RosterRobot
 
 log = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 4
+
+
+class RosterItem(Item):
+    """NS#<ns>/MEMBER#... and NS#<ns>/ROBOT#...: the namespace's roster (keys.py)."""
+
+    account = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    repository = UnicodeAttribute(null=True)
+    revoked = BooleanAttribute(null=True)
+    created = NumberAttribute(null=True)
+    owner = UnicodeAttribute(null=True)  # on the namespace's META item (NamespaceItem)
+
+
+def _grant_ns(kind: str, target: str) -> tuple[str, Optional[str]]:
+    """(namespace, repository or None) of a grant's target."""
+    return (target, None) if kind == "NS" else (target.split("/", 1)[0], target)
+
+
+def _robot_ns(name: str) -> Optional[str]:
+    return name.split("+", 1)[0] if "+" in name else None
+
+
+def _transact(build: Any) -> bool:
+    """Run one transaction built by `build(t)`; False when its first item's condition failed."""
+    try:
+        with TransactWrite(connection=_connection()) as t:
+            build(t)
+        return True
+    except TransactWriteError as err:
+        if _reasons(err)[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise
 
 
 class DynamoAccountStore:
@@ -41,13 +74,30 @@ class DynamoAccountStore:
     def create_account(self, name: str, password_hash: str, admin: bool = False,
                        robot_namespace: Optional[str] = None) -> bool:
         """Create a user or robot; False when the name is taken."""
+        now = int(time.time())
         item = AccountItem(keys.user_pk(name), keys.META_SK, password_hash=password_hash, admin=admin,
-                           robot_namespace=robot_namespace, revoked=False, created=int(time.time()))
-        return conditional(lambda: item.save(condition=AccountItem.pk.does_not_exist()))
+                           robot_namespace=robot_namespace, revoked=False, created=now)
+        if robot_namespace is None:
+            return conditional(lambda: item.save(condition=AccountItem.pk.does_not_exist()))
 
-    def _update_existing(self, name: str, actions: list) -> bool:
-        return conditional(lambda: AccountItem(keys.user_pk(name), keys.META_SK).update(
-            actions=actions, condition=AccountItem.pk.exists()))
+        def build(t: TransactWrite) -> None:  # the robot and its roster entry together
+            t.save(item, condition=AccountItem.pk.does_not_exist())
+            t.save(RosterItem(keys.namespace_pk(robot_namespace), keys.robot_sk(name), account=name,
+                              revoked=False, created=now))
+        return _transact(build)
+
+    def _update_existing(self, name: str, actions: list, revoked: Optional[bool] = None) -> bool:
+        ns = _robot_ns(name)
+        if revoked is None or ns is None:
+            return conditional(lambda: AccountItem(keys.user_pk(name), keys.META_SK).update(
+                actions=actions, condition=AccountItem.pk.exists()))
+
+        def build(t: TransactWrite) -> None:  # a robot's state and its roster entry together
+            t.update(AccountItem(keys.user_pk(name), keys.META_SK), actions=actions,
+                     condition=AccountItem.pk.exists())
+            t.update(RosterItem(keys.namespace_pk(ns), keys.robot_sk(name)),
+                     actions=[RosterItem.account.set(name), RosterItem.revoked.set(revoked)])
+        return _transact(build)
 
     def set_password(self, name: str, password_hash: str, restore: bool = False) -> bool:
         """Replace the secret (and un-revoke when `restore`) and bump the credential
@@ -55,20 +105,47 @@ class DynamoAccountStore:
         actions = [AccountItem.password_hash.set(password_hash), AccountItem.generation.add(1)]
         if restore:
             actions.append(AccountItem.revoked.set(False))
-        return self._update_existing(name, actions)
+        return self._update_existing(name, actions, revoked=False if restore else None)
 
     def set_revoked(self, name: str, revoked: bool) -> bool:
         """Revoke (or restore) an account, bumping its generation; False when there is none."""
-        return self._update_existing(name, [AccountItem.revoked.set(revoked), AccountItem.generation.add(1)])
+        return self._update_existing(name, [AccountItem.revoked.set(revoked), AccountItem.generation.add(1)],
+                                     revoked=revoked)
 
     def put_grant(self, name: str, kind: str, target: str, role: str) -> None:
-        """Give `name` a role on a namespace (kind NS) or repository (kind REPO)."""
-        AccountItem(keys.user_pk(name), keys.grant_sk(kind, target), role=role).save()
+        """Give `name` a role on a namespace (kind NS) or repository (kind REPO), and put it
+        on the namespace's roster in the same transaction."""
+        ns, repo = _grant_ns(kind, target)
+
+        def build(t: TransactWrite) -> None:
+            t.save(AccountItem(keys.user_pk(name), keys.grant_sk(kind, target), role=role))
+            t.save(RosterItem(keys.namespace_pk(ns), keys.member_sk(name, repo), account=name, role=role,
+                              repository=repo))
+        _transact(build)
 
     def delete_grant(self, name: str, kind: str, target: str) -> bool:
-        """Remove a role; False when there was none."""
-        return conditional(lambda: AccountItem(keys.user_pk(name), keys.grant_sk(kind, target)).delete(
-            condition=AccountItem.pk.exists()))
+        """Remove a role and its roster entry; False when there was none."""
+        ns, repo = _grant_ns(kind, target)
+
+        def build(t: TransactWrite) -> None:
+            t.delete(AccountItem(keys.user_pk(name), keys.grant_sk(kind, target)),
+                     condition=AccountItem.pk.exists())
+            t.delete(RosterItem(keys.namespace_pk(ns), keys.member_sk(name, repo)))
+        return _transact(build)
+
+    def namespace_members(self, ns: str) -> NamespaceRoster:
+        """The namespace's owner, members and robots: one Query of its partition."""
+        out = NamespaceRoster()
+        cond = RosterItem.sk.between(keys.MEMBER_PREFIX, keys.ROBOT_PREFIX + "\uffff")
+        for it in RosterItem.query(keys.namespace_pk(ns), cond, consistent_read=True):
+            if it.sk.startswith(keys.MEMBER_PREFIX) and it.account and it.role:
+                out.members.append(RosterMember(it.account, it.role, it.repository))
+            elif it.sk.startswith(keys.ROBOT_PREFIX) and it.account:
+                out.robots.append(RosterRobot(it.account, bool(it.revoked),
+                                              int(it.created) if it.created is not None else None))
+            elif it.sk == keys.META_SK:
+                out.owner = it.owner
+        return out
 
     def create_namespace(self, ns: str, owner: str) -> bool:
         """Create a namespace; False when it exists."""

@@ -77,6 +77,11 @@ class RepoItem(Item):
     pushed = NumberAttribute(null=True)  # last manifest push (epoch seconds; web UI)
     tag_policy = UnicodeAttribute(null=True)  # JSON (domain/tag_policy.py)
     policy_rev = NumberAttribute(null=True)   # bumped by every policy change; tag writes check it
+    # Bytes of the blobs linked in the repository: the link transaction adds a blob's size,
+    # unlinking subtracts it. Complete only when `counted` (the first write that kept it)
+    # equals `created`; repositories created before it existed show no size.
+    stored = NumberAttribute(null=True)
+    counted = NumberAttribute(null=True)
 
 
 class AccountItem(Item):
@@ -310,15 +315,17 @@ class DynamoMetadataStore:
                                    [d for d, k in missing if k == "manifest"])
 
     @staticmethod
-    def _touch_repo(t: TransactWrite, repo: str, tag_write: Optional[TagWrite] = None) -> None:
+    def _touch_repo(t: TransactWrite, repo: str, tag_write: Optional[TagWrite] = None, stored: int = 0) -> None:
+        now = int(time.time())
         t.update(
             RepoItem(keys.repo_pk(repo), keys.REPO_META_SK),
             actions=[
-                RepoItem.created.set(RepoItem.created | int(time.time())),
-                RepoItem.pushed.set(int(time.time())),
+                RepoItem.created.set(RepoItem.created | now),
+                RepoItem.counted.set(RepoItem.counted | now),
+                RepoItem.pushed.set(now),
                 RepoItem.gsi2pk.set(keys.CATALOG_PK),
                 RepoItem.gsi2sk.set(repo),
-            ],
+            ] + ([RepoItem.stored.add(stored)] if stored else []),
             condition=policy_condition(tag_write.policy_rev) if tag_write is not None else None,
         )
 
@@ -437,7 +444,7 @@ class DynamoMetadataStore:
                         BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
                         BlobItem.refs.add(1),
                     ])
-                    self._touch_repo(t, repo)
+                    self._touch_repo(t, repo, stored=size)
                 return True
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -450,13 +457,19 @@ class DynamoMetadataStore:
         return False
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
-        """Remove `repo`'s link to a blob; False when there was none."""
+        """Remove `repo`'s link to a blob; False when there was none. The link is read first
+        for its size (subtracted from the repository's `stored` in the same transaction,
+        which deletes the link only if it still has that size)."""
+        link = self.get_blob_link(repo, digest)
+        if link is None:
+            return False
         try:
             with TransactWrite(connection=_connection()) as t:
                 t.delete(BlobLinkItem(keys.repo_pk(repo), keys.blob_link_sk(digest)),
-                         condition=BlobLinkItem.pk.exists())
+                         condition=BlobLinkItem.pk.exists() & (BlobLinkItem.size == link.size))
                 t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),
                          actions=[BlobItem.refs.add(-1)])
+                t.update(RepoItem(keys.repo_pk(repo), keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
             return True
         except TransactWriteError as err:
             if _reasons(err)[:1] == ["ConditionalCheckFailed"]:

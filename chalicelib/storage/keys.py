@@ -104,6 +104,9 @@ UPLOADS_PREFIX = "uploads/"
 # USER#<name>       GRANT#NS#<ns>      role (read|write|admin) on a namespace
 # USER#<name>       GRANT#REPO#<repo>  role on one repository
 # NS#<ns>           META               namespace: owner
+# NS#<ns>           MEMBER#<account>   roster: the account's role on the namespace (written with the grant)
+# NS#<ns>           MEMBER#<account>#<repo>  roster: its role on a repository of the namespace
+# NS#<ns>           ROBOT#<ns>+<name>  roster: a robot of the namespace, revoked flag (written with the robot)
 # THROTTLE#<key>#<window start>  META  login attempts reserved in that fixed window
 #                                      (TTL `expires`); <key> is user:<name> or ip:<address>
 # SETUP#first-admin META               written with the first administrator of a deployment
@@ -123,6 +126,19 @@ def grant_sk(kind: str, target: str) -> str:
 
 def namespace_pk(ns: str) -> str:
     return f"NS#{ns}"
+
+
+MEMBER_PREFIX = "MEMBER#"
+ROBOT_PREFIX = "ROBOT#"
+
+
+def member_sk(account: str, repository: str | None = None) -> str:
+    """The roster item of a grant: namespace-wide, or on one repository of the namespace."""
+    return f"{MEMBER_PREFIX}{account}" + (f"#{repository}" if repository else "")
+
+
+def robot_sk(robot: str) -> str:
+    return f"{ROBOT_PREFIX}{robot}"
 
 
 def throttle_pk(key: str, window_start: int) -> str:

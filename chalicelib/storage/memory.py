@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
-                    TagWrite, TransactionPart, UiTagRecord, UploadSession)
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, RepoStats, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UiTagRecord, UploadSession)
 
 
 @dataclass
@@ -31,6 +31,7 @@ class _Repo:
     listed: bool = False  # in the catalog (touched by a push or a link), not only given a visibility
     policy: Optional[dict] = None       # tag policy (domain/tag_policy.py)
     policy_rev: Optional[int] = None    # None: never set
+    stored: int = 0                     # bytes of the linked blobs (the adapter's `stored`)
 
 
 @dataclass
@@ -218,12 +219,15 @@ class MemoryMetadataStore:
             else:  # the first key stays, as the adapter's `s3_key | new` keeps it
                 b.size, b.refs = size, b.refs + 1
             self._touch_repo(repo)
+            self.state.repos[repo].stored += size
             return True
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         with self._lock:
-            if self._links.pop((repo, digest), None) is None:
+            link = self._links.pop((repo, digest), None)
+            if link is None:
                 return False
+            self.state.repos[repo].stored -= link.size
             b = self._blobs.get(digest)
             if b is not None:
                 b.refs -= 1
@@ -318,13 +322,25 @@ class MemoryUiReads:
             for tag in page:
                 t = m._tags[(repo, tag)]
                 out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
-                                       pushed=m._tag_pushed.get((repo, tag))))
+                                       expires_at=t.expires_at, pushed=m._tag_pushed.get((repo, tag))))
             return out, more
 
     def repo_visibility(self, repo: str) -> Optional[bool]:
         with self._meta._lock:
             r = self._meta.state.repos.get(repo)
             return None if r is None else bool(r.public)
+
+    def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
+        with self._meta._lock:
+            out = {}
+            for name in list(dict.fromkeys(repos))[:100]:
+                r = self._meta.state.repos.get(name)
+                if r is None:
+                    continue
+                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
+                if when is not None:
+                    out[name] = RepoStats(int(when), r.stored)
+            return out
 
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
         with self._meta._lock:

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Optional
 
 from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
 from .memory import MemoryState, _page, _Repo
-from .ports import AccountRecord, TransactionPart
+from .ports import AccountRecord, NamespaceRoster, RosterMember, RosterRobot, TransactionPart
 
 
 class MemoryAccountStore:
@@ -45,7 +45,8 @@ class MemoryAccountStore:
             if name in self._accounts:
                 return False
             self._accounts[name] = {"password_hash": password_hash, "admin": admin,
-                                    "robot_namespace": robot_namespace, "revoked": False, "generation": 0}
+                                    "robot_namespace": robot_namespace, "revoked": False, "generation": 0,
+                                    "created": int(self._clock())}
             return True
 
     def set_password(self, name: str, password_hash: str, restore: bool = False) -> bool:
@@ -113,6 +114,21 @@ class MemoryAccountStore:
             listed = {name: bool(r.public) for name, r in self.state.repos.items() if r.listed}
         names, more = _page(sorted(listed), n, last)
         return [(name, listed[name]) for name in names], more
+
+    def namespace_members(self, ns: str) -> NamespaceRoster:
+        """Derived from the grants and robots themselves (the adapter keeps a roster)."""
+        with self._lock:
+            members = []
+            for name, grants in self._grants.items():
+                for (kind, target), role in grants.items():
+                    if kind == "NS" and target == ns:
+                        members.append(RosterMember(name, role, None))
+                    elif kind == "REPO" and target.split("/", 1)[0] == ns:
+                        members.append(RosterMember(name, role, target))
+            members.sort(key=lambda m: (m.account, m.repository or ""))
+            robots = [RosterRobot(name, meta["revoked"], meta["created"])
+                      for name, meta in sorted(self._accounts.items()) if meta["robot_namespace"] == ns]
+            return NamespaceRoster(self._namespaces.get(ns), members, robots)
 
     # -- login throttling: one counter per key and fixed window (a new window is a new counter) --
     def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]:

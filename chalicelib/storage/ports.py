@@ -205,6 +205,33 @@ class AccountRecord:
     repository_roles: dict = field(default_factory=dict)
 
 
+@dataclass
+class RosterMember:
+    """A role held in a namespace: on the namespace itself (`repository` None) or on one
+    of its repositories."""
+
+    account: str
+    role: str
+    repository: Optional[str] = None
+
+
+@dataclass
+class RosterRobot:
+    name: str                 # <ns>+<short name>
+    revoked: bool = False
+    created: Optional[int] = None
+
+
+@dataclass
+class NamespaceRoster:
+    """Who holds roles in a namespace and its robots, as one Query of the namespace returns
+    them (kept beside each grant and robot, in the same transaction)."""
+
+    owner: Optional[str] = None
+    members: list = field(default_factory=list)   # RosterMember, by account then repository
+    robots: list = field(default_factory=list)    # RosterRobot, by name
+
+
 class AccountStore(Protocol):
     """Users, robots, grants, namespaces, visibility and login throttling."""
 
@@ -223,6 +250,7 @@ class AccountStore(Protocol):
     def list_repos_with_visibility(self, n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]: ...
     def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]: ...
     def release_attempts(self, keys: list[str], window_start: int) -> None: ...
+    def namespace_members(self, ns: str) -> NamespaceRoster: ...
 
 
 # -- web UI reads (chalicelib/ui) ---------------------------------------------
@@ -233,6 +261,15 @@ class UiTagRecord(TagRecord):
     pushed: Optional[int] = None
 
 
+@dataclass
+class RepoStats:
+    """A repository as the list shows it: last (else first) push, and the bytes of its linked
+    blobs (None when its counter does not cover its whole life: created before it existed)."""
+
+    pushed: Optional[int] = None
+    stored: Optional[int] = None
+
+
 class UiReads(Protocol):
     """Read-only queries the web UI needs beyond the distribution API's."""
 
@@ -240,6 +277,8 @@ class UiReads(Protocol):
         """A page of tags with their denormalised manifests: one Query."""
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
         """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
+    def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
+        """Last push and stored bytes of each repository (one BatchGetItem; missing ones left out)."""
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """None when nothing was ever pushed (nor visibility set), else whether it is public."""
 

@@ -31,8 +31,24 @@ def _admin_page(ctx: Ctx, ns: str, status: int = 200, message: str = "", error: 
         if not more or len(inside) < len(batch) or not batch:
             break
         cursor = batch[-1][0]
+    roster = gw.accounts().namespace_members(ctx.principal, ns)
     return page(ctx, "admin.html", status, title=f"Administer {ns}", ns=ns, repos=repos, message=message,
-                 error=error, secret=secret, roles=("read", "write", "admin"))
+                 error=error, secret=secret, roles=("read", "write", "admin"), roster=roster,
+                 **_lifecycle(ctx, ns))
+
+
+def _lifecycle(ctx: Ctx, ns: str) -> dict:
+    """The read-only tag policy and usage sections (docs/lifecycle.md, docs/metering.md)."""
+    from datetime import datetime, timedelta, timezone
+
+    from . import lifecycle_views as lv
+
+    docs, more = gw.tag_admin().namespace_policies(ctx.principal, ns, lv.MAX_POLICIES)
+    today = datetime.now(timezone.utc).date()
+    rows = gw.usage().namespace_report(ctx.principal, ns, (today - timedelta(days=lv.USAGE_DAYS - 1)).isoformat(),
+                                       today.isoformat())
+    return {"policies": [lv.policy_row(d["repository"], d["policy"]) for d in docs], "more_policies": more,
+            "usage": lv.usage_view(rows), "usage_days": lv.USAGE_DAYS}
 
 
 @ui_route("/ui/admin")
@@ -77,7 +93,10 @@ def robots(ctx: Ctx, ns: str, form: dict) -> Response:
     if action == "revoke":
         acc.revoke_robot(ctx.principal, robot)
         return _admin_page(ctx, ns, message=f"Robot {robot} revoked.")
-    raise RegistryError("UNSUPPORTED", {"reason": "action must be create, rotate or revoke"}, status=400)
+    if action == "restore":
+        acc.restore_robot(ctx.principal, robot)
+        return _admin_page(ctx, ns, message=f"Robot {robot} restored (its secret works again).")
+    raise RegistryError("UNSUPPORTED", {"reason": "action must be create, rotate, revoke or restore"}, status=400)
 
 
 @ui_route("/ui/admin/grants", ("POST",))

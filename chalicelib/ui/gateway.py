@@ -19,6 +19,12 @@ class Gateway:
     def accounts(self) -> Any:
         return bootstrap.accounts()
 
+    def tag_admin(self) -> Any:
+        return bootstrap.tag_admin()
+
+    def usage(self) -> Any:
+        return bootstrap.usage()
+
     def signer(self) -> Any:
         return bootstrap.token_signer()
 

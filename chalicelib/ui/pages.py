@@ -84,7 +84,7 @@ def home(ctx: Ctx) -> Response:
     if not next_last and more and len(rows) == REPOS_PER_PAGE:
         next_last = rows[-1].name
     rows = rows[:REPOS_PER_PAGE]
-    rows = views.with_last_push(rows, gw.reads().last_pushes([r.name for r in rows]))
+    rows = views.with_stats(rows, gw.reads().repo_stats([r.name for r in rows]))
     namespaces = sorted({r.namespace for r in rows})
     admin_of = [ns for ns in namespaces if ctx.user and can_administer(ctx.principal, ns)]
     if ctx.user and ctx.principal.robot_namespace is None and ctx.user not in admin_of:
@@ -101,8 +101,8 @@ def repository(ctx: Ctx) -> Response:
     last = param(ctx, "last", TAG_RE, required=False) or None
     public = need_readable(ctx, repo)
     items, more = gw.reads().tag_items(repo, TAGS_PER_PAGE, last)
-    rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body, t.pushed)
-            for t in items]
+    rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body, t.pushed,
+                          t.expires_at) for t in items]
     ns = repo.split("/", 1)[0]
     return page(ctx, "repo.html", title=repo, repo=repo, rows=rows, quote=quote, public=public,
                  next_last=rows[-1].tag if more and rows else "",

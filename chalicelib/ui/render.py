@@ -31,6 +31,10 @@ def environment() -> Any:
         _env = Environment(loader=FileSystemLoader(os.path.join(_HERE, "templates")),
                            autoescape=select_autoescape(default=True, default_for_string=True),
                            trim_blocks=True, lstrip_blocks=True)
+        from .views import human_size, when
+
+        _env.filters["when"] = when
+        _env.filters["size"] = human_size
     return _env
 
 

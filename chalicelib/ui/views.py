@@ -91,6 +91,7 @@ class TagRow:
     size: str
     commands: list[tuple[str, str]] = field(default_factory=list)
     pushed: str = "-"
+    expires: str = "-"
 
 
 def total_size(media_type: str, size: int, doc: Optional[dict]) -> Optional[int]:
@@ -138,13 +139,14 @@ def commands(t: Target, repo: str, tag: str, kind: str) -> list[tuple[str, str]]
 
 
 def tag_row(t: Target, repo: str, tag: str, digest: str, media_type: str, size: int,
-            body: Optional[bytes], pushed: Optional[int] = None) -> TagRow:
+            body: Optional[bytes], pushed: Optional[int] = None, expires: Optional[int] = None) -> TagRow:
     doc = parse_json(body)
     kind, detail = kind_of(media_type, doc)
     platforms = [platform_of(d.get("platform")) for d in _descriptors(doc or {}, "manifests")
                  if isinstance(d.get("platform"), dict)]
     return TagRow(tag, digest, media_type, kind, detail, platforms,
-                  human_size(total_size(media_type, size, doc)), commands(t, repo, tag, kind), when(pushed))
+                  human_size(total_size(media_type, size, doc)), commands(t, repo, tag, kind), when(pushed),
+                  when(expires))
 
 
 def representations(media_type: str, has_config: bool, can_sign: bool) -> list[str]:
@@ -302,6 +304,7 @@ class RepoRow:
     namespace: str
     public: bool
     last_push: str = "-"
+    size: str = "-"
 
 
 def repo_rows(pairs: list[tuple[str, bool]], query: str) -> list[RepoRow]:
@@ -309,7 +312,10 @@ def repo_rows(pairs: list[tuple[str, bool]], query: str) -> list[RepoRow]:
     return [RepoRow(name, name.split("/", 1)[0], public) for name, public in pairs if q in name.lower()]
 
 
-def with_last_push(rows: list[RepoRow], pushes: dict[str, int]) -> list[RepoRow]:
+def with_stats(rows: list[RepoRow], stats: dict) -> list[RepoRow]:
+    """Last push and stored size from `storage.ports.RepoStats` ('-' when unknown)."""
     for r in rows:
-        r.last_push = when(pushes.get(r.name))
+        st = stats.get(r.name)
+        r.last_push = when(st.pushed if st else None)
+        r.size = human_size(st.stored if st else None)
     return rows

@@ -216,8 +216,88 @@ def test_admin_creates_a_robot_that_pushes_with_skopeo(admin_page, local_registr
         Skopeo(tmp / "robot", creds=f"{robot}:{secret}").copy(layout["ref"], f"{local_registry.host}/{content['app']}:v2")
     page.goto(f"{local_registry.url}/ui/repo?name={content['app']}")
     assert layout["manifest_digest"] in page.locator("tr[data-tag=v2]").inner_text()
+
+
+def test_rotated_robot_pushes_with_the_new_secret_and_the_old_one_is_refused(admin_page, local_registry,
+                                                                            content, tmp):
+    """The robot made above, rotated from its row in the roster: skopeo pushes with the new
+    secret; the old one is refused; revoke and restore show in the roster."""
+    page = admin_page
+    robot = f"{content['ns']}+ci"
     page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
-    shot(page, "admin", ["form[data-testid=robot-form]", "table[data-testid=admin-repos]"])
+    row = page.locator(f"tr[data-robot='{robot}']")
+    assert row.locator("[data-testid=robot-state]").inner_text() == "active"
+    # the secret shown at creation is gone from every page: rotate twice, the first becomes the old one
+    row.locator("button[data-testid=rotate]").click()
+    first = page.inner_text("[data-testid=robot-secret]")
+    page.locator(f"tr[data-robot='{robot}'] button[data-testid=rotate]").click()
+    new = page.inner_text("[data-testid=robot-secret]")
+    assert new != first and page.inner_text("[data-testid=robot-name]") == robot
+    old = f"{robot}:{first}"
+    layout = build_oci_layout(tmp / "src", layers=1, seed=33)
+    dest = f"docker://{local_registry.host}/{content['app']}:rotated"
+    refused = Skopeo(tmp / "old").run("copy", "--dest-tls-verify=false", "--dest-creds", old, layout["ref"], dest,
+                                      check=False)
+    assert refused.returncode != 0 and ("401" in refused.stderr or "unauthorized" in refused.stderr.lower()), \
+        refused.stderr
+    with server_log_on_failure(local_registry):
+        Skopeo(tmp / "new", creds=f"{robot}:{new}").copy(layout["ref"], dest)
+    page.goto(f"{local_registry.url}/ui/repo?name={content['app']}")
+    assert layout["manifest_digest"] in page.locator("tr[data-tag=rotated]").inner_text()
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+    page.locator(f"tr[data-robot='{robot}'] button[data-testid=revoke]").click()
+    assert page.locator(f"tr[data-robot='{robot}'] [data-testid=robot-state]").inner_text() == "revoked"
+    assert requests.get(f"{local_registry.url}/token", auth=(robot, new), timeout=30).status_code == 401
+    page.locator(f"tr[data-robot='{robot}'] button[data-testid=restore]").click()
+    assert page.locator(f"tr[data-robot='{robot}'] [data-testid=robot-state]").inner_text() == "active"
+    assert requests.get(f"{local_registry.url}/token", auth=(robot, new), timeout=30).status_code == 200
+    assert not page.errors, page.errors
+
+
+def test_changing_a_members_role_takes_effect_at_once(browser, admin_page, local_registry, content):
+    """A user given read on the namespace sees its private repository; made admin, they get
+    the admin page; removed, the repository is gone for them (the same 404 as a missing one)."""
+    user, password = f"member{content['uniq']}", "member-password-1"
+    r = requests.post(f"{local_registry.url}/admin/users", json={"username": user, "password": password},
+                      auth=(local_registry.username, local_registry.password), timeout=30)
+    assert r.status_code == 201, r.text
+    page = admin_page
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+    page.fill("form[data-testid=grant-form] input[name=account]", user)
+    page.select_option("form[data-testid=grant-form] select[name=role]", "read")
+    page.click("form[data-testid=grant-form] button[type=submit]")
+    member = f"tr[data-member='{user}'][data-on='{content['ns']}']"
+    assert page.locator(f"{member} select[data-testid=member-role]").input_value() == "read"
+    them = new_page(browser, content["tmp"])
+    try:
+        them.goto(f"{local_registry.url}/ui/login")
+        them.fill("input[name=username]", user)
+        them.fill("input[name=password]", password)
+        them.click("form[data-testid=login-form] button[type=submit]")
+        them.wait_for_url(f"{local_registry.url}/ui/")
+        them.goto(f"{local_registry.url}/ui/repo?name={content['private']}")
+        assert them.locator("tr[data-tag=v1]").count() == 1
+        them.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+        assert them.inner_text("h1") == "Not found"
+        page.select_option(f"{member} select[data-testid=member-role]", "admin")
+        page.click(f"{member} button[data-testid=change-role]")
+        assert page.locator(f"{member} select[data-testid=member-role]").input_value() == "admin"
+        them.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+        assert them.inner_text("h1") == f"Administer {content['ns']}"
+        page.click(f"{member} button[data-testid=remove-member]")
+        assert page.locator(member).count() == 0
+        them.goto(f"{local_registry.url}/ui/repo?name={content['private']}")
+        assert them.inner_text("h1") == "Not found"   # (the browser logs the 404s as console errors)
+    finally:
+        them.context.close()
+    policy = {"immutableTags": ["v*"], "retention": [{"rule": "keep-last", "tags": "nightly-*", "count": 7}]}
+    r = requests.put(f"{local_registry.url}/admin/policies", json={"repository": content["app"], "policy": policy},
+                     auth=(local_registry.username, local_registry.password), timeout=30)
+    assert r.status_code == 200, r.text
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+    assert "keep the last 7 tags matching nightly-*" in page.inner_text("table[data-testid=policies]")
+    shot(page, "admin", ["table[data-testid=robots]", "table[data-testid=members]",
+                         "table[data-testid=admin-repos]", "table[data-testid=usage]"])
 
 
 def test_after_logout_only_public_repositories_are_visible(browser, admin_page, local_registry, content):

@@ -200,3 +200,16 @@ def test_helm_chart_push_is_one_transaction_with_its_index_entry(client, repo):
         r = client.push_manifest(repo, "1.0.1", body, OCI)
     assert r.status_code == 201, r.text
     assert dict(aws.calls) == {"dynamodb.GetItem": 1, "s3.GetObject": 1, "dynamodb.TransactWriteItems": 1}
+
+
+def test_blob_delete_reads_the_link_then_one_transaction(client, repo):
+    """The link transaction also adds the blob's size to the repository's `stored` counter
+    (no extra call: the repository item was already in it). Unlinking must subtract the
+    link's size, which a transaction cannot return: one GetItem of the link comes first
+    (the transaction then deletes the link only if it still has that size)."""
+    digest = client.push_blob(repo, b"to be deleted")
+    _settle()
+    with count_aws_calls() as aws:
+        r = client.request("DELETE", f"/v2/{repo}/blobs/{digest}")
+    assert r.status_code == 202
+    assert dict(aws.calls) == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}
