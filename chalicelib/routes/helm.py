@@ -23,7 +23,8 @@ from ..auth.policy import Principal, allowed_actions, namespace_of
 from ..auth.scopes import PUSH
 from ..domain.helm import check_namespace, readable_repos
 from ..domain.helm_index import index_yaml
-from ..http.auth import base_url, basic_credentials, source_ip
+from ..http import basic
+from ..http.auth import base_url
 from ..http.errors import error_boundary, render
 from ..http.headers import body_bytes, header, query
 from ..oci.errors import RegistryError
@@ -64,12 +65,7 @@ def _helm_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
 
 def _caller(request: Any) -> Optional[Principal]:
     """The Basic-authenticated caller, anonymous without credentials, None when auth is off."""
-    if bootstrap.settings().auth_mode == "none":
-        return None
-    creds = basic_credentials(request)
-    if not creds:
-        return Principal()
-    return bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+    return None if bootstrap.settings().auth_mode == "none" else basic.principal(request)
 
 
 def _readable(principal: Optional[Principal]) -> Callable:

@@ -19,7 +19,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_tx import OwnedTransaction
+from .dynamo_tx import OwnedTransaction, is_condition_failure, reasons, transact
 from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
                     TagRecord, TagWrite, TransactionPart, UploadSession)
 
@@ -187,8 +187,11 @@ def _connection() -> Connection:
     return Item._get_connection().connection
 
 
-def _reasons(err: TransactWriteError) -> list[Optional[str]]:
-    return [r.code if r else None for r in (err.cancellation_reasons or [])]
+_reasons = reasons   # the name this module's callers use
+
+
+class _AlreadyLinked(Exception):
+    """link_blob's condition: the repository has the link already."""
 
 
 def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
@@ -434,27 +437,26 @@ class DynamoMetadataStore:
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
         """Link a committed blob into `repo`; False when it was linked already."""
         pk = keys.repo_pk(repo)
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=_connection()) as t:
-                    t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
-                           condition=BlobLinkItem.pk.does_not_exist())
-                    t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
-                        BlobItem.size.set(size),
-                        BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
-                        BlobItem.refs.add(1),
-                    ])
-                    self._touch_repo(t, repo, stored=size)
-                return True
-            except TransactWriteError as err:
-                reasons = _reasons(err)
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False
-                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(0.05 * (attempt + 1))
-                    continue
-                raise
-        return False
+
+        def build(t: TransactWrite) -> None:
+            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+                   condition=BlobLinkItem.pk.does_not_exist())
+            t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
+                BlobItem.size.set(size),
+                BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
+                BlobItem.refs.add(1),
+            ])
+            self._touch_repo(t, repo, stored=size)
+
+        def refused(codes: list, _t: Any) -> None:
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise _AlreadyLinked()
+
+        try:
+            transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
+        except _AlreadyLinked:
+            return False
+        return True
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         """Remove `repo`'s link to a blob; False when there was none. The link is read first
@@ -611,13 +613,6 @@ def conditional(write: Any) -> bool:
         write()
         return True
     except (PutError, UpdateError, DeleteError) as err:
-        if _is_condition_failure(err):
+        if is_condition_failure(err):
             return False
         raise
-
-
-def _is_condition_failure(err: Exception) -> bool:
-    cause = getattr(err, "cause", None)
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
-    return code == "ConditionalCheckFailedException"
-
