@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Union
 from .. import manifests as manifest_formats
 from ..manifests import convert, negotiate
 from ..manifests.convert import ConversionImpossible
+from ..manifests.platform import select_platform
 from ..oci import mediatypes as mt
 from ..oci.digest import MAX_DIGEST_LENGTH, compute, looks_like_digest, parse_digest
 from ..oci.errors import RegistryError
@@ -170,7 +171,7 @@ class Registry:
     def _platform_child(self, repo: str, tag: str, body: bytes, wanted: list,
                         want_body: bool) -> ManifestResult:
         os_name, arch, variant = self.settings.default_platform
-        desc = convert.select_platform(_stored_doc(body), os_name, arch, variant)
+        desc = select_platform(_stored_doc(body), os_name, arch, variant)
         if desc is None:
             raise ConversionImpossible(f"no {'/'.join(filter(None, (os_name, arch, variant)))} child")
         child = self.meta.get_manifest(repo, desc["digest"])
