@@ -6,7 +6,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,14 @@ def ensure_import_path() -> None:
     """Make the project importable (`app`, `chalicelib`, `local`)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1 (the local server's helper)."""
+    ensure_import_path()
+    from local.backends import free_port as unused
+
+    return unused()
 
 
 def log(msg: str) -> None:
@@ -55,12 +62,6 @@ def summary(values: Sequence[float]) -> dict:
 
 
 # -- network -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_http(url: str, timeout: float = 30.0, ok: Iterable[int] = (200, 401)) -> None:
     """Wait until `url` answers one of the `ok` statuses."""
     import urllib.error

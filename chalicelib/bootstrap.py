@@ -63,7 +63,8 @@ def registry() -> Any:
     """The Registry use cases wired to the AWS adapters."""
     reg: Optional[Any] = _state.get("registry")
     if reg is None:
-        from .domain.helm import HelmAwareRegistry
+        from .domain.helm import HelmIndexHook
+        from .domain.registry import Registry
         from .storage.helm_dynamo import DynamoHelmIndex
         from .storage.s3 import S3BlobStore
 
@@ -71,11 +72,22 @@ def registry() -> Any:
 
         meta = metadata()
         blobs = S3BlobStore(s3_client, settings().bucket_name)
-        reg = HelmAwareRegistry(meta, blobs, settings(), DynamoHelmIndex())
+        reg = Registry(meta, blobs, settings(), hooks=[HelmIndexHook(meta, blobs, DynamoHelmIndex())])
         reg.tag_rules = tag_rules(blobs)
         reg.notify = EventNotifier(events(), meter() if settings().metering else None)
         _state["registry"] = reg
     return reg
+
+
+def helm() -> Any:
+    """The classic Helm chart repository's use cases (domain/helm.py)."""
+    charts = _state.get("helm")
+    if charts is None:
+        from .domain.helm import HelmCharts
+        from .storage.helm_dynamo import DynamoHelmIndex
+
+        charts = _state["helm"] = HelmCharts(registry(), DynamoHelmIndex())
+    return charts
 
 
 def tag_rules(blobs: Any = None) -> Any:
@@ -100,7 +112,7 @@ def tag_admin() -> Any:
 
         reg = registry()
         rules = reg.tag_rules
-        adm = _state["tag_admin"] = build(rules, rules.blobs.get, getattr(reg, "tag_removed", None))
+        adm = _state["tag_admin"] = build(rules, rules.blobs.get, reg.tag_removed)
     return adm
 
 

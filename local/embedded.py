@@ -7,17 +7,11 @@ process, everything lost at exit; REGISTRY_EMBEDDED=memory).
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 from typing import Any, Optional, Union
 
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .backends import free_port
 
 
 class _Serialised:

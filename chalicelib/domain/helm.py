@@ -3,15 +3,16 @@
 Helm 3.8+ pushes a chart as an OCI artifact: a manifest whose config blob
 (`application/vnd.cncf.helm.config.v1+json`) is Chart.yaml as JSON and whose
 layers are the chart archive and, when signed, its provenance file. Those go
-through the ordinary distribution API untouched. `HelmAwareRegistry` adds the
-classic view on top: such a manifest pushed to `<ns>/<chart>:<version>`
-becomes an entry of namespace `<ns>`'s `index.yaml`, written on push and
-removed on delete, so the index is one Query and never a scan of repositories.
-A ChartMuseum-style upload stores a .tgz as that same OCI artifact, so both
-views always show the same charts.
+through the ordinary distribution API untouched. `HelmIndexHook`, a hook of the
+Registry (domain/hooks.py), adds the classic view on top: such a manifest pushed to
+`<ns>/<chart>:<version>` becomes an entry of namespace `<ns>`'s `index.yaml`, written
+in the manifest's own transaction (a crash cannot leave a pushed chart out of the
+index) and removed after a delete, so the index is one Query and never a scan of
+repositories. `HelmCharts` serves the classic view; its ChartMuseum-style upload
+stores a .tgz as that same OCI artifact, so both views always show the same charts.
 
-Pure: storage is reached through `HelmIndexStore` (storage/helm_ports.py) and the Registry's ports;
-authorisation decisions come in as callables from the HTTP layer. Chart.yaml
+Pure: storage is reached through `HelmIndexStore` (storage/helm_ports.py) and the
+Registry's ports; authorisation decisions come in as callables from the HTTP layer. Chart.yaml
 is read in chart_metadata.py (archives in chart_archive.py), index.yaml is
 written by helm_index.py.
 """
@@ -31,7 +32,8 @@ from ..oci.digest import compute, looks_like_digest
 from ..oci.errors import RegistryError
 from ..oci.mediatypes import OCI_MANIFEST
 from ..oci.names import MAX_NAME_LENGTH, NAME_RE, is_tag, validate_name
-from ..storage.helm_ports import ChartEntry, ChartFileTaken, ChartRef, HelmIndexStore
+from ..storage.helm_ports import ChartEntry, HelmIndexStore
+from ..storage.ports import BlobStore, MetadataStore, TransactionPart
 from .chart_metadata import MAX_VERSION_LENGTH, check_metadata, metadata_from_archive, normalize_metadata
 from .helm_index import rfc3339
 from .registry import Registry
@@ -109,36 +111,35 @@ def _descriptor(media_type: str, digest: str, size: int) -> dict:
     return {"mediaType": media_type, "digest": digest, "size": size}
 
 
-class HelmAwareRegistry(Registry):
-    """The Registry, keeping each namespace's chart index current on manifest push and delete."""
+class HelmIndexHook:
+    """The Registry's hook (domain/hooks.py) keeping each namespace's chart index current:
+    a chart's entry commits in its manifest's transaction; deletes drop it after commit."""
 
-    def __init__(self, meta: Any, blobs: Any, settings: Any, charts: HelmIndexStore) -> None:
-        super().__init__(meta, blobs, settings)
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, charts: HelmIndexStore) -> None:
+        self.meta = meta
+        self.blobs = blobs
         self.charts = charts
 
-    # -- keeping the index current ----------------------------------------------
-    def put_manifest(self, repo: str, reference: str, content_type: Optional[str], body: bytes,
-                     *args: Any, **kwargs: Any):
-        result = super().put_manifest(repo, reference, content_type, body, *args, **kwargs)
-        self._index(repo, reference, result[0], body)
-        return result
+    def parts(self, repo: str, tag: Optional[str], digest: str, parsed: Any) -> list[TransactionPart]:
+        entry = self._entry(repo, tag, digest, parsed.doc) if tag is not None else None
+        return [self.charts.entry_part(entry)] if entry is not None else []
 
-    def delete_manifest(self, repo: str, reference: str, *args: Any, **kwargs: Any) -> None:
-        validate_name(repo)
+    def before_delete(self, repo: str, reference: str) -> Optional[Callable[[], None]]:
         where = chart_repo(repo)
-        by_digest = looks_like_digest(reference)
-        tagged = self.meta.get_tag(repo, reference) if where and not by_digest and is_tag(reference) else None
-        super().delete_manifest(repo, reference, *args, **kwargs)
         if where is None:
-            return
-        if by_digest:
-            self._unindex(where[0], repo, reference, None)
-        elif tagged is not None and (tagged.body is None or b"vnd.cncf.helm.config" in tagged.body):
+            return None
+        ns = where[0]
+        if looks_like_digest(reference):
+            return lambda: self._unindex(ns, repo, reference, None)
+        tagged = self.meta.get_tag(repo, reference)
+        if tagged is not None and (tagged.body is None or b"vnd.cncf.helm.config" in tagged.body):
             # The tag item carries the manifest: only a Helm chart's tag costs the pointer read.
-            self._unindex(where[0], repo, tagged.digest, reference)
+            digest = tagged.digest
+            return lambda: self._unindex(ns, repo, digest, reference)
+        return None
 
-    def _index(self, repo: str, reference: str, digest: str, body: bytes) -> None:
-        """Write the index entry when `body` is a chart the classic view may serve (else do nothing).
+    def _entry(self, repo: str, tag: str, digest: str, doc: Any) -> Optional[ChartEntry]:
+        """The index entry when `doc` is a chart the classic view may serve (else None).
 
         Bound to the authority that pushed it: only a manifest pushed to `<ns>/<name>`
         under its version's own tag, whose Chart.yaml names `<name>`, is indexed; so
@@ -147,49 +148,38 @@ class HelmAwareRegistry(Registry):
         are legitimate OCI use), and is logged.
         """
         where = chart_repo(repo)
-        if where is None or looks_like_digest(reference):
-            return
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return
         config = doc.get("config") if isinstance(doc, dict) else None
-        if not isinstance(config, dict) or config.get("mediaType") != HELM_CONFIG:
-            return
+        if where is None or not isinstance(config, dict) or config.get("mediaType") != HELM_CONFIG:
+            return None
         # Only well-formed descriptors count (a manifest of an unknown media type is stored unchecked).
         layers = [d for d in doc.get("layers") or [] if isinstance(d, dict) and isinstance(d.get("digest"), str)
                   and isinstance(d.get("size"), int)] if isinstance(doc.get("layers"), list) else []
         chart = next((d for d in layers if d.get("mediaType") in (HELM_CHART, HELM_CHART_LEGACY)), None)
         prov = next((d for d in layers if d.get("mediaType") == HELM_PROV), None)
         if chart is None or not isinstance(config.get("digest"), str):
-            return
+            return None
         link = self.meta.get_blob_link(repo, config["digest"])
         if link is None:
-            return
+            return None   # the manifest's own transaction refuses it then
         if link.size > MAX_CONFIG_BYTES:   # the stored size: a descriptor may say anything
             log.warning("helm config of %s@%s is %s bytes: not indexed", repo, digest, link.size)
-            return
+            return None
         try:
             meta = normalize_metadata(json.loads(self.blobs.get(link.s3_key)))
             check_metadata(meta)
         except (ValueError, UnicodeDecodeError, RecursionError, RegistryError) as exc:
             log.warning("helm chart %s@%s has an unusable config, not indexed: %s", repo, digest, exc)
-            return
+            return None
         ns, name = where
-        if meta["name"] != name or version_tag(meta["version"]) != reference:
+        if meta["name"] != name or version_tag(meta["version"]) != tag:
             log.warning("helm chart %s-%s pushed as %s:%s is not indexed: the classic view serves a chart "
                         "only from %s/<chart name>:<version>", meta["name"], meta["version"], repo,
-                        reference, ns)
-            return
-        try:
-            self.charts.put_entry(ChartEntry(
-                namespace=ns, repo=repo, name=name, version=meta["version"], digest=digest,
-                chart_digest=chart["digest"], chart_size=chart["size"], metadata=meta,
-                created_ns=time.time_ns(), prov_digest=prov["digest"] if prov else None,
-                prov_size=prov["size"] if prov else 0))
-        except ChartFileTaken:
-            log.warning("helm chart %s:%s is not indexed: another chart of %s has the file name %s-%s.tgz",
-                        repo, reference, ns, name, meta["version"])
+                        tag, ns)
+            return None
+        return ChartEntry(namespace=ns, repo=repo, name=name, version=meta["version"], digest=digest,
+                          chart_digest=chart["digest"], chart_size=chart["size"], metadata=meta,
+                          created_ns=time.time_ns(), prov_digest=prov["digest"] if prov else None,
+                          prov_size=prov["size"] if prov else 0)
 
     def tag_removed(self, repo: str, tag: str, digest: Optional[str]) -> None:
         """A tag deleted by the tag lifecycle (expiry, retention): drop a chart's entry too."""
@@ -204,7 +194,15 @@ class HelmAwareRegistry(Registry):
             return
         self.charts.remove(ns, repo, digest, ref)
 
-    # -- the classic repository ----------------------------------------------------
+
+class HelmCharts:
+    """The classic chart repository's use cases, over the Registry and the chart index."""
+
+    def __init__(self, registry: Registry, charts: HelmIndexStore) -> None:
+        self.registry = registry
+        self.meta = registry.meta
+        self.charts = charts
+
     def chart_entries(self, namespace: str) -> list[ChartEntry]:
         """Every indexed chart version of a namespace (one Query)."""
         check_namespace(namespace)
@@ -238,7 +236,7 @@ class HelmAwareRegistry(Registry):
         if not digest:
             raise RegistryError("MANIFEST_UNKNOWN", {"reason": "this chart version has no provenance file",
                                                      "file": filename}, status=404)
-        _, url = self.blob_url(entry.repo, digest)
+        _, url = self.registry.blob_url(entry.repo, digest)
         return url
 
     def upload_chart(self, namespace: str, archive: bytes, prov: Optional[bytes], *, force: bool,
@@ -287,8 +285,8 @@ class HelmAwareRegistry(Registry):
                 ("org.opencontainers.image.title", name),
                 ("org.opencontainers.image.version", version)) if v},
         }
-        result = self.put_manifest(repo, tag, OCI_MANIFEST, go_json(manifest))
+        result = self.registry.put_manifest(repo, tag, OCI_MANIFEST, go_json(manifest))
         return UploadedChart(repo, name, version, result[0], tag)
 
     def _blob(self, repo: str, data: bytes) -> str:
-        return self.start_upload(repo, digest=compute(data), body=data).digest
+        return self.registry.start_upload(repo, digest=compute(data), body=data).digest

@@ -11,18 +11,20 @@ import time
 import uuid
 from fnmatch import fnmatchcase
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from .. import manifests as manifest_formats
 from ..manifests import convert, negotiate
 from ..manifests.convert import ConversionImpossible
+from ..manifests.platform import select_platform
 from ..oci import mediatypes as mt
 from ..oci.digest import MAX_DIGEST_LENGTH, compute, looks_like_digest, parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, validate_tag
 from ..storage import keys
-from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, ReferenceMissing,
-                             UploadSession)
+from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, PartRefused, ReferenceMissing,
+                             TransactionPart, UploadSession)
+from .hooks import ManifestHook
 from .notify import Notifier
 from .ranges import RangeInvalid, parse_content_range
 from .resumable_hash import ResumableHash
@@ -102,10 +104,12 @@ class Registry:
     # Set by the composition root (domain/notify.py): events after each commit, uploaded bytes.
     notify: Notifier = Notifier()
 
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings) -> None:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings,
+                 hooks: Sequence[ManifestHook] = ()) -> None:
         self.meta = meta
         self.blobs = blobs
         self.settings = settings
+        self.hooks = list(hooks)  # e.g. the Helm chart index (domain/hooks.py)
         self.tag_rules: Optional[TagRules] = None  # tag policies and expiry (set by the composition root)
 
     # -- manifests ------------------------------------------------------------
@@ -167,7 +171,7 @@ class Registry:
     def _platform_child(self, repo: str, tag: str, body: bytes, wanted: list,
                         want_body: bool) -> ManifestResult:
         os_name, arch, variant = self.settings.default_platform
-        desc = convert.select_platform(_stored_doc(body), os_name, arch, variant)
+        desc = select_platform(_stored_doc(body), os_name, arch, variant)
         if desc is None:
             raise ConversionImpossible(f"no {'/'.join(filter(None, (os_name, arch, variant)))} child")
         child = self.meta.get_manifest(repo, desc["digest"])
@@ -251,12 +255,9 @@ class Registry:
             self.blobs.put(record.s3_key, body)  # content addressed: harmless if the put fails later
         else:
             record.body = body
+        parts = [p for hook in self.hooks for p in hook.parts(repo, tag, digest, parsed)]
         try:
-            if tag is not None and self.tag_rules is not None:
-                self.tag_rules.put(repo, tag, parsed, lambda tw: self.meta.put_manifest(
-                    record, tag, parsed.blobs, parsed.manifests, tw))
-            else:
-                self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests)
+            self._commit(record, tag, parsed, parts)
         except ReferenceMissing as missing:
             # Unknown index children get this code too, as in distribution.
             detail = {"blobs": missing.blobs, "manifests": missing.manifests}
@@ -267,6 +268,28 @@ class Registry:
             raise RegistryError("MANIFEST_BLOB_UNKNOWN", detail) from None
         self.notify.manifest_pushed(repo, tag, digest, parsed.media_type, len(body), parsed.subject)
         return digest, parsed.subject
+
+    def _commit(self, record: ManifestRecord, tag: Optional[str], parsed, parts: list[TransactionPart]) -> None:
+        """One transaction: manifest, tag, repository and the hooks' parts. A refused part
+        (a Helm index entry whose file name another chart holds) is left out, logged, and
+        the manifest written without it: it is the client's push, the extras are ours."""
+        while True:
+            try:
+                if tag is not None and self.tag_rules is not None:
+                    self.tag_rules.put(record.repo, tag, parsed, lambda tw: self.meta.put_manifest(
+                        record, tag, parsed.blobs, parsed.manifests, tw, parts))
+                else:
+                    self.meta.put_manifest(record, tag, parsed.blobs, parsed.manifests, parts=parts)
+                return
+            except PartRefused as refused:
+                log.warning("%s refused (its condition failed): %s@%s stored without it",
+                            refused.part.what, record.repo, record.digest)
+                parts = [p for p in parts if p is not refused.part]
+
+    def tag_removed(self, repo: str, tag: str, digest: Optional[str]) -> None:
+        """A tag deleted by the tag lifecycle (expiry, retention): tell the hooks."""
+        for hook in self.hooks:
+            hook.tag_removed(repo, tag, digest)
 
     def _check_media_types(self, parsed) -> None:
         """Refuse config/layer/artifact media types outside the deployment's allow-list."""
@@ -284,17 +307,23 @@ class Registry:
     def delete_manifest(self, repo: str, reference: str) -> None:
         """Delete a tag (by tag) or a manifest and all its tags (by digest)."""
         validate_name(repo)
-        if looks_like_digest(reference):
+        by_digest = looks_like_digest(reference)
+        if by_digest:
             parse_digest(reference, code="DIGEST_INVALID")
+        else:
+            validate_tag(reference)
+        after = [a for a in (hook.before_delete(repo, reference) for hook in self.hooks) if a is not None]
+        if by_digest:
             if self.tag_rules is not None:
                 self.tag_rules.check_manifest_delete(repo, reference)
             found = self.meta.delete_manifest(repo, reference)
         else:
-            validate_tag(reference)
             found = (self.tag_rules.delete_tag(repo, reference) if self.tag_rules is not None
                      else self.meta.delete_tag(repo, reference))
         if not found:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
+        for action in after:
+            action()
         self.notify.deleted(repo, reference)
 
     # -- tags, catalog, referrers ------------------------------------------

@@ -23,7 +23,8 @@ from ..auth.policy import Principal, allowed_actions, namespace_of
 from ..auth.scopes import PUSH
 from ..domain.helm import check_namespace, readable_repos
 from ..domain.helm_index import index_yaml
-from ..http.auth import base_url, basic_credentials, source_ip
+from ..http import basic
+from ..http.auth import base_url
 from ..http.errors import error_boundary, render
 from ..http.headers import body_bytes, header, query
 from ..oci.errors import RegistryError
@@ -64,12 +65,7 @@ def _helm_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
 
 def _caller(request: Any) -> Optional[Principal]:
     """The Basic-authenticated caller, anonymous without credentials, None when auth is off."""
-    if bootstrap.settings().auth_mode == "none":
-        return None
-    creds = basic_credentials(request)
-    if not creds:
-        return Principal()
-    return bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+    return None if bootstrap.settings().auth_mode == "none" else basic.principal(request)
 
 
 def _readable(principal: Optional[Principal]) -> Callable:
@@ -89,7 +85,7 @@ def index(namespace: str) -> Response:
 def _index(request: Any, namespace: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
-    entries = bootstrap.registry().chart_entries(namespace)
+    entries = bootstrap.helm().chart_entries(namespace)
     allowed = _readable(principal)({e.repo for e in entries})
     if principal is not None and principal.anonymous and not allowed:
         # Nothing public here (or nothing at all: the two look the same): logging in may help.
@@ -110,7 +106,7 @@ def _chart_file(request: Any, namespace: str, filename: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
     try:
-        url = bootstrap.registry().chart_file_url(namespace, filename, _readable(principal))
+        url = bootstrap.helm().chart_file_url(namespace, filename, _readable(principal))
     except RegistryError as err:
         if err.status == 404 and principal is not None and principal.anonymous:
             raise _login_required("authentication required") from None
@@ -154,7 +150,7 @@ def _upload(request: Any, namespace: str) -> Response:
         return principal is None or PUSH in allowed_actions(principal, repo, False)
 
     force = (query(request, "force") or "").lower() in ("1", "true", "yes", "on")
-    bootstrap.registry().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
+    bootstrap.helm().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
     return json_response({"saved": True}, status=201)
 
 

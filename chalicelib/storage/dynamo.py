@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
@@ -19,8 +19,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .ports import (BlobLink, ManifestRecord, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
-                    TagWrite, UploadSession)
+from .dynamo_tx import OwnedTransaction, is_condition_failure, reasons, transact
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UploadSession)
 
 # A transaction holds at most 100 actions; keep room for manifest, tag, repo.
 _MAX_CONDITION_CHECKS = 96
@@ -186,8 +187,11 @@ def _connection() -> Connection:
     return Item._get_connection().connection
 
 
-def _reasons(err: TransactWriteError) -> list[Optional[str]]:
-    return [r.code if r else None for r in (err.cancellation_reasons or [])]
+_reasons = reasons   # the name this module's callers use
+
+
+class _AlreadyLinked(Exception):
+    """link_blob's condition: the repository has the link already."""
 
 
 def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
@@ -227,18 +231,20 @@ class DynamoMetadataStore:
 
     def put_manifest(
         self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
-        tag_write: Optional[TagWrite] = None,
+        tag_write: Optional[TagWrite] = None, parts: Sequence[TransactionPart] = (),
     ) -> None:
         """Write manifest, tag and repository in one transaction that also
         checks every referenced blob link and child manifest exists, and, with
-        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest."""
+        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest;
+        `parts` (other stores' writes, e.g. a Helm index entry) commit in it too."""
         repo = manifest.repo
         pk = keys.repo_pk(repo)
         checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
         checks += [(ManifestItem, keys.manifest_sk(d), d, "manifest") for d in dict.fromkeys(manifests)
                    if d != manifest.digest]
-        overflow = checks[_MAX_CONDITION_CHECKS:]
-        checks = checks[:_MAX_CONDITION_CHECKS]
+        room = _MAX_CONDITION_CHECKS - sum(p.ops for p in parts)
+        overflow = checks[room:]
+        checks = checks[:room]
         if overflow:
             # Beyond one transaction's room: check the rest by reads first.
             self._check_exist(repo, overflow)
@@ -255,13 +261,16 @@ class DynamoMetadataStore:
             item.gsi1sk = manifest.digest
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                with TransactWrite(connection=_connection()) as t:
+                with OwnedTransaction(connection=_connection()) as t:
                     for model, sk, _, _ in checks:
                         t.condition_check(model, pk, sk, condition=model.pk.exists())
                     t.save(item)
                     if tag is not None:
                         _save_tag(t, manifest, tag, tag_write)
                     self._touch_repo(t, repo, tag_write)
+                    for part in parts:
+                        t.owner = part
+                        part.add(t)
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -273,6 +282,8 @@ class DynamoMetadataStore:
                         [d for _, _, d, kind in missing if kind == "blob"],
                         [d for _, _, d, kind in missing if kind == "manifest"],
                     ) from err
+                for part in t.refused(reasons)[:1]:
+                    raise PartRefused(part) from err
                 if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
                     time.sleep(0.05 * (attempt + 1))
                     continue
@@ -426,27 +437,26 @@ class DynamoMetadataStore:
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
         """Link a committed blob into `repo`; False when it was linked already."""
         pk = keys.repo_pk(repo)
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=_connection()) as t:
-                    t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
-                           condition=BlobLinkItem.pk.does_not_exist())
-                    t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
-                        BlobItem.size.set(size),
-                        BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
-                        BlobItem.refs.add(1),
-                    ])
-                    self._touch_repo(t, repo, stored=size)
-                return True
-            except TransactWriteError as err:
-                reasons = _reasons(err)
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False
-                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(0.05 * (attempt + 1))
-                    continue
-                raise
-        return False
+
+        def build(t: TransactWrite) -> None:
+            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+                   condition=BlobLinkItem.pk.does_not_exist())
+            t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
+                BlobItem.size.set(size),
+                BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
+                BlobItem.refs.add(1),
+            ])
+            self._touch_repo(t, repo, stored=size)
+
+        def refused(codes: list, _t: Any) -> None:
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise _AlreadyLinked()
+
+        try:
+            transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
+        except _AlreadyLinked:
+            return False
+        return True
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         """Remove `repo`'s link to a blob; False when there was none. The link is read first
@@ -603,13 +613,6 @@ def conditional(write: Any) -> bool:
         write()
         return True
     except (PutError, UpdateError, DeleteError) as err:
-        if _is_condition_failure(err):
+        if is_condition_failure(err):
             return False
         raise
-
-
-def _is_condition_failure(err: Exception) -> bool:
-    cause = getattr(err, "cause", None)
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
-    return code == "ConditionalCheckFailedException"
-

@@ -9,16 +9,17 @@ share the table, key schema and connection of every other model.
 from __future__ import annotations
 
 import json
-import time
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo import Item
+from .dynamo import Item, _connection
+from .dynamo_tx import is_condition_failure, transact
 from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
+from .ports import TransactionPart
 
 
 _CONFLICT_RETRIES = 3
@@ -46,10 +47,6 @@ class HelmDigestItem(Item):
     version = UnicodeAttribute(null=True)
 
 
-def _connection():
-    return Item._get_connection().connection
-
-
 def _entry(ns: str, it: HelmEntryItem) -> ChartEntry:
     return ChartEntry(
         namespace=ns, repo=it.repo, name=it.name, version=it.version, digest=it.digest,
@@ -58,10 +55,17 @@ def _entry(ns: str, it: HelmEntryItem) -> ChartEntry:
         prov_digest=it.prov_digest, prov_size=int(it.prov_size or 0))
 
 
-def _is_condition_failure(err: Exception) -> bool:
-    cause = getattr(err, "cause", None)
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
-    return code == "ConditionalCheckFailedException"
+def _add_entry(t: TransactWrite, e: ChartEntry) -> None:
+    """The entry (kept by another chart with the same file name: refused) and its pointer."""
+    pk = keys.helm_pk(e.namespace)
+    t.save(HelmEntryItem(
+        pk, keys.helm_entry_sk(e.name, e.version), name=e.name, version=e.version,
+        repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
+        prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
+        chart=json.dumps(e.metadata, separators=(",", ":"))),
+        condition=HelmEntryItem.sk.does_not_exist() | (
+            (HelmEntryItem.name == e.name) & (HelmEntryItem.repo == e.repo)))
+    t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name, version=e.version))
 
 
 class DynamoHelmIndex:
@@ -73,28 +77,17 @@ class DynamoHelmIndex:
         The entry is replaced only by the same chart (same name, hence the same
         repository); another chart spelling the same file name gets ChartFileTaken.
         """
-        pk = keys.helm_pk(e.namespace)
-        for attempt in range(_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=_connection()) as t:
-                    t.save(HelmEntryItem(
-                        pk, keys.helm_entry_sk(e.name, e.version), name=e.name, version=e.version,
-                        repo=e.repo, digest=e.digest, chart_digest=e.chart_digest, chart_size=e.chart_size,
-                        prov_digest=e.prov_digest, prov_size=e.prov_size or None, created=e.created_ns,
-                        chart=json.dumps(e.metadata, separators=(",", ":"))),
-                        condition=HelmEntryItem.sk.does_not_exist() | (
-                            (HelmEntryItem.name == e.name) & (HelmEntryItem.repo == e.repo)))
-                    t.save(HelmDigestItem(pk, keys.helm_digest_sk(e.repo, e.digest), name=e.name,
-                                          version=e.version))
-                return
-            except TransactWriteError as err:
-                reasons = [r.code if r else None for r in (err.cancellation_reasons or [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise ChartFileTaken() from None
-                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
-                    time.sleep(0.05 * (attempt + 1))    # a concurrent push of the same version
-                    continue
-                raise
+        def refused(reasons: list, _t: Any) -> None:
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise ChartFileTaken() from None
+
+        # Retried on conflict: a concurrent push of the same version.
+        transact(_connection(), lambda t: _add_entry(t, e), refused=refused, attempts=_CONFLICT_RETRIES)
+
+    def entry_part(self, e: ChartEntry) -> TransactionPart:
+        """The same two writes, in the manifest's transaction (refused as put_entry is)."""
+        return TransactionPart(lambda t: _add_entry(t, e), 2,
+                               f"helm index entry {e.name}-{e.version}.tgz of {e.namespace} for {e.repo}")
 
     def entries(self, namespace: str) -> Iterable[ChartEntry]:
         """Every entry of the namespace: one Query (DynamoDB pages it by 1 MB)."""
@@ -129,6 +122,6 @@ class DynamoHelmIndex:
             HelmEntryItem(pk, keys.helm_entry_sk(ref.name, ref.version)).delete(
                 condition=(HelmEntryItem.digest == digest) & (HelmEntryItem.repo == repo))
         except DeleteError as err:
-            if not _is_condition_failure(err):
+            if not is_condition_failure(err):
                 raise
         HelmDigestItem(pk, keys.helm_digest_sk(repo, digest)).delete()

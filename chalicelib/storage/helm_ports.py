@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional, Protocol
 
+from .ports import TransactionPart
+
 
 @dataclass
 class ChartEntry:
@@ -47,6 +49,8 @@ class HelmIndexStore(Protocol):
 
     def put_entry(self, entry: ChartEntry) -> None:
         """Write the entry and its digest pointer; ChartFileTaken when another chart has the file."""
+    def entry_part(self, entry: ChartEntry) -> TransactionPart:
+        """put_entry as part of a manifest's transaction (refused when another chart has the file)."""
     def entries(self, namespace: str) -> Iterable[ChartEntry]: ...
     def find(self, namespace: str, stem: str) -> Optional[ChartEntry]:
         """The entry whose download file is `<stem>.tgz`."""

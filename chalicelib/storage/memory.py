@@ -17,10 +17,10 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
-from .ports import (BlobLink, ManifestRecord, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord, TagWrite,
-                    RepoStats, UiTagRecord, UploadSession)
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, RepoStats, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UiTagRecord, UploadSession)
 
 
 @dataclass
@@ -87,10 +87,11 @@ class MemoryMetadataStore:
 
     def put_manifest(
         self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
-        tag_write: Optional[TagWrite] = None,
+        tag_write: Optional[TagWrite] = None, parts: Sequence[TransactionPart] = (),
     ) -> None:
         """All or nothing: every referenced blob link and child manifest must exist; with
-        `tag_write`, the policy revision must match and an immutable tag keep its digest."""
+        `tag_write`, the policy revision must match and an immutable tag keep its digest;
+        each of `parts` must pass its checks (else PartRefused) and is applied with it."""
         repo = manifest.repo
         with self._lock:
             missing_blobs = [d for d in dict.fromkeys(blobs) if (repo, d) not in self._links]
@@ -103,6 +104,15 @@ class MemoryMetadataStore:
                 old = self._tags.get((repo, tag))
                 if tag_write.immutable and old is not None and old.digest != manifest.digest:
                     raise TagImmutable()
+            contributed: list = []   # per part: its (check, apply) pairs
+            for part in parts:
+                ops: list = []
+                part.add(ops)
+                if not all(check() for check, _ in ops):
+                    raise PartRefused(part)
+                contributed += ops
+            for _, apply in contributed:
+                apply()
             self._manifests[(repo, manifest.digest)] = copy.deepcopy(manifest)
             self._manifest_pushed[(repo, manifest.digest)] = int(self._clock())
             if tag is not None:

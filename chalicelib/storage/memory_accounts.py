@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Optional
 
 from .helm_ports import ChartEntry, ChartFileTaken, ChartRef
 from .memory import MemoryState, _page, _Repo
-from .ports import AccountRecord, NamespaceRoster, RosterMember, RosterRobot
+from .ports import AccountRecord, NamespaceRoster, RosterMember, RosterRobot, TransactionPart
 
 
 class MemoryAccountStore:
@@ -159,13 +159,23 @@ class MemoryHelmIndex:
 
     def put_entry(self, entry: ChartEntry) -> None:
         """Replace only the same chart's entry; another chart with the file name: ChartFileTaken."""
-        stem = f"{entry.name}-{entry.version}"
         with self._lock:
-            cur = self._entries.get((entry.namespace, stem))
-            if cur is not None and (cur.name != entry.name or cur.repo != entry.repo):
+            if not self._free(entry):
                 raise ChartFileTaken()
-            self._entries[(entry.namespace, stem)] = copy.deepcopy(entry)
-            self._refs[(entry.namespace, entry.repo, entry.digest)] = ChartRef(entry.name, entry.version)
+            self._put(entry)
+
+    def entry_part(self, entry: ChartEntry) -> TransactionPart:
+        """put_entry as a (check, apply) pair of the metadata fake's manifest write."""
+        return TransactionPart(lambda ops: ops.append((lambda: self._free(entry), lambda: self._put(entry))), 1,
+                               f"helm index entry {entry.name}-{entry.version}.tgz of {entry.namespace}")
+
+    def _free(self, entry: ChartEntry) -> bool:
+        cur = self._entries.get((entry.namespace, f"{entry.name}-{entry.version}"))
+        return cur is None or (cur.name == entry.name and cur.repo == entry.repo)
+
+    def _put(self, entry: ChartEntry) -> None:
+        self._entries[(entry.namespace, f"{entry.name}-{entry.version}")] = copy.deepcopy(entry)
+        self._refs[(entry.namespace, entry.repo, entry.digest)] = ChartRef(entry.name, entry.version)
 
     def entries(self, namespace: str) -> Iterable[ChartEntry]:
         with self._lock:

@@ -5,7 +5,7 @@ The records are plain dataclasses so the domain never sees pynamodb or boto3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 
 @dataclass
@@ -105,6 +105,30 @@ class ReferenceMissing(Exception):
         self.manifests = manifests
 
 
+@dataclass(eq=False)
+class TransactionPart:
+    """Writes another store of the same backend adds to a manifest's transaction, so they
+    commit with the manifest or not at all (the Helm index entry of a chart: domain/helm.py).
+
+    `add(txn)` puts its `ops` operations into the backend's transaction (DynamoDB: a
+    pynamodb TransactWrite; the in-memory fake: a list it appends `(check, apply)` pairs
+    to, `check()` False meaning refused). When one of its conditions fails, the whole
+    write is refused and the store raises PartRefused(part).
+    """
+
+    add: Callable[[Any], None]
+    ops: int
+    what: str   # for logs: what would have been written
+
+
+class PartRefused(Exception):
+    """A TransactionPart's condition failed: nothing of the manifest write happened."""
+
+    def __init__(self, part: TransactionPart) -> None:
+        super().__init__(f"refused: {part.what}")
+        self.part = part
+
+
 class MetadataStore(Protocol):
     """Tags, manifests, blob links, repositories and upload sessions."""
 
@@ -112,7 +136,7 @@ class MetadataStore(Protocol):
     def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]: ...
     def put_manifest(
         self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
-        tag_write: Optional[TagWrite] = None,
+        tag_write: Optional[TagWrite] = None, parts: Sequence[TransactionPart] = (),
     ) -> None: ...
     def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]: ...
     def put_derived(self, source_digest: str, media_type: str, derived: ManifestRecord) -> None: ...

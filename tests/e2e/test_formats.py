@@ -39,7 +39,7 @@ from e2e.clients import (
     Skopeo,
     build_oci_index_layout,
     build_oci_layout,
-    sha256_digest,
+    sha256,
 )
 from e2e.helpers import read_oci_layout, require_binaries, server_log_on_failure
 
@@ -52,7 +52,7 @@ MT_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 EMPTY_LAYER = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
 EMPTY_LAYER_BYTES = bytes([31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0,
                            8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0])
-assert sha256_digest(EMPTY_LAYER_BYTES) == EMPTY_LAYER
+assert sha256(EMPTY_LAYER_BYTES) == EMPTY_LAYER
 
 # skopeo --format value -> media type the registry must then hold.
 FORMATS = {"v2s1": MT_S1_SIGNED, "v2s2": MT_V2, "oci": MT_OCI_MANIFEST}
@@ -77,7 +77,7 @@ def chain_id(diff_ids: list[str]) -> str:
     """The OCI ChainID of a layer stack (the name containerd gives the top snapshot)."""
     chain = diff_ids[0]
     for diff_id in diff_ids[1:]:
-        chain = sha256_digest(f"{chain} {diff_id}".encode())
+        chain = sha256(f"{chain} {diff_id}".encode())
     return chain
 
 
@@ -114,7 +114,7 @@ def add_empty_steps(layout: dict) -> dict:
         (blob_dir / old.split(":", 1)[1]).unlink()
 
     def put(data: bytes) -> str:
-        digest = sha256_digest(data)
+        digest = sha256(data)
         (blob_dir / digest.split(":", 1)[1]).write_bytes(data)
         blobs[digest] = data
         return digest
@@ -293,7 +293,7 @@ def test_skopeo_v2s1_push_is_signed_schema1_and_pulls_back(local_registry, tmp, 
         assert sums == expected_fs_layers(layout), f"fsLayers {sums}"
         assert len(signed["history"]) == len(sums)
         info = skopeo.inspect(push["ref"])
-        assert info["Digest"] == sha256_digest(payload), "schema 1 digest is not that of the signed payload"
+        assert info["Digest"] == sha256(payload), "schema 1 digest is not that of the signed payload"
         # by digest: the same signed bytes
         assert skopeo.inspect(f"{local_registry.host}/{push['repo']}@{info['Digest']}", raw=True) == raw
 
@@ -341,7 +341,7 @@ def test_skopeo_format_push_round_trip(local_registry, tmp, pushed_formats, fmt)
         doc = json.loads(raw)
         assert doc["mediaType"] == FORMATS[fmt]
         info = skopeo.inspect(push["ref"])
-        assert info["Digest"] == sha256_digest(raw)
+        assert info["Digest"] == sha256(raw)
         assert info["Layers"] == layout["layer_digests"]
         assert skopeo.inspect(push["ref"], raw=True, config=True) == layout["config"]
         assert doc["config"]["digest"] == layout["config_digest"]
@@ -471,7 +471,7 @@ def test_docker_v2s2_only_client_gets_converted_manifest(local_registry, pushed_
         assert r.status_code == 200, r.text
         assert r.headers["Content-Type"] == MT_V2
         digest = r.headers["Docker-Content-Digest"]
-        assert digest == sha256_digest(r.content), "Docker-Content-Digest is not sha256 of the body"
+        assert digest == sha256(r.content), "Docker-Content-Digest is not sha256 of the body"
         assert digest != layout["manifest_digest"]
         doc = json.loads(r.content)
         assert doc["schemaVersion"] == 2 and doc["mediaType"] == MT_V2
@@ -511,7 +511,7 @@ def test_schema1_only_client_gets_signed_schema1(local_registry, pushed_formats)
         assert r.headers["Content-Type"] == MT_S1_SIGNED
         payload = jws.verify(r.content)
         digest = r.headers["Docker-Content-Digest"]
-        assert digest == sha256_digest(payload)
+        assert digest == sha256(payload)
         doc = json.loads(r.content)
         assert json.loads(payload) == {k: v for k, v in doc.items() if k != "signatures"}
         assert doc["schemaVersion"] == 1 and doc["name"] == repo and doc["tag"] == "v1"
@@ -580,7 +580,7 @@ def test_v1_client_pulls_every_layer(local_registry, pushed_formats, fmt):
             assert v1.get("parent", "") == (ids[i + 1] if i + 1 < len(ids) else "")
             data = follow_307(s, f"{base}/v1/images/{image_id}/layer")
             assert int(meta.headers["X-Docker-Size"]) == len(data)
-            layers.append(sha256_digest(data))
+            layers.append(sha256(data))
             want = EMPTY_LAYER_BYTES if layers[-1] == EMPTY_LAYER else layout["blobs"].get(layers[-1])
             assert data == want, f"layer of {image_id} is none of the layout's blobs"
         assert layers == expected_fs_layers(layout), f"V1 layers top first {layers}"

@@ -18,7 +18,7 @@ import pytest
 
 import requests
 
-from e2e.clients import MT_OCI_INDEX, MT_OCI_MANIFEST, sha256_digest
+from e2e.clients import MT_OCI_INDEX, MT_OCI_MANIFEST, sha256
 from e2e.helpers import server_log_on_failure
 
 oras_client = pytest.importorskip("oras.client", reason="oras Python SDK not installed in the venv")
@@ -104,23 +104,23 @@ def test_oras_custom_artifact_and_layer_media_types(local_registry, tmp, uniq):
 
         # the stored manifest: exact bytes back, custom media types kept
         raw = raw_manifest(client, host, repo, "1.0")
-        assert sha256_digest(raw.content) == digest == raw.headers["Docker-Content-Digest"]
+        assert sha256(raw.content) == digest == raw.headers["Docker-Content-Digest"]
         assert raw.headers["Content-Type"] == MT_OCI_MANIFEST
         manifest = client.get_manifest(f"{host}/{repo}:1.0")
         assert manifest == json.loads(raw.content)
         assert manifest["mediaType"] == MT_OCI_MANIFEST
-        assert manifest["config"] == {"mediaType": THING_CONFIG, "digest": sha256_digest(config),
+        assert manifest["config"] == {"mediaType": THING_CONFIG, "digest": sha256(config),
                                       "size": len(config)}
         assert [(l["mediaType"], l["digest"], l["size"]) for l in manifest["layers"]] == [
-            (THING_DATA, sha256_digest(data), len(data)),
-            (THING_DATA_GZ, sha256_digest(packed), len(packed)),
+            (THING_DATA, sha256(data), len(data)),
+            (THING_DATA_GZ, sha256(packed), len(packed)),
         ]
         assert manifest["annotations"] == {"org.opencontainers.image.description": "a thing"}
 
         # the config blob, fetched with the SDK, is the file pushed
         blob = client.get_blob(f"{host}/{repo}", manifest["config"]["digest"])
         assert blob.status_code == 200 and blob.content == config
-        head = client.get_blob(f"{host}/{repo}", sha256_digest(data), head=True)
+        head = client.get_blob(f"{host}/{repo}", sha256(data), head=True)
         assert head.status_code == 200 and head.headers["Content-Length"] == str(len(data))
         assert client.get_tags(f"{host}/{repo}") == ["1.0"]
 
@@ -236,16 +236,16 @@ def test_oras_chunked_upload_of_a_large_blob(local_registry, tmp, uniq, chunk_mi
         assert len(session) == 1, f"chunks went to more than one session: {session}"
 
         manifest = client.get_manifest(f"{host}/{repo}:large")
-        assert manifest["layers"][0]["digest"] == sha256_digest(data)
+        assert manifest["layers"][0]["digest"] == sha256(data)
         assert manifest["layers"][0]["size"] == size
-        head = client.get_blob(f"{host}/{repo}", sha256_digest(data), head=True)
+        head = client.get_blob(f"{host}/{repo}", sha256(data), head=True)
         assert head.status_code == 200 and head.headers["Content-Length"] == str(size)
 
         out = tmp / "down"
         files = client.pull(target=f"{host}/{repo}:large", config_path=cfg, outdir=str(out))
         assert [Path(f).name for f in files] == ["big.bin"]
         got = Path(files[0]).read_bytes()
-        assert len(got) == size and sha256_digest(got) == sha256_digest(data)
+        assert len(got) == size and sha256(got) == sha256(data)
 
 
 def test_oras_robot_account_pushes_and_pulls(local_registry, tmp, uniq):
@@ -278,7 +278,7 @@ def test_oras_robot_account_pushes_and_pulls(local_registry, tmp, uniq):
         files = client.pull(target=f"{host}/{ns}/tool:1.0", config_path=cfg, outdir=str(tmp / "down"))
         assert [Path(f).name for f in files] == ["build.log"]
         assert Path(files[0]).read_bytes() == content
-        assert sha256_digest(raw_manifest(client, host, f"{ns}/tool", "1.0").content) == digest
+        assert sha256(raw_manifest(client, host, f"{ns}/tool", "1.0").content) == digest
         assert client.get_tags(f"{host}/{ns}/tool") == ["1.0"]
         # the SDK's current token was issued to the robot, for its repository
         claims = jwt_claims(client.auth.token)

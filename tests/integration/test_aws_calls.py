@@ -5,6 +5,7 @@ real HTTP requests go through the local server.
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -175,6 +176,30 @@ def test_metering_adds_no_call_to_a_pull(client, image):
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     counted = bootstrap.meter().pending()[(day, repo.split("/")[0])]
     assert counted == {"requests": 2, "pulls": 1, "bytes_served": layer["size"]}
+
+
+def test_helm_chart_push_is_one_transaction_with_its_index_entry(client, repo):
+    """A chart's manifest and its index.yaml entry commit in one TransactWriteItems (before
+    issue 15 the entry was a second one); before it, one GetItem (the config's blob link:
+    its stored size) and one S3 GetObject (Chart.yaml), as before."""
+    from helm_support import HELM_CHART, HELM_CONFIG, chart_tgz, meta_of
+
+    name = repo.split("/")[1]
+
+    def chart(version: str) -> bytes:
+        tgz, config = chart_tgz(name, version), json.dumps(meta_of(name, version)).encode()
+        return json.dumps({
+            "schemaVersion": 2, "mediaType": OCI,
+            "config": {"mediaType": HELM_CONFIG, "digest": client.push_blob(repo, config), "size": len(config)},
+            "layers": [{"mediaType": HELM_CHART, "digest": client.push_blob(repo, tgz), "size": len(tgz)}]}).encode()
+
+    assert client.push_manifest(repo, "1.0.0", chart("1.0.0"), OCI).status_code == 201  # caches the tag policy
+    body = chart("1.0.1")
+    _settle()
+    with count_aws_calls() as aws:
+        r = client.push_manifest(repo, "1.0.1", body, OCI)
+    assert r.status_code == 201, r.text
+    assert dict(aws.calls) == {"dynamodb.GetItem": 1, "s3.GetObject": 1, "dynamodb.TransactWriteItems": 1}
 
 
 def test_blob_delete_reads_the_link_then_one_transaction(client, repo):

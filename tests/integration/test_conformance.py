@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import io
 import json
 import random
@@ -39,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from support import TokenAuth
+from support import TokenAuth, sha256
 
 # ---------------------------------------------------------------------------
 # constants of the suite
@@ -80,10 +79,6 @@ SEED = random.SystemRandom().randrange(1 << 31)  # the suite's Ginkgo random see
 # ---------------------------------------------------------------------------
 # fixtures generated like setup.go
 # ---------------------------------------------------------------------------
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def go_json(doc: Any) -> bytes:
     """Go's json.MarshalIndent(doc, "", "\\t") for the ASCII documents used here."""
     return json.dumps(doc, indent="\t", separators=(",", ": ")).encode()

@@ -6,7 +6,6 @@ runs here as a separate server, so no process-wide botocore patching is involved
 from __future__ import annotations
 
 import json
-import socket
 from typing import Iterator
 
 import boto3
@@ -14,19 +13,14 @@ import pytest
 
 from chalicelib.domain.events import MANIFEST_PUSHED, TAG_DELETED, EventBus, make_event
 from chalicelib.storage.events_out import EventBridgePublisher
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from local.backends import free_port
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from chalicelib.manifests import convert, jws, parse
+from chalicelib.manifests.platform import select_platform
 from chalicelib.oci import mediatypes as mt
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "convert"
@@ -60,7 +61,7 @@ def run(path: Path) -> Union[bytes, dict]:
     try:
         if name.startswith("platform-"):
             doc = json.loads(body)
-            chosen = {p: convert.select_platform(doc, *p.split("/")) for p in PLATFORMS}
+            chosen = {p: select_platform(doc, *p.split("/")) for p in PLATFORMS}
             return {p: (d["digest"] if d else None) for p, d in chosen.items()}
         if name.startswith("schema1-"):
             return schema1_of(name)
@@ -254,7 +255,7 @@ def test_convert_dispatch():
 
 def _pick(name: str, platform: str) -> str | None:
     doc = json.loads((GOLDEN / f"platform-{name}.input.json").read_bytes())
-    d = convert.select_platform(doc, *platform.split("/"))
+    d = select_platform(doc, *platform.split("/"))
     return d["digest"][7:8] if d else None
 
 
