@@ -15,8 +15,9 @@ from typing import Any, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..storage import keys
-from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object
-from .direct_rules import MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, invalid, open_size, part_count, part_length
+from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object, taken
+from .direct_rules import (MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, composite_sha256, data_key, invalid,
+                           open_size, part_count, part_length)
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
@@ -72,13 +73,13 @@ class DirectClose:
             return current  # the other close saved its progress: 202, the client closes again
         if isinstance(exc, RegistryError) or not missing_object(exc):
             raise exc  # a real failure (a 5xx the client retries), not a race
-        if self.blobs.head_sha256(keys.upload_data_key(s.upload_id)) is None:
+        if self.blobs.head_sha256(data_key(s)) is None:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {
                 "uuid": s.upload_id, "reason": "S3 no longer holds the uploaded bytes; push again"})
         return current  # what went missing was a concurrent close's copy: it carries on
 
     def _close_put(self, s: UploadSession, digest: str) -> str:
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         head = self.blobs.head_sha256(key)
         if head is None:
             if self.meta.get_blob_link(s.repo, digest) is not None:
@@ -122,7 +123,7 @@ class DirectClose:
 
     def _complete(self, s: UploadSession, digest: str) -> bool:
         """Assemble the parts S3 holds at the staging key; False when a concurrent close did."""
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         held = self.blobs.list_parts(key, s.mpu_id or "")
         if held is None:
             return self._completed_elsewhere(s, digest)
@@ -137,26 +138,52 @@ class DirectClose:
         wrong = [n for n in range(1, count + 1) if have[n][0] != part_length(s, n)]
         if wrong:
             raise invalid("parts have the wrong size: upload them again", parts=wrong[:PLAN_PARTS_MAX])
+        chosen = [(n, have[n][1], have[n][2]) for n in range(1, count + 1)]
         try:
-            self.blobs.complete_multipart_sha256(key, s.mpu_id or "", [(n, have[n][1], have[n][2])
-                                                                        for n in range(1, count + 1)])
-        except Exception:  # noqa: BLE001 - a concurrent close may have completed it first
+            etag = self.blobs.complete_multipart_sha256(key, s.mpu_id or "", chosen, fresh=bool(s.direct_key))
+        except Exception as exc:  # noqa: BLE001 - a concurrent close may have completed it first
+            if s.direct_key and taken(exc):
+                return self._taken(s, digest, [c for _, _, c in chosen])
             if self.blobs.list_parts(key, s.mpu_id or "") is not None:
                 raise  # still open: a real failure
             return self._completed_elsewhere(s, digest)
         s.direct_state, s.direct_digest, s.mpu_id, s.verify_state = "verifying", digest, None, b""
+        s.direct_etag = etag if s.direct_key else None
         if not self.meta.save_upload(s, s.offset):
             return False
         return True
+
+    def _taken(self, s: UploadSession, digest: str, checksums: list) -> bool:
+        """Completing at the blob's key found an object there: another upload of the blob
+        completed first, or the blob arrived by another path since the plan. It is never
+        replaced. When it holds these very bytes (S3 checked each part's SHA-256, so equal
+        composite checksums mean equal parts), this session carries on with it; otherwise
+        the session ends and the client pushes again (the plan then stages the bytes)."""
+        key = data_key(s)
+        head = self.blobs.head_sha256(key)
+        if head is None:
+            return False  # deleted meanwhile (a refused upload): the next close completes
+        self.blobs.abort_multipart(key, s.mpu_id or "")
+        s.mpu_id = None
+        if head != (s.direct_size, composite_sha256(checksums)):
+            self.meta.delete_upload(s.upload_id)
+            raise invalid("another upload put other parts at this blob's key first; push the blob again",
+                          pushAgain=True)
+        s.direct_state, s.direct_digest, s.verify_state, s.direct_etag = "verifying", digest, b"", None
+        if self.meta.get_blob(digest) is not None:
+            s.direct_state = "copying"  # proven already, and these bytes are the same: link
+        return self.meta.save_upload(s, s.offset)
 
     def _completed_elsewhere(self, s: UploadSession, digest: str) -> bool:
         """The multipart upload is gone: a concurrent (or crashed) close completed it, or
         it expired. Carry on from the completed object when it is there."""
         current = self.meta.get_upload(s.upload_id)
-        if current is not None and current.direct_state:
+        if current is None:  # ended by a concurrent close: close() answers from the blob link
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": s.upload_id, "reason": "the upload was closed"})
+        if current.direct_state:
             s.__dict__.update(current.__dict__)
             return False
-        head = self.blobs.head_sha256(keys.upload_data_key(s.upload_id))
+        head = self.blobs.head_sha256(data_key(s))
         if head is not None and s.direct_size == OPEN:
             s.direct_size = head[0]  # an open upload completed by a close that died before saving
         if head is None or head[0] != s.direct_size:
@@ -173,7 +200,7 @@ class DirectClose:
         start = s.offset
         h = _hasher(s.verify_state)
         pos = start
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         while pos < s.direct_size:  # bounded ranges: an S3 that buffers a range stays on budget
             before = pos
             stream = self.blobs.read_range(key, pos, min(READ_RANGE, s.direct_size - pos))
@@ -215,7 +242,10 @@ class DirectClose:
     def _commit(self, s: UploadSession, digest: str, deadline: float,
                 was_pending: bool) -> Union[str, UploadSession]:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
-        src, key = keys.upload_data_key(s.upload_id), keys.blob_key(digest)
+        src, key = data_key(s), keys.blob_key(digest)
+        if s.direct_key:  # completed in place: the proven object is the blob
+            self.meta.link_blob(s.repo, digest, s.direct_size, key)
+            return self._done(s, digest, was_pending)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
         if existing is None:
@@ -229,9 +259,12 @@ class DirectClose:
             elif not self._copy_parts(s, src, key, deadline):
                 return s
         self.meta.link_blob(s.repo, digest, s.direct_size, s3_key)
+        self.blobs.delete(src)
+        return self._done(s, digest, was_pending)
+
+    def _done(self, s: UploadSession, digest: str, was_pending: bool) -> str:
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
-        self.blobs.delete(src)
         self.meta.delete_upload(s.upload_id)
         return digest
 
@@ -276,10 +309,13 @@ class DirectClose:
 
     def _discard(self, s: UploadSession, digest: Optional[str] = None) -> None:
         """Drop everything of a session whose bytes were refused: nothing stays visible."""
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         if s.mpu_id:
             self.blobs.abort_multipart(key, s.mpu_id)
-        self.blobs.delete(key)
+        if not s.direct_key:
+            self.blobs.delete(key)
+        elif s.direct_etag and not s.mpu_id:  # completed in place: only that object, never a blob put since
+            self.blobs.delete_if(key, s.direct_etag)
         if digest:
             self.meta.clear_verifying(s.repo, digest)
         self.meta.delete_upload(s.upload_id)
