@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Any, Optional, Union
+from typing import Any, Generator, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..storage import keys
@@ -23,7 +24,8 @@ MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
 COPY_PART = 64 * MIB          # at least; raised so a copy needs at most 10,000 parts
 COPY_THREADS = 4
-READ_RANGE = 32 * MIB         # one ranged GET while hashing
+READ_PIECE = 16 * MIB         # one ranged GET while hashing (bounded: an S3 that buffers a range stays on budget)
+READ_AHEAD = 4                # ranged GETs in flight while hashing (at most 64 MiB held)
 COPY_MARGIN_S = 5.0           # start a copy only with this much of the call's budget left
 
 
@@ -201,24 +203,18 @@ class DirectClose:
         h = _hasher(s.verify_state)
         pos = start
         key = data_key(s)
-        while pos < s.direct_size:  # bounded ranges: an S3 that buffers a range stays on budget
-            before = pos
-            stream = self.blobs.read_range(key, pos, min(READ_RANGE, s.direct_size - pos))
-            try:
-                for chunk in stream:
-                    h.update(chunk)
-                    pos += len(chunk)
-                    if time.monotonic() > deadline:
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close:
-                    close()
-            if pos == before:  # the object is shorter than declared
-                self._discard(s, digest)
-                raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
-            if time.monotonic() > deadline:
-                break
+        pieces = self._read_ahead(key, pos, s.direct_size)
+        try:
+            for piece in pieces:
+                if not piece:  # the object is shorter than declared
+                    self._discard(s, digest)
+                    raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
+                h.update(piece)
+                pos += len(piece)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            pieces.close()
         s.offset, s.verify_state = pos, bytes(h.serialize())
         if pos >= s.direct_size:
             actual = f"sha256:{_hasher(s.verify_state).finalize()}"
@@ -238,6 +234,28 @@ class DirectClose:
         if not self.meta.save_upload(s, start):
             raise _Superseded()  # a concurrent close advanced (or committed) it meanwhile
         return pos
+
+    def _read_ahead(self, key: str, pos: int, end: int) -> Generator[bytes, None, None]:
+        """The object's bytes from `pos` to `end` in pieces of READ_PIECE, in order, with
+        READ_AHEAD bounded ranged GETs in flight (one S3 stream is slower than hashing);
+        b"" for a piece the object is too short for. Closing it drops what is in flight."""
+        pool = ThreadPoolExecutor(READ_AHEAD)
+
+        def fetch(at: int) -> bytes:
+            length = min(READ_PIECE, end - at)
+            data = b"".join(self.blobs.read_range(key, at, length))
+            return data if len(data) == length else b""
+
+        pending: deque = deque()
+        try:
+            for at in range(pos, end, READ_PIECE):
+                pending.append(pool.submit(fetch, at))
+                if len(pending) >= READ_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _commit(self, s: UploadSession, digest: str, deadline: float,
                 was_pending: bool) -> Union[str, UploadSession]:

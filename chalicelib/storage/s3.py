@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Optional
 
 FIVE_GIB = 5 * 1024**3
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 8 * 1024 * 1024  # read_range pieces: few, large reads (hashing takes any length)
 
 
 class S3BlobStore:

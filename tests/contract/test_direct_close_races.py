@@ -24,6 +24,12 @@ MIB = 1024 * 1024
 REPO = "team/app"
 
 
+@pytest.fixture(autouse=True)
+def small_reads(monkeypatch):
+    """Hash in 1 MiB ranges, so a close with no time budget stops after one."""
+    monkeypatch.setattr(direct_close, "READ_PIECE", MIB)
+
+
 @pytest.fixture
 def direct() -> DirectUploads:
     settings = dataclasses.replace(Settings(), direct_uploads=True, direct_verify_seconds=30)
