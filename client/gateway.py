@@ -372,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             spool.drop()
         seconds = round(time.monotonic() - started, 3)
         self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds, how=how,
-                    parts_seconds=waited)
+                    parts_seconds=waited, hinted=how == "streamed" and spool.hint == digest)
         self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
 
     def _drop_upstream(self, http: requests.Session, location: str) -> None:
