@@ -29,11 +29,17 @@ def s3_client() -> Any:
             import boto3
             from botocore.config import Config
 
+            from .config import s3_loopback
+
             custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            # the embedded S3 on loopback: no payload hashing (config.s3_loopback says why)
+            fast = s3_loopback(custom)
             cfg = Config(
                 signature_version="s3v4",
                 retries={"mode": "standard", "max_attempts": 3},
-                s3={"addressing_style": "path" if custom else "auto"},
+                s3={"addressing_style": "path" if custom else "auto",
+                    **({"payload_signing_enabled": False} if fast else {})},
+                **({"request_checksum_calculation": "when_required"} if fast else {}),
             )
             _state["s3"] = boto3.session.Session().client("s3", region_name=settings().region, config=cfg)
         return _state["s3"]
