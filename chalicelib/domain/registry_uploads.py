@@ -167,8 +167,15 @@ class UploadsMixin(BlobsMixin):
             return
         data_key = keys.upload_data_key(s.upload_id)
         if s.mpu_id and self.blobs.size(data_key) == size:
-            self.blobs.copy(data_key, key, size)
+            try:
+                self.blobs.copy(data_key, key, size)
+            except Exception:  # noqa: BLE001 - a concurrent close may have copied and removed it
+                if self.blobs.size(key) != size:
+                    raise
+                return
             self._cleanup(self.blobs.delete, data_key)
+            return
+        if self.blobs.size(key) == size:  # a concurrent close copied it (and removed the parts) meanwhile
             return
         raise  # noqa: PLE0704 - called from an except block: re-raise the original failure
 
