@@ -17,9 +17,11 @@ from typing import Any, Optional, Union
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
 from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
                            open_size, parse_plan, part_count, part_length, sha256_only)
+from .gc import collected_meanwhile
 from .sessions import find_session
 
 MIB = 1024 * 1024
@@ -312,6 +314,7 @@ class DirectUploads:
                 was_pending: bool) -> Union[str, UploadSession]:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
         src, key = keys.upload_data_key(s.upload_id), keys.blob_key(digest)
+        written = time.time()
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
         if existing is None:
@@ -324,7 +327,11 @@ class DirectUploads:
                         "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
-        self.meta.link_blob(s.repo, digest, s.direct_size, s3_key)
+        try:
+            self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written)
+        except BlobCollected:
+            self.meta.delete_upload(s.upload_id)
+            raise collected_meanwhile(digest) from None
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
         self.blobs.delete(src)

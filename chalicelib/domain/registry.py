@@ -24,6 +24,8 @@ from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, is_tag, validate_name, 
 from ..storage import keys
 from ..storage.ports import (BlobLink, BlobStore, ManifestRecord, MetadataStore, PartRefused, ReferenceMissing,
                              TransactionPart, UploadSession)
+from ..storage.gc_ports import BlobCollected
+from .gc import collected_meanwhile
 from .hooks import ManifestHook
 from .notify import Notifier
 from .ranges import RangeInvalid, parse_content_range
@@ -208,8 +210,9 @@ class Registry:
         # Schema 1 lists the gzipped empty tar for layer-less history entries; clients fetch it.
         key = keys.blob_key(convert.EMPTY_LAYER_DIGEST)
         if self.meta.get_blob_link(repo, convert.EMPTY_LAYER_DIGEST) is None:
+            written = time.time()
             self.blobs.put(key, convert.GZIPPED_EMPTY_TAR)
-            self.meta.link_blob(repo, convert.EMPTY_LAYER_DIGEST, len(convert.GZIPPED_EMPTY_TAR), key)
+            self.meta.link_blob(repo, convert.EMPTY_LAYER_DIGEST, len(convert.GZIPPED_EMPTY_TAR), key, written)
 
     def put_manifest(self, repo: str, reference: str, content_type: Optional[str],
                      body: bytes) -> tuple[str, Optional[str]]:
@@ -433,7 +436,7 @@ class Registry:
             parse_digest(digest)
         except RegistryError:
             return False  # a bad mount digest just means a normal upload
-        source = None
+        source, looked = None, time.time()
         if mount_from:
             try:
                 validate_name(mount_from)
@@ -448,7 +451,10 @@ class Registry:
             source = self.meta.find_blob_link(candidates[:MAX_MOUNT_CANDIDATES], digest)
         if source is None:
             return False
-        self.meta.link_blob(repo, digest, source.size, source.s3_key)
+        try:
+            self.meta.link_blob(repo, digest, source.size, source.s3_key, looked)
+        except BlobCollected:
+            return False   # collected meanwhile: the client uploads it
         return True
 
     def _put_whole(self, repo: str, digest: str, body: bytes) -> str:
@@ -457,8 +463,15 @@ class Registry:
         if actual != digest:
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual})
         key = keys.blob_key(digest)
-        self.blobs.put(key, body)
-        self.meta.link_blob(repo, digest, len(body), key)
+        for attempt in (1, 2):   # a collection deleting these very bytes meanwhile: write them again
+            written = time.time()
+            self.blobs.put(key, body)
+            try:
+                self.meta.link_blob(repo, digest, len(body), key, written)
+                break
+            except BlobCollected:
+                if attempt == 2:
+                    raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, len(body))
         return digest
 
@@ -558,11 +571,16 @@ class Registry:
             self._discard(s, cleanup_only=True)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
         key = keys.blob_key(digest)
+        written = time.time()
         try:
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        try:
+            self.meta.link_blob(repo, digest, size, key, written)  # the commit point
+        except BlobCollected:
+            self._discard(s, cleanup_only=True)
+            raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, size)
         self._cleanup(self.meta.delete_upload, upload_id)
         return digest

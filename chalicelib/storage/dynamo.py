@@ -20,6 +20,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import keys
 from .dynamo_tx import OwnedTransaction, is_condition_failure, reasons, transact
+from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
 from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
                     TagRecord, TagWrite, TransactionPart, UploadSession)
 
@@ -46,6 +47,21 @@ class _CatalogIndex(GlobalSecondaryIndex):
     gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
 
 
+class _GarbageIndex(GlobalSecondaryIndex):
+    """Sparse: only garbage candidates carry GCPK (storage/gc_ports.py)."""
+
+    class Meta:
+        index_name = "garbage"
+        projection = IncludeProjection(["size", "s3_key", "mrefs", "refs", "counted"])
+
+    gcpk = UnicodeAttribute(hash_key=True, attr_name="GCPK")
+    gcat = NumberAttribute(range_key=True, attr_name="GCAT")
+
+
+GC_LINK = "GC#LINK"   # GCPK of candidate links
+GC_BLOB = "GC#BLOB"   # GCPK of candidate blobs
+
+
 class Item(Model):
     """Base of every item: the table's keys and indexes, one shared connection."""
 
@@ -60,8 +76,11 @@ class Item(Model):
     gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
     gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
     gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    gcpk = UnicodeAttribute(null=True, attr_name="GCPK")
+    gcat = NumberAttribute(null=True, attr_name="GCAT")
     referrers_index = _ReferrersIndex()
     catalog_index = _CatalogIndex()
+    garbage_index = _GarbageIndex()
 
     @classmethod
     def _get_connection(cls):  # type: ignore[override]
@@ -120,15 +139,24 @@ class ManifestItem(TagItem):
     subject = UnicodeAttribute(null=True)
     artifact_type = UnicodeAttribute(null=True)
     annotations = UnicodeAttribute(null=True)  # JSON object
+    # Refcounts (gc_ports.py): set when the put added a reference to each link in `blob_refs`
+    # (JSON list); absent on conversions and manifests pushed before refcounts.
+    counted = BooleanAttribute(null=True)
+    blob_refs = UnicodeAttribute(null=True, attr_name="blobs")
 
 
 class BlobLinkItem(Item):
     size = NumberAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
+    mrefs = NumberAttribute(null=True)      # manifests of the repository referencing it
+    counted = BooleanAttribute(null=True)   # absent on links made before refcounts: never collected
 
 
 class BlobItem(BlobLinkItem):
-    refs = NumberAttribute(null=True)
+    refs = NumberAttribute(null=True)       # repositories linking it
+    collecting = NumberAttribute(null=True)  # claimed by a collection at (domain/gc.py)
+    gone = NumberAttribute(null=True)       # tombstone: bytes deleted at
+    expires = NumberAttribute(null=True)    # TTL of the tombstone
 
 
 class V1ImageItem(Item):
@@ -246,27 +274,40 @@ class DynamoMetadataStore:
         overflow = checks[room:]
         checks = checks[:room]
         if overflow:
-            # Beyond one transaction's room: check the rest by reads first.
+            # Beyond one transaction's room: check the rest first, pinning the links for good
+            # (a reference never taken back: they are never collected).
             self._check_exist(repo, overflow)
+        counted = [d for _, _, d, kind in checks if kind == "blob"]
         item = ManifestItem(
             pk, keys.manifest_sk(manifest.digest), digest=manifest.digest,
             media_type=manifest.media_type, size=manifest.size, body=manifest.body,
             s3_key=manifest.s3_key, subject=manifest.subject,
             artifact_type=manifest.artifact_type,
             annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-            pushed=int(time.time()),
+            pushed=int(time.time()), counted=True, blob_refs=json.dumps(counted),
         )
         if manifest.subject:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
             item.gsi1sk = manifest.digest
-        for attempt in range(_CONFLICT_RETRIES):
+        new = True   # a new manifest adds a reference to each link; a re-put of a counted one does not
+        for attempt in range(_CONFLICT_RETRIES + 1):
             try:
                 with OwnedTransaction(connection=_connection()) as t:
-                    for model, sk, _, _ in checks:
-                        t.condition_check(model, pk, sk, condition=model.pk.exists())
-                    t.save(item)
+                    for i, (model, sk, _, kind) in enumerate(checks):
+                        t.owner = ("check", i)   # reasons come back grouped by kind: trace them by owner
+                        if new and kind == "blob":
+                            t.update(BlobLinkItem(pk, sk), actions=[
+                                BlobLinkItem.mrefs.add(1), BlobLinkItem.gcpk.remove(), BlobLinkItem.gcat.remove(),
+                            ], condition=BlobLinkItem.pk.exists())
+                        else:
+                            t.condition_check(model, pk, sk, condition=model.pk.exists())
+                    t.owner = "manifest"
+                    t.save(item, condition=ManifestItem.counted.does_not_exist() if new
+                           else ManifestItem.counted.exists())
+                    t.owner = "tag"
                     if tag is not None:
                         _save_tag(t, manifest, tag, tag_write)
+                    t.owner = "repo"
                     self._touch_repo(t, repo, tag_write)
                     for part in parts:
                         t.owner = part
@@ -274,16 +315,20 @@ class DynamoMetadataStore:
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
-                if tag is not None and tag_write is not None and len(reasons) > len(checks) + 2:
-                    _tag_refusal(reasons[len(checks) + 1], reasons[-1])
-                missing = [c for c, r in zip(checks, reasons) if r == "ConditionalCheckFailed"]
+                refused = t.refused(reasons)
+                if tag is not None and tag_write is not None:
+                    _tag_refusal("tag" in refused, "repo" in refused)
+                missing = [checks[o[1]] for o in refused if isinstance(o, tuple)]
                 if missing:
                     raise ReferenceMissing(
                         [d for _, _, d, kind in missing if kind == "blob"],
                         [d for _, _, d, kind in missing if kind == "manifest"],
                     ) from err
-                for part in t.refused(reasons)[:1]:
+                for part in [o for o in refused if isinstance(o, TransactionPart)][:1]:
                     raise PartRefused(part) from err
+                if "manifest" in refused and attempt < _CONFLICT_RETRIES:
+                    new = not new   # counted already (a re-push), or deleted meanwhile
+                    continue
                 if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
                     time.sleep(0.05 * (attempt + 1))
                     continue
@@ -303,15 +348,28 @@ class DynamoMetadataStore:
         pk = keys.repo_pk(derived.repo)
         fields = dict(digest=derived.digest, media_type=derived.media_type, size=derived.size,
                       body=derived.body)
-        with TransactWrite(connection=_connection()) as t:
-            t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields))
-            t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                # never over a pushed manifest of the same digest (its refcounts would be lost)
+                t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields),
+                       condition=ManifestItem.counted.does_not_exist())
+                t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+        except TransactWriteError as err:
+            if _reasons(err)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields).save()
 
     def _check_exist(self, repo: str, checks: list) -> None:
         pk = keys.repo_pk(repo)
         missing = []
         for model, sk, digest, kind in checks:
-            if not model.count(pk, model.sk == sk, consistent_read=True):
+            if kind == "blob":
+                found = conditional(lambda: BlobLinkItem(pk, sk).update(
+                    actions=[BlobLinkItem.mrefs.add(1), BlobLinkItem.gcpk.remove(), BlobLinkItem.gcat.remove()],
+                    condition=BlobLinkItem.pk.exists()))
+            else:
+                found = bool(model.count(pk, model.sk == sk, consistent_read=True))
+            if not found:
                 missing.append((digest, kind))
         if missing:
             raise ReferenceMissing([d for d, k in missing if k == "blob"],
@@ -338,34 +396,56 @@ class DynamoMetadataStore:
             condition=TagItem.pk.exists()))
 
     def delete_manifest(self, repo: str, digest: str) -> bool:
-        """Delete a manifest and every tag pointing at it, atomically."""
+        """Delete a manifest and every tag pointing at it, atomically; in the same transaction
+        each link it counted loses the reference (and is stamped a garbage candidate).
+        Its conversions go after it (storage/dynamo_gc.py)."""
         pk = keys.repo_pk(repo)
+        try:
+            held = ManifestItem.get(pk, keys.manifest_sk(digest), consistent_read=True,
+                                    attributes_to_get=["PK", "SK", "counted", "blobs"])
+        except DoesNotExist:
+            return False
+        refs = json.loads(held.blob_refs or "[]") if held.counted else []
         tags = [t.sk for t in TagItem.query(
             pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
             attributes_to_get=["PK", "SK"], consistent_read=True)]
-        first = True
+        first, now = True, int(time.time())
         while True:
-            batch, tags = tags[:99], tags[99:]
+            if not first and not tags:
+                drop_conversions(repo, digest)
+                return True
+            room = 99 - len(refs) if first else 99   # a transaction holds 100 actions
+            batch, rest = tags[:room], tags[room:]
             try:
-                with TransactWrite(connection=_connection()) as t:
+                with OwnedTransaction(connection=_connection()) as t:
                     if first:
-                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)),
-                                 condition=ManifestItem.pk.exists())
+                        t.owner = "manifest"
+                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)), condition=ManifestItem.pk.exists()
+                                 & (ManifestItem.counted.exists() if held.counted else ManifestItem.counted.does_not_exist()))
+                        for d in refs:   # only links still there and counted (unlinked ones are not re-created)
+                            t.owner = d
+                            t.update(BlobLinkItem(pk, keys.blob_link_sk(d)), actions=[
+                                BlobLinkItem.mrefs.add(-1), BlobLinkItem.gcpk.set(GC_LINK), BlobLinkItem.gcat.set(now),
+                            ], condition=BlobLinkItem.counted.exists())
+                    t.owner = "tag"
                     for sk in batch:
                         t.delete(TagItem(pk, sk), condition=TagItem.digest == digest)
             except TransactWriteError as err:
-                reasons = _reasons(err)
-                if first and reasons and reasons[0] == "ConditionalCheckFailed":
+                refused = t.refused(_reasons(err))
+                if "manifest" in refused:
                     return False
-                if "ConditionalCheckFailed" in reasons:
-                    # A tag moved to another manifest meanwhile: delete the rest one by one.
-                    for sk in batch:
-                        conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
-                else:
+                gone = [d for d in refused if d in refs]
+                if gone:
+                    refs = [d for d in refs if d not in gone]
+                    continue
+                if "tag" not in refused:
                     raise
-            first = False
-            if not tags:
-                return True
+                # A tag moved to another manifest meanwhile: delete this batch one by one.
+                for sk in batch:
+                    conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
+                tags = rest
+                continue   # the manifest (when first) with the next batch
+            first, tags = False, rest
 
     def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]:
         """Up to `n` tags after `last` in lexical order, and whether more follow."""
@@ -432,25 +512,39 @@ class DynamoMetadataStore:
             it = BlobItem.get(keys.blob_pk(digest), keys.META_SK, consistent_read=True)
         except DoesNotExist:
             return None
+        if it.gone is not None:   # a tombstone (domain/gc.py): no bytes
+            return None
         return BlobLink("", digest, int(it.size), it.s3_key)
 
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
-        """Link a committed blob into `repo`; False when it was linked already."""
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  written_at: Optional[float] = None) -> bool:
+        """Link a committed blob into `repo`; False when it was linked already. The new link
+        is counted, referenced by no manifest yet: a garbage candidate until one is pushed.
+        With `written_at` (when the caller started writing the bytes), BlobCollected while a
+        collection claims the blob or when it deleted the bytes after that."""
         pk = keys.repo_pk(repo)
+        now = int(time.time())
 
         def build(t: TransactWrite) -> None:
-            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key, mrefs=0, counted=True,
+                                gcpk=GC_LINK, gcat=now),
                    condition=BlobLinkItem.pk.does_not_exist())
             t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
                 BlobItem.size.set(size),
                 BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
                 BlobItem.refs.add(1),
-            ])
+                BlobItem.collecting.remove(), BlobItem.gone.remove(), BlobItem.expires.remove(),
+                BlobItem.gcpk.remove(), BlobItem.gcat.remove(),
+            ], condition=None if written_at is None else (
+                (BlobItem.collecting.does_not_exist() | (BlobItem.collecting < written_at - CLAIM_SECONDS))
+                & (BlobItem.gone.does_not_exist() | (BlobItem.gone < written_at - SKEW_SECONDS))))
             self._touch_repo(t, repo, stored=size)
 
         def refused(codes: list, _t: Any) -> None:
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise _AlreadyLinked()
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise BlobCollected(digest)
 
         try:
             transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
@@ -469,8 +563,8 @@ class DynamoMetadataStore:
             with TransactWrite(connection=_connection()) as t:
                 t.delete(BlobLinkItem(keys.repo_pk(repo), keys.blob_link_sk(digest)),
                          condition=BlobLinkItem.pk.exists() & (BlobLinkItem.size == link.size))
-                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),
-                         actions=[BlobItem.refs.add(-1)])
+                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),  # maybe the last link: a candidate
+                         actions=[BlobItem.refs.add(-1), BlobItem.gcpk.set(GC_BLOB), BlobItem.gcat.set(int(time.time()))])
                 t.update(RepoItem(keys.repo_pk(repo), keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
             return True
         except TransactWriteError as err:
@@ -583,11 +677,11 @@ def _save_tag(t: TransactWrite, manifest: ManifestRecord, tag: str, tw: Optional
                           repo=manifest.repo, tag=tag, digest=manifest.digest))
 
 
-def _tag_refusal(tag_reason: Optional[str], repo_reason: Optional[str]) -> None:
+def _tag_refusal(tag_refused: bool, repo_refused: bool) -> None:
     """Raise what a cancelled manifest transaction says about its tag, if anything."""
-    if repo_reason == "ConditionalCheckFailed":
+    if repo_refused:
         raise PolicyChanged()
-    if tag_reason == "ConditionalCheckFailed":
+    if tag_refused:
         raise TagImmutable()
 
 
@@ -616,3 +710,14 @@ def conditional(write: Any) -> bool:
         if is_condition_failure(err):
             return False
         raise
+
+
+def drop_conversions(repo: str, digest: str) -> None:
+    """After a manifest's delete: its cached conversions (one Query; usually none), and the
+    converted manifests themselves unless pushed (counted) under the same digest."""
+    pk = keys.repo_pk(repo)
+    for it in ManifestItem.query(pk, ManifestItem.sk.startswith(keys.derived_sk(digest, "")),
+                                 attributes_to_get=["PK", "SK", "digest"], consistent_read=True):
+        conditional(lambda: ManifestItem(pk, keys.manifest_sk(it.digest)).delete(
+            condition=ManifestItem.counted.does_not_exist()))
+        it.delete()
