@@ -142,6 +142,26 @@ class GarbageCollector:
             log.info("gc: %d blobs, %d bytes freed", report["blobs"], report["bytesFreed"])
 
 
+def admin_run(collector: GarbageCollector, actor: Any, grace: int, dry_run: bool,
+              lifecycle: Any = None) -> dict:
+    """POST /admin/gc and the scheduled run: global administrators only. With `lifecycle`
+    (domain/retention.py), the tag lifecycle runs first, so untagged manifests its policies
+    expire stop referencing their blobs (`manifests` counts them; a dry run plans both
+    without counting the one's effect on the other)."""
+    if actor is not None:
+        if actor.anonymous:
+            raise RegistryError("UNAUTHORIZED", {"reason": "authentication required"})
+        if not actor.admin:
+            raise RegistryError("DENIED", {"reason": "garbage collection needs a global administrator"})
+    manifests = 0
+    if lifecycle is not None:
+        done = lifecycle.run(dry_run)
+        manifests = sum(len(r.get("manifests") or ()) for r in done.get("retention") or ())
+    report = collector.run(grace, dry_run)
+    report["manifests"] = manifests
+    return report
+
+
 def collected_meanwhile(digest: str) -> RegistryError:
     """A blob's bytes deleted by garbage collection while this upload committed them (rare:
     the blob was garbage past the grace period): the client starts the upload again."""
