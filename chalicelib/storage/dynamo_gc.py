@@ -10,7 +10,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo import GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, _connection, _reasons, conditional
+from .dynamo_models import GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, _connection, _reasons, conditional
 from .gc_ports import TOMBSTONE_SECONDS, GarbageBlob, GarbageLink
 
 
