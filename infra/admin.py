@@ -8,7 +8,7 @@ not a terminal; otherwise one is generated and written to the terminal only,
 never to stdout or a log.
 
 `python -m infra.admin --backfill-roster`: once, on a deployment whose grants and robots
-predate the namespace roster (storage/roster_backfill.py), so the web UI lists them.
+predate the namespace roster (infra/roster_backfill.py), so the web UI lists them.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def backfill(table: str, region: str) -> str:
     os.environ["REGISTRY_TABLE"] = table
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
     from chalicelib import bootstrap
-    from chalicelib.storage.roster_backfill import backfill_roster
+    from .roster_backfill import backfill_roster
 
     bootstrap.reset()
     bootstrap.metadata()  # binds the models to the table

@@ -62,7 +62,7 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     from .embedded import ensure_admin, provision
 
     provision()
-    from chalicelib.storage.roster_backfill import backfill_roster_once
+    from infra.roster_backfill import backfill_roster_once
 
     backfill_roster_once()  # grants and robots kept from before the namespace roster existed
     admin_line = ""

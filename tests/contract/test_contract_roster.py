@@ -62,7 +62,7 @@ def test_backfill_adds_grants_and_robots_written_before_the_roster(impl):
         pytest.skip("the fake derives its roster from the grants: nothing to backfill")
     from chalicelib.storage import keys
     from chalicelib.storage.accounts_dynamo import RosterItem
-    from chalicelib.storage.roster_backfill import backfill_roster
+    from infra.roster_backfill import backfill_roster
     from chalicelib.storage.ports import RosterRobot
 
     ns = _ns()

@@ -7,7 +7,8 @@ transaction that also checks its source item is still what was read (a grant wit
 role, a robot with the same revoked flag), so a grant removed or a robot revoked meanwhile
 is never resurrected or shown stale, and an entry already there is never overwritten. A
 marker item records the run: `local` runs it once at start, `python -m infra.admin
---backfill-roster` on a deployment.
+--backfill-roster` on a deployment. Not in chalicelib/: the function never runs it, so its
+role gets no Scan permission (infra/policy.py derives the role from chalicelib's calls).
 """
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from . import keys
-from .accounts_dynamo import RosterItem, _grant_ns, _robot_ns
-from .dynamo import AccountItem, _connection, _reasons, conditional
+from chalicelib.storage import keys
+from chalicelib.storage.accounts_dynamo import RosterItem, _grant_ns, _robot_ns
+from chalicelib.storage.dynamo import AccountItem, _connection, _reasons, conditional
 
 MARKER_PK = "SETUP#roster-backfill"
 
