@@ -278,11 +278,18 @@ class RepoStats:
     stored: Optional[int] = None
 
 
+# A tag page reads at most this many times its size of tag items: expired tags are skipped,
+# but a long run of them ends the page early (with a cursor) instead of reading on unbounded.
+TAG_PAGE_READ_FACTOR = 4
+
+
 class UiReads(Protocol):
     """Read-only queries the web UI needs beyond the distribution API's."""
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
-        """A page of tags with their denormalised manifests: one Query."""
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
+        """Up to `n` live tags after `last` with their denormalised manifests (one Query when
+        none has expired; at most TAG_PAGE_READ_FACTOR × (n + 1) items read), and the tag to go
+        on from (None at the end). A page cut short by expired tags may hold fewer than `n`."""
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
         """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
     def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
