@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -133,9 +134,12 @@ class UsageMeter:
                 self._oldest = self._clock()
 
 
+_DATE = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}", re.ASCII)  # yyyy-mm-dd, 1970-2999
+
+
 def _day(value: Any, field: str) -> date:
     try:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):  # not 2024-W01-1, not 20240101
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
@@ -163,8 +167,8 @@ class Usage:
             raise RegistryError("NAME_INVALID", {"namespace": str(namespace)[:80]})
         _require(actor, namespace)
         today = datetime.now(timezone.utc).date()
-        end = _day(last, "to") if last else today
-        start = _day(first, "from") if first else end.replace(day=1)
+        end = _day(last, "to") if last is not None else today
+        start = _day(first, "from") if first is not None else end.replace(day=1)
         if start > end or (end - start).days >= MAX_DAYS:
             raise RegistryError("UNSUPPORTED", {"reason": f"from must not be after to, and a report "
                                                 f"spans at most {MAX_DAYS} days"}, status=400)

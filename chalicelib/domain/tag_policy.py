@@ -52,13 +52,24 @@ def rfc3339(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# RFC 3339 date-time only (fromisoformat alone also takes week dates, basic formats and no
+# zone); years 1970-9999, so the epoch is never negative and renders back as written.
+_RFC3339 = re.compile(r"(19[7-9]\d|[2-9]\d{3})-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)", re.ASCII)
+
+
 def parse_time(value: str) -> Optional[int]:
     """Epoch seconds of an RFC 3339 time with a zone (`2026-12-01T12:00:00Z`), None if not one."""
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         return None
-    return int(when.timestamp()) if when.tzinfo is not None else None
+    head, _, rest = value.upper().partition(".")
+    if rest:  # fractions: whole seconds are kept; the zone follows the digits
+        head += rest.lstrip("0123456789")
+    try:
+        when = datetime.fromisoformat(head.replace("Z", "+00:00"))
+        epoch = int(when.timestamp())
+    except (ValueError, OverflowError):
+        return None
+    return epoch if epoch >= 0 else None  # 1970-01-01T00:00:00+01:00 is 1969 in UTC
 
 
 def is_expired(expires_at: Optional[int], now: float) -> bool:
