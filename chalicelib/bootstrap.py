@@ -235,11 +235,14 @@ def events() -> Any:
     with _lock:
         if "events" not in _state:
             from .domain.events import EventBus
-            from .storage.events_out import EventBridgePublisher, UrllibTransport
+            from .domain.webhooks import address_allowed
+            from .storage.events_out import EventBridgePublisher, PinnedTransport
 
             s = settings()
             publisher = EventBridgePublisher(_event_bridge, s.event_bus) if s.event_bus else None
-            _state["events"] = EventBus(_webhook_store, UrllibTransport(), lambda: publisher,
+            # SSRF: every delivery checks where the name resolves now (docs/security.md)
+            guard = lambda ip: settings().webhook_allow_private or address_allowed(ip)  # noqa: E731
+            _state["events"] = EventBus(_webhook_store, PinnedTransport(guard), lambda: publisher,
                                         attempts=s.webhook_attempts, backoff=s.webhook_backoff,
                                         timeout=s.webhook_timeout)
         return _state["events"]
