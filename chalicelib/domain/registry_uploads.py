@@ -154,9 +154,10 @@ class UploadsMixin(BlobsMixin):
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        # the commit point; the session goes in the same write unless the link was there
+        if not self.meta.link_blob(repo, digest, size, key, upload_id=upload_id):
+            self._cleanup(self.meta.delete_upload, upload_id)
         self.notify.uploaded(repo, size)
-        self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 
     def _recover_final(self, s: UploadSession, key: str, size: int) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
-                            _reasons, touch_repo)
-from .dynamo_tx import transact
+from .dynamo_models import (_CONFLICT_RETRIES, BlobItem, BlobLinkItem, RepoItem, UploadItem, V1ImageItem,
+                            _connection, _reasons, touch_repo)
+from .dynamo_tx import OwnedTransaction, transact
 from .ports import BlobLink
 
 
@@ -45,22 +45,28 @@ class BlobTables:
             return None
         return BlobLink("", digest, int(it.size), it.s3_key)
 
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
-        """Link a committed blob into `repo`; False when it was linked already."""
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  upload_id: Optional[str] = None) -> bool:
+        """Link a committed blob into `repo` (and delete the finished upload session
+        `upload_id` in the same transaction); False when it was linked already."""
         pk = keys.repo_pk(repo)
 
-        def build(t: TransactWrite) -> None:
+        def build(t: OwnedTransaction) -> None:
+            t.owner = "link"  # the only condition (the session's delete goes first in the request)
             t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
                    condition=BlobLinkItem.pk.does_not_exist())
+            t.owner = None
             t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
                 BlobItem.size.set(size),
                 BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
                 BlobItem.refs.add(1),
             ])
             touch_repo(t, repo, stored=size)
+            if upload_id:
+                t.delete(UploadItem(keys.upload_pk(upload_id), keys.META_SK))
 
-        def refused(codes: list, _t: Any) -> None:
-            if codes and codes[0] == "ConditionalCheckFailed":
+        def refused(codes: list, t: OwnedTransaction) -> None:
+            if "link" in t.refused(codes):
                 raise _AlreadyLinked()
 
         try:

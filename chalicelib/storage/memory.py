@@ -207,11 +207,15 @@ class MemoryMetadataStore:
                     return copy.copy(self._links[(r, digest)])
         return None
 
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
-        """Create the link once (False when linked already) and count the reference."""
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  upload_id: Optional[str] = None) -> bool:
+        """Create the link once (False when linked already) and count the reference; the
+        session `upload_id` goes with it, as in the adapter's transaction."""
         with self._lock:
             if (repo, digest) in self._links:
                 return False
+            if upload_id:
+                self._uploads.pop(upload_id, None)
             self._links[(repo, digest)] = BlobLink(repo, digest, size, s3_key)
             b = self._blobs.get(digest)
             if b is None:
