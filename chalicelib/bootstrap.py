@@ -122,6 +122,25 @@ def tag_admin() -> Any:
     return adm
 
 
+def gc() -> Any:
+    """The garbage collector (domain/gc.py) on the DynamoDB adapter, announcing on the event bus."""
+    col = _state.get("gc")
+    if col is None:
+        from .domain.events import GC_COLLECTED, make_event
+        from .domain.gc import GarbageCollector
+        from .storage.dynamo_gc import DynamoGcStore
+        from .storage.s3 import S3BlobStore
+
+        metadata()  # binds the models to the table
+
+        def announce(ns: str, data: dict) -> None:
+            events().publish(make_event(GC_COLLECTED, ns, data))
+
+        col = _state["gc"] = GarbageCollector(DynamoGcStore(), S3BlobStore(s3_client, settings().bucket_name),
+                                              on_collected=announce)
+    return col
+
+
 def accounts() -> Any:
     """The Accounts use cases on the DynamoDB account store."""
     acc = _state.get("accounts")
