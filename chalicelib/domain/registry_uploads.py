@@ -157,13 +157,13 @@ class UploadsMixin(BlobsMixin):
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        try:
-            self.meta.link_blob(repo, digest, size, key, written)  # the commit point
+        try:  # the commit point; the session goes in the same write unless the link was there
+            if not self.meta.link_blob(repo, digest, size, key, written, upload_id=upload_id):
+                self._cleanup(self.meta.delete_upload, upload_id)
         except BlobCollected:
             self._discard(s, cleanup_only=True)
             raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, size)
-        self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 
     def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
