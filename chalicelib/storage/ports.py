@@ -94,6 +94,11 @@ class UploadSession:
     verify_state: bytes = b""
     copy_mpu_id: Optional[str] = None
     copy_parts: list = field(default_factory=list)  # [[part_number, etag], ...]
+    # A multipart plan made with the digest known uploads straight to the blob's key
+    # (`direct_key`; None: the staging key) and completes there if nothing is (no copy);
+    # `direct_etag` is the completed object's ETag, so a refusal deletes only that object.
+    direct_key: Optional[str] = None
+    direct_etag: Optional[str] = None
 
 
 def missing_object(exc: BaseException) -> bool:
@@ -102,6 +107,13 @@ def missing_object(exc: BaseException) -> bool:
     response = getattr(exc, "response", None)
     code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
     return code in ("NoSuchKey", "NoSuchUpload", "NotFound", "404")
+
+
+def taken(exc: BaseException) -> bool:
+    """True when a conditional write (If-None-Match, If-Match) found another object."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return code in ("PreconditionFailed", "412")
 
 
 class ReferenceMissing(Exception):
@@ -195,7 +207,9 @@ class BlobStore(Protocol):
     def presign_part_sha256(self, key: str, mpu_id: str, number: int, sha256_b64: str,
                             size: int, ttl: int) -> str: ...
     def list_parts(self, key: str, mpu_id: str) -> Optional[list]: ...
-    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None: ...
+    # fresh: complete only if no object is at `key` (else an exception, `taken`); the ETag
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list, fresh: bool = False) -> str: ...
+    def delete_if(self, key: str, etag: str) -> None: ...  # only that version of the object
     def head_sha256(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
     def read_range(self, key: str, start: int, length: int) -> Iterator[bytes]: ...
     def copy_fresh(self, src: str, dst: str) -> bool: ...  # False: `src` does not exist
