@@ -127,7 +127,7 @@ class DirectUploads:
 
     @staticmethod
     def _check_same(s: UploadSession, req: dict) -> None:
-        clash = {}
+        clash: dict[str, Any] = {}
         if req.get("size", OPEN) != s.direct_size:
             clash["size"] = None if s.direct_size == OPEN else s.direct_size
         if req.get("digest") and s.direct_digest and req["digest"] != s.direct_digest:
@@ -175,7 +175,7 @@ class DirectUploads:
             return self._close_put(s, digest)
         return self._close_multipart(s, digest)
 
-    def _close_put(self, s: UploadSession, digest: str) -> str:
+    def _close_put(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
         key = keys.upload_data_key(s.upload_id)
         head = self.blobs.head_sha256(key)
         if head is None:
