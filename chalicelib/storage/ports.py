@@ -86,7 +86,7 @@ class UploadSession:
     tail_size: int = 0
     tail_inline: Optional[bytes] = None
     expires: int = 0
-    # Direct-to-S3 uploads (domain/direct.py): the method ("put" or "multipart") once
+    # Direct-to-S3 uploads (domain/direct.py, direct_close.py): the method ("put" or "multipart") once
     # planned, the declared size and digest, the part size; while closing, the state
     # ("verifying", "copying"), the SHA-256 state of the bytes hashed so far (`offset`
     # counts them) and the multipart copy to the blob's key.
@@ -98,6 +98,14 @@ class UploadSession:
     verify_state: bytes = b""
     copy_mpu_id: Optional[str] = None
     copy_parts: list = field(default_factory=list)  # [[part_number, etag], ...]
+
+
+def missing_object(exc: BaseException) -> bool:
+    """True when a BlobStore call failed because its object or multipart upload is gone.
+    Adapters raise S3's error shape (`.response["Error"]["Code"]`), the fake included."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "NoSuchUpload", "NotFound", "404")
 
 
 class ReferenceMissing(Exception):
@@ -154,7 +162,9 @@ class MetadataStore(Protocol):
     def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]: ...
     def get_blob(self, digest: str) -> Optional[BlobLink]: ...
     def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]: ...
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool: ...
+    # `written_at`: when the caller started writing the bytes (BlobCollected if a collection took them since).
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  written_at: Optional[float] = None) -> bool: ...
     def unlink_blob(self, repo: str, digest: str) -> bool: ...
     def put_v1_images(self, repo: str, images: list) -> None: ...
     def get_v1_image(self, image_id: str) -> list: ...
