@@ -115,14 +115,54 @@ def test_manifest_put_is_one_transaction(client, image):
     label may set the tag's expiry (REGISTRY_EXPIRY_LABELS=0 turns that off). The tag
     policy comes from the process's cache, checked by the transaction itself."""
     repo, digest, body = image
-    with count_aws_calls() as aws:
+    with count_aws_calls() as aws:   # a new tag of a manifest the repository has: see below
         r = client.push_manifest(repo, "v2", body)
     assert r.status_code == 201
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2, "s3.GetObject": 1}
+    fresh = body.replace(b'"schemaVersion"', b'"annotations": {"x": "1"}, "schemaVersion"')
+    with count_aws_calls() as aws:
+        r = client.push_manifest(repo, "v3", fresh)
+    assert r.status_code == 201
     assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1, "s3.GetObject": 1}
+    # The same manifest again (by digest): the first transaction, made for a new manifest that
+    # adds a reference to each blob link, is refused (the manifest is counted already); the
+    # second writes it without counting anything twice (docs/lifecycle.md#costs).
     with count_aws_calls() as aws:
         r = client.push_manifest(repo, digest, body)
     assert r.status_code == 201
-    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2}
+
+
+def test_manifest_delete_by_digest_calls(client, image):
+    """The tag policy's and the Helm hook's reads, its refcounts (one read), its tags (one
+    Query), one transaction that deletes it with its tags and gives back its blob links'
+    references, and a Query for cached conversions."""
+    repo, digest, body = image
+    with count_aws_calls() as aws:
+        r = client.request("DELETE", f"/v2/{repo}/manifests/{digest}")
+    assert r.status_code == 202
+    assert dict(aws.calls) == {"dynamodb.GetItem": 3, "dynamodb.Query": 2, "dynamodb.TransactWriteItems": 1}
+
+
+def test_gc_calls_grow_with_the_garbage(client, repo, registry):
+    """A collection: one Query per page of candidates, one transaction per link, and per blob
+    a claim, its S3 DeleteObject and its tombstone; the report's awsCalls are these counts."""
+    import requests
+
+    digest, _ = client.push_image(repo, "v1", layers=2, seed=repo)   # blobs no other test has
+    _settle()
+    requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin).raise_for_status()
+    assert client.request("DELETE", f"/v2/{repo}/manifests/{digest}").status_code == 202
+    with count_aws_calls() as aws:
+        r = requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin)
+    report = r.json()
+    assert (report["links"], report["blobs"]) == (3, 3), report   # the image's config and two layers
+    # 2 Query pages (links, blobs) + 3 link transactions + 3 claims + 3 tombstones; the request
+    # also logs the admin in and runs the tag lifecycle (its own calls, not the collection's)
+    assert report["awsCalls"] == {"dynamodb": 11, "s3": 3}
+    assert aws.calls["s3.DeleteObject"] == 3
+    assert aws.calls["dynamodb.UpdateItem"] == 6
+    assert aws.calls["dynamodb.TransactWriteItems"] == 3 + 2   # + the login's attempt reserved and given back
 
 
 def test_token_request_calls(client, registry, repo):
