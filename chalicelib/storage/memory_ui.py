@@ -1,9 +1,12 @@
 """In-memory fake of the UiReads port, over the metadata fake's dictionaries."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .ports import RepoStats, UiTagRecord
+
+if TYPE_CHECKING:  # for types only: memory.py imports this module
+    from .memory import MemoryMetadataStore
 
 
 def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:
@@ -15,7 +18,7 @@ def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:
 class MemoryUiReads:
     """UiReads over the metadata fake's dictionaries."""
 
-    def __init__(self, meta: "MemoryMetadataStore") -> None:  # noqa: F821 - memory.py imports this module
+    def __init__(self, meta: MemoryMetadataStore) -> None:
         self._meta = meta
 
     def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
