@@ -82,7 +82,7 @@ class DirectClose:
                 "uuid": s.upload_id, "reason": "S3 no longer holds the uploaded bytes; push again"})
         return current  # what went missing was a concurrent close's copy: it carries on
 
-    def _close_put(self, s: UploadSession, digest: str) -> str:
+    def _close_put(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
         key = data_key(s)
         head = self.blobs.head_sha256(key)
         if head is None:

@@ -58,7 +58,7 @@ def parse_plan(body: bytes) -> dict:
     try:
         _validator(doc)
     except fastjsonschema.JsonSchemaException as exc:
-        raise invalid(f"bad plan request: {exc.message}") from None
+        raise invalid(f"bad plan request: {exc}") from None
     for part in doc.get("parts", []):
         if not _B64_SHA256.fullmatch(part["sha256"]):
             raise invalid("sha256 must be the standard base64 of a 32-byte SHA-256", part=part["number"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
@@ -203,7 +203,7 @@ class UploadsMixin(BlobsMixin):
             self._cleanup(self.blobs.delete, s.tail_key)
 
     @staticmethod
-    def _cleanup(action, *args) -> None:
+    def _cleanup(action: Callable[..., object], *args: Any) -> None:
         """A step after the commit point (or of an abandoned upload): failing it must not
         fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
         try:

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .ports import TAG_PAGE_READ_FACTOR, RepoStats, UiTagRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for types only: memory.py imports this module
     from .memory import MemoryMetadataStore
 
 

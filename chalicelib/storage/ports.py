@@ -5,7 +5,7 @@ The records are plain dataclasses so the domain never sees pynamodb or boto3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
 
 @dataclass
@@ -35,6 +35,10 @@ class TagRecord:
     body: Optional[bytes] = None
     s3_key: Optional[str] = None
     expires_at: Optional[int] = None  # epoch seconds; reads treat it as gone from then on
+
+
+# What a manifest read serves: the manifest's own record or a tag's denormalised copy of it.
+StoredManifest = Union[ManifestRecord, TagRecord]
 
 
 @dataclass
@@ -170,8 +174,9 @@ class MetadataStore(Protocol):
     def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]: ...
     def get_blob(self, digest: str) -> Optional[BlobLink]: ...
     def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]: ...
-    # upload_id: the finished upload session, deleted with the link (one write, not two);
-    # when the link existed already, nothing is written and the caller drops the session
+    # `written_at`: when the caller started writing the bytes (BlobCollected if a collection took
+    # them since). `upload_id`: the finished upload session, deleted with the link (one write,
+    # not two); when the link existed already, nothing is written and the caller drops the session.
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
                   written_at: Optional[float] = None, upload_id: Optional[str] = None) -> bool: ...
     def unlink_blob(self, repo: str, digest: str) -> bool: ...
@@ -195,7 +200,8 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def size(self, key: str) -> Optional[int]: ...  # None: no such object
     def delete(self, key: str) -> None: ...
-    def copy(self, src: str, dst: str) -> None: ...
+    # `size` picks the copy: one CopyObject up to 5 GiB, a managed multipart copy beyond.
+    def copy(self, src: str, dst: str, size: int = 0) -> None: ...
     def presign_get(self, key: str, ttl: int) -> str: ...
     def create_multipart(self, key: str) -> str: ...
     def upload_part(self, key: str, mpu_id: str, number: int, data: bytes) -> str: ...
