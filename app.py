@@ -29,6 +29,7 @@ app.register_blueprint(v1.bp)
 app.register_blueprint(helm.bp)
 app.register_blueprint(tag_admin.bp)
 tag_admin.use(bootstrap.tag_admin)  # lazy: nothing is built until a request needs it
+tag_admin.use_gc(lambda: (bootstrap.gc(), bootstrap.settings().gc_grace))
 app.register_blueprint(ui_routes.bp)
 
 

@@ -29,11 +29,17 @@ def s3_client() -> Any:
             import boto3
             from botocore.config import Config
 
+            from .config import s3_loopback
+
             custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            # the embedded S3 on loopback: no payload hashing (config.s3_loopback says why)
+            fast = s3_loopback(custom)
             cfg = Config(
                 signature_version="s3v4",
                 retries={"mode": "standard", "max_attempts": 3},
-                s3={"addressing_style": "path" if custom else "auto"},
+                s3={"addressing_style": "path" if custom else "auto",
+                    **({"payload_signing_enabled": False} if fast else {})},
+                **({"request_checksum_calculation": "when_required"} if fast else {}),
             )
             _state["s3"] = boto3.session.Session().client("s3", region_name=settings().region, config=cfg)
         return _state["s3"]
@@ -116,6 +122,25 @@ def tag_admin() -> Any:
     return adm
 
 
+def gc() -> Any:
+    """The garbage collector (domain/gc.py) on the DynamoDB adapter, announcing on the event bus."""
+    col = _state.get("gc")
+    if col is None:
+        from .domain.events import GC_COLLECTED, make_event
+        from .domain.gc import GarbageCollector
+        from .storage.dynamo_gc import DynamoGcStore
+        from .storage.s3 import S3BlobStore
+
+        metadata()  # binds the models to the table
+
+        def announce(ns: str, data: dict) -> None:
+            events().publish(make_event(GC_COLLECTED, ns, data))
+
+        col = _state["gc"] = GarbageCollector(DynamoGcStore(), S3BlobStore(s3_client, settings().bucket_name),
+                                              on_collected=announce)
+    return col
+
+
 def accounts() -> Any:
     """The Accounts use cases on the DynamoDB account store."""
     acc = _state.get("accounts")
@@ -193,7 +218,8 @@ def meter() -> Any:
             from .domain.metering import UsageMeter
 
             s = settings()
-            _state["meter"] = UsageMeter(usage_store, s.usage_flush_seconds, s.usage_flush_events)
+            _state["meter"] = UsageMeter(usage_store, s.usage_flush_seconds, s.usage_flush_events,
+                                         exists=lambda ns: accounts().store.namespace_exists(ns))
         return _state["meter"]
 
 
@@ -229,11 +255,14 @@ def events() -> Any:
     with _lock:
         if "events" not in _state:
             from .domain.events import EventBus
-            from .storage.events_out import EventBridgePublisher, UrllibTransport
+            from .domain.webhooks import address_allowed
+            from .storage.events_out import EventBridgePublisher, PinnedTransport
 
             s = settings()
             publisher = EventBridgePublisher(_event_bridge, s.event_bus) if s.event_bus else None
-            _state["events"] = EventBus(_webhook_store, UrllibTransport(), lambda: publisher,
+            # SSRF: every delivery checks where the name resolves now (docs/security.md)
+            guard = lambda ip: settings().webhook_allow_private or address_allowed(ip)  # noqa: E731
+            _state["events"] = EventBus(_webhook_store, PinnedTransport(guard), lambda: publisher,
                                         attempts=s.webhook_attempts, backoff=s.webhook_backoff,
                                         timeout=s.webhook_timeout)
         return _state["events"]

@@ -44,6 +44,27 @@ def _bool(name: str, default: bool = False) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def s3_loopback(endpoint: Optional[str]) -> bool:
+    """True when the S3 client may send unsigned payloads and no automatic CRC32: the
+    endpoint is this machine's loopback (the embedded S3), so nothing on the way can change
+    the bytes, and hashing every byte twice more (client and server) only costs time. The
+    server still checks signatures of headers and presigned URLs, and every checksum the
+    registry sends explicitly (direct uploads). Never on Lambda; REGISTRY_S3_LOOPBACK=0 turns
+    it off."""
+    if _on_lambda() or not endpoint or not _bool("REGISTRY_S3_LOOPBACK", True):
+        return False
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _platform(value: str) -> tuple:
     parts = (value.strip() or "linux/amd64").split("/")
     return (parts[0], parts[1] if len(parts) > 1 else "amd64", parts[2] if len(parts) > 2 else None)
@@ -133,6 +154,8 @@ class Settings:
     # Tag expiry from the image config's `quay.expires-after` label: a pushed image
     # manifest's config is read (one S3 GetObject) when the push names a tag.
     expiry_labels: bool = True
+    # Garbage collection (docs/lifecycle.md): how long a link nothing references is kept (s).
+    gc_grace: int = 86400
     # Metering (docs/metering.md): counts are flushed by a background thread when the
     # oldest is this old (s) or this many are pending.
     metering: bool = True
@@ -198,6 +221,7 @@ class Settings:
             direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
             expiry_labels=_bool("REGISTRY_EXPIRY_LABELS", True),
+            gc_grace=_int("REGISTRY_GC_GRACE", 86400),
             metering=_bool("REGISTRY_METERING", True),
             usage_flush_seconds=_float("REGISTRY_USAGE_FLUSH_SECONDS", 60.0),
             usage_flush_events=_int("REGISTRY_USAGE_FLUSH_EVENTS", 1000),

@@ -123,7 +123,7 @@ class DirectUploads:
 
     @staticmethod
     def _check_same(s: UploadSession, req: dict) -> None:
-        clash = {}
+        clash: dict[str, Any] = {}
         if req.get("size", OPEN) != s.direct_size:
             clash["size"] = None if s.direct_size == OPEN else s.direct_size
         if req.get("digest") and s.direct_digest and req["digest"] != s.direct_digest:

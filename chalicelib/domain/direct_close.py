@@ -16,9 +16,11 @@ from typing import Any, Generator, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object, taken
 from .direct_rules import (MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, composite_sha256, data_key, invalid,
                            open_size, part_count, part_length)
+from .gc import collected_meanwhile
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
@@ -80,7 +82,7 @@ class DirectClose:
                 "uuid": s.upload_id, "reason": "S3 no longer holds the uploaded bytes; push again"})
         return current  # what went missing was a concurrent close's copy: it carries on
 
-    def _close_put(self, s: UploadSession, digest: str) -> str:
+    def _close_put(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
         key = data_key(s)
         head = self.blobs.head_sha256(key)
         if head is None:
@@ -263,8 +265,9 @@ class DirectClose:
                 was_pending: bool) -> Union[str, UploadSession]:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
         src, key = data_key(s), keys.blob_key(digest)
+        written = time.time()
         if s.direct_key:  # completed in place: the proven object is the blob
-            self.meta.link_blob(s.repo, digest, s.direct_size, key)
+            self._link(s, digest, key, written)
             return self._done(s, digest, was_pending)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
@@ -278,9 +281,16 @@ class DirectClose:
                         "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
-        self.meta.link_blob(s.repo, digest, s.direct_size, s3_key)
+        self._link(s, digest, s3_key, written)
         self.blobs.delete(src)
         return self._done(s, digest, was_pending)
+
+    def _link(self, s: UploadSession, digest: str, s3_key: str, written: float) -> None:
+        try:
+            self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written)
+        except BlobCollected:
+            self.meta.delete_upload(s.upload_id)
+            raise collected_meanwhile(digest) from None
 
     def _done(self, s: UploadSession, digest: str, was_pending: bool) -> str:
         if was_pending:

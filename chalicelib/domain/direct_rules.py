@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+from ..oci import json_input
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
 from ..storage import keys
@@ -51,13 +52,13 @@ def parse_plan(body: bytes) -> dict:
     if _validator is None:
         _validator = fastjsonschema.compile(_PLAN_SCHEMA)
     try:
-        doc = json.loads(body or b"null")
-    except (ValueError, RecursionError):
-        raise invalid("the plan body must be JSON") from None
+        doc = json_input.loads(body or b"null", floats=False)  # sizes and part numbers are integers
+    except ValueError as exc:
+        raise invalid(f"the plan body must be strict JSON: {exc}") from None
     try:
         _validator(doc)
     except fastjsonschema.JsonSchemaException as exc:
-        raise invalid(f"bad plan request: {exc.message}") from None
+        raise invalid(f"bad plan request: {exc}") from None
     for part in doc.get("parts", []):
         if not _B64_SHA256.fullmatch(part["sha256"]):
             raise invalid("sha256 must be the standard base64 of a 32-byte SHA-256", part=part["number"])

@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import UploadSession
+from .gc import collected_meanwhile
 from .ranges import RangeInvalid, parse_content_range
 from .registry_base import UploadResult
 from .registry_blobs import BlobsMixin
@@ -150,13 +152,18 @@ class UploadsMixin(BlobsMixin):
             self._discard(s, cleanup_only=True)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
         key = keys.blob_key(digest)
+        written = time.time()
         try:
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        try:  # the commit point; the session goes in the same write unless the link was there
+            if not self.meta.link_blob(repo, digest, size, key, written, upload_id=upload_id):
+                self._cleanup(self.meta.delete_upload, upload_id)
+        except BlobCollected:
+            self._discard(s, cleanup_only=True)
+            raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, size)
-        self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 
     def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
@@ -196,7 +203,7 @@ class UploadsMixin(BlobsMixin):
             self._cleanup(self.blobs.delete, s.tail_key)
 
     @staticmethod
-    def _cleanup(action, *args) -> None:
+    def _cleanup(action: Callable[..., object], *args: Any) -> None:
         """A step after the commit point (or of an abandoned upload): failing it must not
         fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
         try:

@@ -19,11 +19,17 @@ bp = Blueprint(__name__)
 JSON = ["*/*"]
 log = logging.getLogger("registry")
 _provider: list[Callable[[], TagAdmin]] = []
+_gc: list[Callable[[], Any]] = []   # () -> (GarbageCollector, default grace)
 
 
 def use(provider: Callable[[], TagAdmin]) -> None:
     """Injected by the entry point (app.py): how to get the TagAdmin use cases."""
     _provider[:] = [provider]
+
+
+def use_gc(provider: Callable[[], Any]) -> None:
+    """Injected by the entry point: () -> (the garbage collector, its default grace)."""
+    _gc[:] = [provider]
 
 
 def _admin() -> TagAdmin:
@@ -46,6 +52,7 @@ SET_EXPIRY = obj(("repository", "tag"), repository=REPOSITORY, tag=TAG,
                  expiresAt={"type": "string", "maxLength": 40},
                  clear={"type": "boolean"})
 RETENTION = obj((), repository=REPOSITORY, dryRun={"type": "boolean"})
+GC = obj((), dryRun={"type": "boolean"}, grace={"type": "integer", "minimum": 0, "maximum": 315360000})
 
 
 def _route(path: str, method: str, schema: dict):
@@ -53,7 +60,7 @@ def _route(path: str, method: str, schema: dict):
         @error_boundary
         def run(request: Any) -> Response:
             actor = _actor(request)
-            return fn(request, actor, _json(request, f"tags:{method}:{path}", schema))
+            return fn(request, actor, _json(request, f"tags:{method}:{path}", schema, floats=True))  # days may be 0.5
 
         def view() -> Response:
             return run(bp.current_request)
@@ -94,10 +101,24 @@ def retention(request, actor, body) -> Response:
                                                           bool(body.get("dryRun", False))))
 
 
+@_route("/admin/gc", "POST", GC)
+def collect_garbage(request, actor, body) -> Response:
+    from ..domain.gc import admin_run
+
+    collector, default_grace = _gc[0]()
+    return json_response(admin_run(collector, actor, body.get("grace", default_grace),
+                                   bool(body.get("dryRun", False)), _admin().lifecycle))
+
+
 def scheduled_run(event: Any = None) -> dict:
     """The scheduled tag lifecycle run (app.py): delete expired tags, apply every
-    repository's retention rules; logs and returns the counts."""
+    repository's retention rules, then collect garbage; logs and returns the counts."""
     report = _admin().lifecycle.run(dry_run=False)
     log.info("tag lifecycle run: %d expired tags, %d repositories visited, %d with removals",
              len(report["expiredTags"]), report["repositoriesVisited"], len(report["retention"]))
-    return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"]}
+    collector, grace = _gc[0]()
+    gc = collector.run(grace, budget=200.0)
+    log.info("gc: %d links, %d blobs, %d bytes freed, complete=%s", gc["links"], gc["blobs"], gc["bytesFreed"],
+             gc["complete"])
+    return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"],
+            "gc": {k: gc[k] for k in ("links", "blobs", "bytesFreed", "complete")}}
