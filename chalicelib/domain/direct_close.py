@@ -266,8 +266,11 @@ class DirectClose:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
         src, key = data_key(s), keys.blob_key(digest)
         written = time.time()
-        if s.direct_key:  # completed in place: the proven object is the blob
-            self._link(s, digest, key, written)
+        if s.direct_key:  # completed in place: the proven object is the blob, its bytes written
+            # since the session began (earlier than the completion: a collection of the blob
+            # after that refuses the link, BlobCollected, rather than link bytes it deleted)
+            began = s.expires - self.settings.upload_ttl if s.expires else written
+            self._link(s, digest, key, min(written, began))
             return self._done(s, digest, was_pending)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
