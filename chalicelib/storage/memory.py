@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
-from .ports import (TAG_PAGE_READ_FACTOR, BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing,
-                    RepoStats, TagImmutable, TagRecord, TagWrite, TransactionPart, UiTagRecord, UploadSession)
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UploadSession)
 
 
 @dataclass
@@ -342,54 +342,5 @@ class MemoryMetadataStore:
         return [d for d in digests if d in live]
 
 
-
-class MemoryUiReads:
-    """UiReads over the metadata fake's dictionaries."""
-
-    def __init__(self, meta: MemoryMetadataStore) -> None:
-        self._meta = meta
-
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
-        m = self._meta
-        with m._lock:
-            now, budget = m._clock(), TAG_PAGE_READ_FACTOR * (n + 1)
-            names = sorted(t for (r, t) in m._tags if r == repo and (last is None or t > last))
-            out: list[UiTagRecord] = []
-            for tag in names[:budget]:   # expired ones count against the read budget, as in DynamoDB
-                t = m._tags[(repo, tag)]
-                if t.expires_at is not None and t.expires_at <= now:
-                    continue
-                out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
-                                       expires_at=t.expires_at, pushed=m._tag_pushed.get((repo, tag))))
-                if len(out) > n:
-                    return out[:n], out[n - 1].tag
-            return out, (names[budget - 1] if len(names) >= budget else None)
-
-    def repo_visibility(self, repo: str) -> Optional[bool]:
-        with self._meta._lock:
-            r = self._meta.state.repos.get(repo)
-            return None if r is None else bool(r.public)
-
-    def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
-        with self._meta._lock:
-            out = {}
-            for name in list(dict.fromkeys(repos))[:100]:
-                r = self._meta.state.repos.get(name)
-                if r is None:
-                    continue
-                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
-                if when is not None:
-                    out[name] = RepoStats(int(when), r.stored)
-            return out
-
-    def last_pushes(self, repos: list[str]) -> dict[str, int]:
-        with self._meta._lock:
-            out = {}
-            for name in list(dict.fromkeys(repos))[:100]:
-                r = self._meta.state.repos.get(name)
-                if r is None:
-                    continue
-                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
-                if when is not None:
-                    out[name] = int(when)
-            return out
+# The web UI reads live beside (kept importable from here).
+from .memory_ui import MemoryUiReads  # noqa: E402,F401
