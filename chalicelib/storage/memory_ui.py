@@ -1,15 +1,18 @@
 """In-memory fake of the UiReads port, over the metadata fake's dictionaries."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .ports import TAG_PAGE_READ_FACTOR, RepoStats, UiTagRecord
+
+if TYPE_CHECKING:  # for types only: memory.py imports this module
+    from .memory import MemoryMetadataStore
 
 
 class MemoryUiReads:
     """UiReads over the metadata fake's dictionaries."""
 
-    def __init__(self, meta: "MemoryMetadataStore") -> None:  # noqa: F821 - memory.py imports this module
+    def __init__(self, meta: MemoryMetadataStore) -> None:
         self._meta = meta
 
     def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
