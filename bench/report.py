@@ -569,6 +569,15 @@ def _findings(results: dict) -> list[str]:
                        f"CPU and {'/'.join(map(str, calls))} DynamoDB call(s) per page. The wall time against moto "
                        "grows because moto scans the whole partition (or table, for an index); DynamoDB reads only "
                        "the page.")
+    ui = _sec(results, "ui")
+    if ui and ui.get("pages"):
+        local = (ui.get("local_stack") or {}).get("pages", {})
+        walls = [p["wall_ms"]["p50"] for p in local.values()] or [p["wall_ms"]["p50"] for p in ui["pages"].values()]
+        cpus = [p["handler_cpu_ms"]["p50"] for p in ui["pages"].values()]
+        where = "on `python -m local` (DynamoDB Local)" if local else "in process on moto"
+        out.append(f"**Web UI.** With 1,000 tags in a repository each page answers in {min(walls):.0f}–"
+                   f"{max(walls):.0f} ms (p50) {where}, with {min(cpus):.1f}–{max(cpus):.1f} ms of handler CPU; "
+                   f"the largest asset is {max(a['bytes'] for a in ui['assets'].values()):,} bytes.")
     if c:
         diffs = [op for op, m in c["registries"]["this"].items()
                  if m["summary"].get("wire_total") not in (None, m["summary"]["total"])]
