@@ -179,6 +179,8 @@ class UploadItem(Item):
     verify_state = BinaryAttribute(null=True, legacy_encoding=False)
     copy_mpu_id = UnicodeAttribute(null=True)
     copy_parts = UnicodeAttribute(null=True)  # JSON [[number, etag], ...]
+    direct_key = UnicodeAttribute(null=True)
+    direct_etag = UnicodeAttribute(null=True)
 
 
 class VerifyingItem(Item):
