@@ -30,7 +30,7 @@ import requests
 
 from .api import ClientError, normalize_url
 from .direct import DirectUploadError, push_blob
-from .gateway_auth import TokenBook
+from .gateway_auth import own_base, TokenBook
 from .gateway_spool import Spool
 from .upload import Blob
 
@@ -40,7 +40,6 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
 START = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?")
 IDLE_SECONDS = 3600
-
 
 class Gateway:
     def __init__(self, upstream: str, workers: int = 4, spool_dir: Optional[str] = None,
@@ -165,10 +164,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _rewrite(self, value: str) -> str:
-        """Upstream absolute URLs (Location, token realm) point back at the gateway."""
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        """Upstream absolute URLs (Location, token realm) point back at the gateway: at the
+        address it listens on, not at whatever Host the client sent (a forged Host would
+        send the client's credentials, asked for by the realm, elsewhere)."""
         self.gw.book.note_challenge(value)
-        return value.replace(self.gw.upstream, f"http://{host}")
+        return value.replace(self.gw.upstream, own_base(self.server.server_address, self.headers.get("Host")))
 
     # -- pass-through -----------------------------------------------------------------
     def _forward(self) -> Optional[requests.Response]:
