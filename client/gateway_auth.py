@@ -20,6 +20,8 @@ from typing import Any, Optional
 
 import requests
 
+from .auth import read_capped
+
 KEEP_SECONDS = 24 * 3600   # an upload session's life at most
 MAX_ENTRIES = 10_000
 MAX_TOKEN_ANSWER = 1 << 20  # a token answer is a few KiB; more is refused, never held whole
@@ -32,19 +34,7 @@ def origin(url: str) -> tuple[str, str, int]:
     return scheme, (p.hostname or "").lower(), p.port or (443 if scheme == "https" else 80)
 
 
-def read_capped(r: requests.Response, limit: int) -> Optional[bytes]:
-    """The body of a streamed answer, or None when it is over `limit` bytes."""
-    try:
-        declared = int(r.headers.get("Content-Length") or 0)
-        if declared > limit:
-            return None
-        body = r.raw.read(limit + 1, decode_content=True)
-    finally:
-        r.close()
-    return body if len(body) <= limit else None
 _REALM = re.compile(r'realm="([^"]+)"')
-
-
 _LOCAL_HOST = re.compile(r"[a-z0-9.:-]{1,253}")
 
 

@@ -145,3 +145,29 @@ def test_gateway_urls_ignore_a_forged_host(registry):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_cli_client_caps_manifests_and_token_answers():
+    from client.api import ClientError
+    from client.registry import Repo, parse_ref
+
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("/token"):
+            return _huge(h)
+        if "/manifests/big" in h.path:
+            return _huge(h)
+        if not h.headers.get("Authorization") and "/private/" in h.path:
+            return _send(h, 401, b"{}", WWW_Authenticate=f'Bearer realm="{server.url}/token",service="x"')
+        return _send(h, 404, b"{}")
+
+    server = Server(answer)
+    try:
+        host = server.url.split("//", 1)[1]
+        start = time.monotonic()
+        with pytest.raises(ClientError, match="over 8 MiB"):
+            Repo(parse_ref(f"{host}/open/app:big"), creds=None).get_manifest("big")
+        with pytest.raises((ClientError, requests.RequestException)):
+            Repo(parse_ref(f"{host}/private/app:v1"), creds=None).get_manifest("v1")
+        assert time.monotonic() - start < 20
+    finally:
+        server.close()
