@@ -167,9 +167,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _rewrite(self, value: str) -> str:
-        """Upstream absolute URLs (Location, token realm) point back at the gateway: at the
-        address it listens on, not at whatever Host the client sent (a forged Host would
-        send the client's credentials, asked for by the realm, elsewhere)."""
+        """Upstream absolute URLs (Location, token realm) point back at the gateway's own
+        address, never at the client's Host (gateway_auth.own_base says why)."""
         self.gw.book.note_challenge(value)
         return value.replace(self.gw.upstream, own_base(self.server.server_address, self.headers.get("Host")))
 
