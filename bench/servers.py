@@ -65,6 +65,9 @@ class InProcessRegistry:
         from local.server import LambdaGateway
         from werkzeug.serving import WSGIRequestHandler, make_server
 
+        from local.keys import ensure_key_files
+
+        ensure_key_files()
         bootstrap.reset()
         provision()
         if self.auth:

@@ -60,7 +60,9 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(data_dir, "token-key.pem"))
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(data_dir, "schema1-key.pem"))
     from .embedded import ensure_admin, provision
+    from .keys import ensure_key_files
 
+    ensure_key_files()
     provision()
     admin_line = ""
     if os.environ.get("REGISTRY_AUTH", "token") != "none":

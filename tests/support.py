@@ -76,6 +76,7 @@ def start_registry(lambda_limits: bool = False, backend: str = "memory") -> Regi
 
     from chalicelib import bootstrap
     from local.embedded import EmbeddedAWS, ensure_admin, provision, start_backend
+    from local.keys import ensure_key_files
     from local.server import LambdaGateway
 
     import os
@@ -95,6 +96,7 @@ def start_registry(lambda_limits: bool = False, backend: str = "memory") -> Regi
     keys_dir = tempfile.mkdtemp()
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(keys_dir, "token-key.pem"))
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(keys_dir, "schema1-key.pem"))
+    ensure_key_files()
     bootstrap.reset()
     provision()
     ensure_admin()

@@ -3,13 +3,14 @@ and the scheduled tag lifecycle run. Basic credentials, as the rest of /admin.""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 
 from ..domain.tag_admin import TagAdmin
 from ..http.errors import error_boundary
 from ..http.headers import query
+from ..http.inject import services
 from ..http.json_schema import REPOSITORY, obj
 from ..oci.errors import RegistryError
 from .admin import _actor, _json
@@ -18,16 +19,10 @@ from .common import json_response
 bp = Blueprint(__name__)
 JSON = ["*/*"]
 log = logging.getLogger("registry")
-_provider: list[Callable[[], TagAdmin]] = []
-
-
-def use(provider: Callable[[], TagAdmin]) -> None:
-    """Injected by the entry point (app.py): how to get the TagAdmin use cases."""
-    _provider[:] = [provider]
 
 
 def _admin() -> TagAdmin:
-    return _provider[0]()
+    return services().tag_admin()
 
 # fnmatch patterns over tag names: the tag alphabet plus * ? [ ] !
 PATTERN = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_.*?\[\]!-]+\Z"}

@@ -35,11 +35,14 @@ ALLOWED: Dict[str, FrozenSet[str]] = {
     "storage": frozenset({"oci"}),
     "auth": frozenset({"oci"}),
     "domain": frozenset({"oci", "manifests", "storage", "auth"}),
-    "http": frozenset({"oci", "manifests", "auth", "domain"}),
-    "routes": frozenset({"oci", "manifests", "auth", "domain", "http"}),
-    "ui": frozenset({"oci", "manifests", "auth", "domain", "http"}),
+    "http": frozenset({"oci", "manifests", "auth", "domain", "config"}),
+    "routes": frozenset({"oci", "manifests", "auth", "domain", "http", "config"}),
+    "ui": frozenset({"oci", "manifests", "auth", "domain", "http", "config"}),
     "config": frozenset({"oci", "manifests"}),
-    "bootstrap": _ALL,  # the composition root wires everything
+    # The composition root wires everything; no layer imports it (only entry points do,
+    # app.py and code outside chalicelib/): handlers get it through http/inject.py.
+    "container": _ALL,
+    "bootstrap": _ALL | {"container"},  # transitional: delegates to the container (issue 15)
     "chalicelib": frozenset(),  # chalicelib/__init__.py
 }
 _AWS_AND_WEB = frozenset({"boto3", "botocore", "chalice", "pynamodb"})
