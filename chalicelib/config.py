@@ -44,6 +44,27 @@ def _bool(name: str, default: bool = False) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def s3_loopback(endpoint: Optional[str]) -> bool:
+    """True when the S3 client may send unsigned payloads and no automatic CRC32: the
+    endpoint is this machine's loopback (the embedded S3), so nothing on the way can change
+    the bytes, and hashing every byte twice more (client and server) only costs time. The
+    server still checks signatures of headers and presigned URLs, and every checksum the
+    registry sends explicitly (direct uploads). Never on Lambda; REGISTRY_S3_LOOPBACK=0 turns
+    it off."""
+    if _on_lambda() or not endpoint or not _bool("REGISTRY_S3_LOOPBACK", True):
+        return False
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _platform(value: str) -> tuple:
     parts = (value.strip() or "linux/amd64").split("/")
     return (parts[0], parts[1] if len(parts) > 1 else "amd64", parts[2] if len(parts) > 2 else None)

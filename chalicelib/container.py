@@ -70,9 +70,15 @@ class Container:
 
     def s3_client(self) -> Any:
         """The boto3 S3 client (path-style addressing when an endpoint is configured)."""
+        from .config import s3_loopback
+
         custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        # the embedded S3 on loopback: no payload hashing (config.s3_loopback says why)
+        fast = s3_loopback(custom)
         return self._client("s3", signature_version="s3v4", retries={"mode": "standard", "max_attempts": 3},
-                            s3={"addressing_style": "path" if custom else "auto"})
+                            s3={"addressing_style": "path" if custom else "auto",
+                                **({"payload_signing_enabled": False} if fast else {})},
+                            **({"request_checksum_calculation": "when_required"} if fast else {}))
 
     def dynamodb_client(self) -> Any:
         """The botocore DynamoDB client shared by every pynamodb model."""
@@ -158,9 +164,12 @@ class Container:
         return EventBridgePublisher(self._event_bridge, bus) if bus else None
 
     def _transport(self) -> Any:
-        from .storage.events_out import UrllibTransport
+        from .domain.webhooks import address_allowed
+        from .storage.events_out import PinnedTransport
 
-        return UrllibTransport()
+        # SSRF: every delivery checks where the name resolves now (docs/security.md)
+        allow_private = self.settings.webhook_allow_private
+        return PinnedTransport(lambda ip: allow_private or address_allowed(ip))
 
     # -- use cases ---------------------------------------------------------------
     def registry(self) -> "Registry":

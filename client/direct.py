@@ -185,7 +185,7 @@ class DirectUpload:
 
     def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
         """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
-        last_progress, verified, failures = time.monotonic(), -1, 0
+        last_progress, verified, failures, answered = time.monotonic(), -1, 0, 0
         while True:
             try:
                 r = self.http.put(self._url(self.location or ""), params={"digest": digest},
@@ -204,8 +204,9 @@ class DirectUpload:
                     raise _error(r, "closing the upload") if r is not None else DirectUploadError("no answer")
                 time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
                 continue
-            if r.status_code == 404 and failures and self._blob_exists(digest):
-                return digest
+            if r.status_code == 404 and (failures or answered) and self._blob_exists(digest):
+                return digest  # an earlier (or a concurrent) close committed it and ended the session
+            answered += 1
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
             done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])

@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any
 
+from ..oci import json_input
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
 from ..storage.ports import UploadSession
@@ -49,9 +50,9 @@ def parse_plan(body: bytes) -> dict:
     if _validator is None:
         _validator = fastjsonschema.compile(_PLAN_SCHEMA)
     try:
-        doc = json.loads(body or b"null")
-    except (ValueError, RecursionError):
-        raise invalid("the plan body must be JSON") from None
+        doc = json_input.loads(body or b"null", floats=False)  # sizes and part numbers are integers
+    except ValueError as exc:
+        raise invalid(f"the plan body must be strict JSON: {exc}") from None
     try:
         _validator(doc)
     except fastjsonschema.JsonSchemaException as exc:

@@ -5,7 +5,7 @@ import ipaddress
 import re
 import secrets
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
 from ..auth.policy import Principal, can_administer
@@ -16,6 +16,9 @@ from .events import EVENT_TYPES, EventBus
 NAMESPACE_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 MAX_WEBHOOKS = 10        # per namespace, held by a conditional write
 MAX_URL = 2048
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+_V4_PART = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def _denied(namespace: str) -> RegistryError:
@@ -23,9 +26,50 @@ def _denied(namespace: str) -> RegistryError:
                                     "namespace": namespace})
 
 
+def host_address(host: str) -> Optional[IPAddress]:
+    """The address a URL host spells, in any spelling a resolver accepts as a literal:
+    IPv6 (with or without brackets) and IPv4 as inet_aton reads it - 1 to 4 parts, each
+    decimal, 0x-hex or 0-octal, the last filling the remaining bytes (2130706433,
+    0x7f.1, 0177.0.0.1, 127.1 and 0 are all addresses). None for a name."""
+    h = host.strip("[]").lower().rstrip(".")
+    if ":" in h:
+        try:
+            return ipaddress.IPv6Address(h.split("%", 1)[0])
+        except ValueError:
+            return None
+    parts = h.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_V4_PART.fullmatch(p) for p in parts):
+        return None
+    try:
+        nums = [int(p[2:] or "0", 16) if p.startswith("0x") else int(p, 8) if p.startswith("0") else int(p)
+                for p in parts]
+    except ValueError:  # 08: not a number to a resolver either, so a name (checked when delivered)
+        return None
+    width = 8 * (5 - len(nums))  # bits the last part covers
+    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 1 << width:
+        return None
+    value = 0
+    for n in nums[:-1]:
+        value = value << 8 | n
+    return ipaddress.IPv4Address(value << width | nums[-1])
+
+
+def address_allowed(ip: IPAddress) -> bool:
+    """A globally routable unicast address, also for IPv4 carried inside IPv6
+    (::ffff:a.b.c.d, NAT64 64:ff9b::/96, 6to4, Teredo)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None and not address_allowed(inner):
+            return False
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved and not ip.is_unspecified
+
+
 def check_url(url: Any, allow_private: bool) -> str:
     """An http(s) URL with a host and no credentials; without `allow_private`, https to a
-    host that is not a loopback, private or link-local address literal, nor localhost."""
+    host that is not a loopback, private or link-local address in any spelling, nor
+    localhost. (Names are resolved and checked again at each delivery: storage/events_out.py.)"""
     def bad(reason: str) -> RegistryError:
         return RegistryError("UNSUPPORTED", {"reason": reason, "url": str(url)[:200]}, status=400)
 
@@ -43,12 +87,9 @@ def check_url(url: Any, allow_private: bool) -> str:
     if not allow_private:
         if parts.scheme != "https":
             raise bad("webhooks must use https")
-        host = parts.hostname.strip("[]").lower()
-        try:
-            ip: Optional[Any] = ipaddress.ip_address(host)
-        except ValueError:
-            ip = None
-        if host == "localhost" or host.endswith(".localhost") or (ip is not None and not ip.is_global):
+        host = parts.hostname.strip("[]").lower().rstrip(".")
+        ip = host_address(host)
+        if host == "localhost" or host.endswith(".localhost") or (ip is not None and not address_allowed(ip)):
             raise bad("webhooks may not target loopback, private or link-local addresses")
     return url
 

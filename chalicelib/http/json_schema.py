@@ -3,9 +3,9 @@ compiled once per process, on first use, and a failure is rendered here only,
 as 400 UNSUPPORTED naming the offending field."""
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
+from ..oci import json_input
 from ..oci.errors import RegistryError
 
 _compiled: dict[str, Callable[[Any], Any]] = {}
@@ -36,12 +36,14 @@ def check(name: str, schema: dict, doc: Any) -> Any:
         raise invalid(field, exc.message.replace("data.", "", 1).replace("data ", "body ", 1)) from None
 
 
-def parse_json(body: bytes) -> Any:
-    """A JSON document from untrusted bytes: malformed, non-UTF-8 or absurdly nested is 400."""
+def parse_json(body: bytes, floats: bool = False) -> Any:
+    """A JSON document from untrusted bytes, by the strict parser (oci/json_input.py):
+    malformed, non-UTF-8, NaN, duplicate keys, absurd nesting and - unless `floats` -
+    any number with a fraction or exponent (1.0 for a count) is 400 naming the reason."""
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise invalid("body", "not a JSON document") from None
+        return json_input.loads(body, floats=floats)
+    except ValueError as exc:
+        raise invalid("body", f"not a strict JSON document: {exc}") from None
 
 
 # String properties that hold names (keys in DynamoDB): grammar first, then length.

@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from ..oci import mediatypes as mt
+from ..oci import json_input, mediatypes as mt
 from ..oci.digest import compute, parse_digest
 from ..oci.errors import RegistryError
 
@@ -50,37 +50,15 @@ def go_json(obj: Any, *, indent: Optional[str] = None, prefix: str = "") -> byte
     return text.encode("utf-8")
 
 
-# Deeper JSON is refused: no manifest or image config needs it, and Python's
-# recursive decoders, encoders and comparisons would hit the recursion limit.
-MAX_JSON_DEPTH = 64
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python's json would accept NaN and Infinity
+# The registry's one strict parser (oci/json_input.py): no NaN/Infinity, no duplicate
+# keys (a client and the registry must not read two different manifests from one
+# digest), nested at most MAX_JSON_DEPTH deep.
+MAX_JSON_DEPTH = json_input.MAX_DEPTH
 
 
 def loads(data: Union[bytes, str]) -> Any:
-    """json.loads for untrusted bytes: strict JSON, nested at most MAX_JSON_DEPTH deep.
-
-    Every failure (syntax, encoding, depth) is a ValueError.
-    """
-    try:
-        doc = json.loads(data, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    raw = data.encode() if isinstance(data, str) else data
-    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
-        return doc  # too few brackets to nest that deep (most manifests): skip the walk
-    stack = [(doc, 1)]
-    while stack:  # iterative: the check itself must not recurse
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
-        if children is None:
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return doc
+    """json.loads for untrusted bytes, strict (see oci/json_input.py). Failures are ValueError."""
+    return json_input.loads(data)
 
 
 def invalid(reason: str, **detail: Any) -> RegistryError:

@@ -29,9 +29,10 @@ def _actor(request: Any):
     return services().accounts().login(creds[0], creds[1], source_ip(request))
 
 
-def _json(request: Any, name: str, schema: dict) -> dict:
+def _json(request: Any, name: str, schema: dict, floats: bool = False) -> dict:
+    """The body, strictly parsed (no fractions unless `floats`), checked against `schema`."""
     body = body_bytes(request)
-    doc = parse_json(body) if body.strip() else {}
+    doc = parse_json(body, floats) if body.strip() else {}
     return check(name, schema, doc)
 
 

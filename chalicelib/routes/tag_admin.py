@@ -48,7 +48,7 @@ def _route(path: str, method: str, schema: dict):
         @error_boundary
         def run(request: Any) -> Response:
             actor = _actor(request)
-            return fn(request, actor, _json(request, f"tags:{method}:{path}", schema))
+            return fn(request, actor, _json(request, f"tags:{method}:{path}", schema, floats=True))  # days may be 0.5
 
         def view() -> Response:
             return run(bp.current_request)

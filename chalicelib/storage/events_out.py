@@ -31,28 +31,76 @@ class EventBridgePublisher:
         return out
 
 
-class UrllibTransport:
+class BlockedAddress(Exception):
+    """The webhook's host is, or resolves to, an address deliveries may not reach."""
+
+
+class PinnedTransport:
     """WebhookTransport: one POST, no redirects followed, the answer's status.
 
-    urllib is imported on the first delivery, not at cold start."""
+    The host is resolved here, every address it resolves to is checked with `allowed`
+    (when given: the registry's SSRF rule, domain/webhooks.address_allowed), and the
+    connection goes to the checked address - a second lookup by the HTTP library could
+    answer differently (DNS rebinding). TLS still verifies the certificate of the name.
+    `timeout` bounds the whole attempt (connect, send, a dripping answer), not each read.
+    http.client is imported on the first delivery, not at cold start."""
 
-    def __init__(self) -> None:
-        self._opener: Any = None
+    def __init__(self, allowed: Optional[Callable[[Any], bool]] = None) -> None:
+        self._allowed = allowed
+
+    def _address(self, host: str, port: int) -> str:
+        import ipaddress
+        import socket
+
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addrs = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        if not addrs:
+            raise BlockedAddress(f"{host} does not resolve")
+        if self._allowed is not None and not all(self._allowed(a) for a in addrs):
+            raise BlockedAddress(f"{host} resolves to a loopback, private or link-local address")
+        return str(addrs[0])
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-        import urllib.error
-        import urllib.request
+        import http.client
+        import socket
+        import threading
+        from urllib.parse import urlsplit
 
-        if self._opener is None:
-            class NoRedirect(urllib.request.HTTPRedirectHandler):
-                def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                    return None  # a redirect is an answer (3xx), never followed to another host
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        host = parts.hostname or ""
+        address = self._address(host, port)
+        cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        conn = cls(host, port, timeout=timeout)
+        conn._create_connection = (  # type: ignore[attr-defined]
+            lambda _addr, t=timeout, src=None: socket.create_connection((address, port), t, src))
+        expired = threading.Event()
 
-            self._opener = urllib.request.build_opener(NoRedirect)
-        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        def cut() -> None:  # the attempt's deadline: a slow receiver is cut off mid-read
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(timeout, cut)
+        timer.daemon = True
+        timer.start()
         try:
-            with self._opener.open(req, timeout=timeout) as resp:
-                resp.read(65536)
-                return int(resp.status)
-        except urllib.error.HTTPError as err:
-            return int(err.code)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            conn.request("POST", target, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read(65536)
+            if expired.is_set():
+                raise TimeoutError(f"webhook attempt took more than {timeout} s")
+            return int(resp.status)
+        except OSError:
+            if expired.is_set():
+                raise TimeoutError(f"webhook attempt took more than {timeout} s") from None
+            raise
+        finally:
+            timer.cancel()
+            conn.close()

@@ -82,7 +82,7 @@ class UploadSession:
     tail_size: int = 0
     tail_inline: Optional[bytes] = None
     expires: int = 0
-    # Direct-to-S3 uploads (domain/direct.py): the method ("put" or "multipart") once
+    # Direct-to-S3 uploads (domain/direct.py, direct_close.py): the method ("put" or "multipart") once
     # planned, the declared size and digest, the part size; while closing, the state
     # ("verifying", "copying"), the SHA-256 state of the bytes hashed so far (`offset`
     # counts them) and the multipart copy to the blob's key.
@@ -94,6 +94,14 @@ class UploadSession:
     verify_state: bytes = b""
     copy_mpu_id: Optional[str] = None
     copy_parts: list = field(default_factory=list)  # [[part_number, etag], ...]
+
+
+def missing_object(exc: BaseException) -> bool:
+    """True when a BlobStore call failed because its object or multipart upload is gone.
+    Adapters raise S3's error shape (`.response["Error"]["Code"]`), the fake included."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "NoSuchUpload", "NotFound", "404")
 
 
 class ReferenceMissing(Exception):

@@ -273,12 +273,13 @@ def test_200_mib_blob_under_lambda_limits_no_request_over_6_mb(registry, repo, l
 def test_large_blobs_are_promoted_by_part_copies_across_calls(client, repo, monkeypatch):
     """Above COPY_ONE_CALL the proven object is copied part by part, resumably, so no
     call waits for one long CopyObject (scaled down here: 5 MiB copy parts)."""
-    from chalicelib.domain import direct
+    from chalicelib.domain import direct, direct_close
 
     monkeypatch.setattr(direct, "COPY_ONE_CALL", 5 * MIB)
-    monkeypatch.setattr(direct, "COPY_PART", 5 * MIB)
-    monkeypatch.setattr(direct, "COPY_THREADS", 1)
-    monkeypatch.setattr(direct, "COPY_MARGIN_S", 0.0)
+    monkeypatch.setattr(direct_close, "COPY_ONE_CALL", 5 * MIB)
+    monkeypatch.setattr(direct_close, "COPY_PART", 5 * MIB)
+    monkeypatch.setattr(direct_close, "COPY_THREADS", 1)
+    monkeypatch.setattr(direct_close, "COPY_MARGIN_S", 0.0)
     data = os.urandom(16 * MIB + 3)
     digest = sha256(data)
     up = open_upload(client, repo)

@@ -9,7 +9,7 @@ including those inside functions (lazy imports for cold start are still dependen
 
 Today's violations are listed below, module pair by module pair, as a shrinking allow-list
 (issue 15): a NEW violation fails, and so does an entry that no longer happens (remove it).
-The same holds for modules over MAX_LINES. To print the current lists after a refactor:
+No module may exceed MAX_LINES (no allow-list). To print the current lists after a refactor:
 
     .venv/bin/python tests/unit/test_layers.py
 """
@@ -65,11 +65,6 @@ KNOWN_VIOLATIONS: FrozenSet[Tuple[str, str]] = frozenset({
     # the global service locator: only entry points may import bootstrap (issue 15)
     ("chalicelib.ui.gateway", "chalicelib.bootstrap"),
     ("chalicelib.ui.gateway", "chalicelib.storage.ui_dynamo"),
-})
-# Modules over MAX_LINES today (issue 15: split along their seams); remove when split.
-KNOWN_OVERSIZE: FrozenSet[str] = frozenset({
-    "chalicelib.domain.registry",
-    "chalicelib.storage.dynamo",
 })
 
 
@@ -155,14 +150,10 @@ def test_no_stale_allowed_violations(result) -> None:
     assert stale == [], f"fixed, so remove from KNOWN_VIOLATIONS in {__file__}: {stale}"
 
 
-def test_no_new_oversize_modules(result) -> None:
-    new = sorted(result[2] - KNOWN_OVERSIZE)
-    assert new == [], f"modules over {MAX_LINES} lines: split them along their seams: {new}"
-
-
-def test_no_stale_oversize_entries(result) -> None:
-    stale = sorted(KNOWN_OVERSIZE - result[2])
-    assert stale == [], f"now within {MAX_LINES} lines, so remove from KNOWN_OVERSIZE: {stale}"
+def test_no_module_over_max_lines(result) -> None:
+    # No allow-list: split a module along its seams before it grows past the limit.
+    big = sorted(result[2])
+    assert big == [], f"modules over {MAX_LINES} lines: split them along their seams: {big}"
 
 
 # The checker itself, on tiny synthetic trees, so a broken walker cannot pass vacuously.

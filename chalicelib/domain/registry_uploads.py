@@ -1,0 +1,220 @@
+"""The upload state machine: start (or mount / monolithic), PATCH chunks, closing PUT, cancel.
+
+A session advances with conditional writes; bytes go to S3 as multipart parts once a
+part's worth has arrived, shorter tails ride in the session item (or a tail object).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Optional, Union
+
+from ..oci.digest import parse_digest
+from ..oci.errors import RegistryError
+from ..oci.names import validate_name
+from ..storage import keys
+from ..storage.ports import UploadSession
+from .ranges import RangeInvalid, parse_content_range
+from .registry_base import UploadResult
+from .registry_blobs import BlobsMixin
+from .resumable_hash import ResumableHash
+from .sessions import find_session
+
+log = logging.getLogger("registry")
+# Upload tails up to this size are kept in the DynamoDB session item, not in S3
+# (the item also holds the hash state and the part list; items hold 400 KB).
+INLINE_TAIL_BYTES = 128 * 1024
+
+
+def _uploads_range(offset: int) -> str:
+    # The spec's Range for an upload is inclusive; an empty upload reports 0-0.
+    return f"0-{max(offset - 1, 0)}"
+
+
+class UploadsMixin(BlobsMixin):
+    """Upload sessions (start_upload falls back to BlobsMixin's mount and monolithic put)."""
+
+    def start_upload(self, repo: str, *, digest: Optional[str] = None, body: bytes = b"",
+                     mount: Optional[str] = None, mount_from: Optional[str] = None,
+                     mount_candidates: Optional[list[str]] = None) -> UploadResult:
+        """POST /blobs/uploads/: mount, monolithic upload, or a new session.
+
+        Without `from`, a mount looks in `mount_candidates` (the repositories the
+        caller may read) or, when None (no auth), anywhere in the registry.
+        """
+        validate_name(repo)
+        if mount and self._try_mount(repo, mount, mount_from, mount_candidates):
+            return UploadResult(digest=mount)
+        if digest is not None:
+            return UploadResult(digest=self._put_whole(repo, digest, body))
+        session = UploadSession(upload_id=str(uuid.uuid4()), repo=repo,
+                                expires=int(time.time()) + self.settings.upload_ttl)
+        session.hash_state = ResumableHash().state()
+        self.meta.create_upload(session)
+        return UploadResult(upload_id=session.upload_id, offset=0)
+
+    def _session(self, repo: str, upload_id: str) -> UploadSession:
+        return find_session(self.meta, repo, upload_id)
+
+    def upload_status(self, repo: str, upload_id: str) -> UploadResult:
+        """GET on an upload: how many bytes the registry has."""
+        s = self._session(repo, upload_id)
+        return UploadResult(upload_id=upload_id, offset=s.offset)
+
+    def _check_range(self, s: UploadSession, content_range: Optional[str], length: int) -> None:
+        if content_range is None:
+            return
+        try:
+            chunk = parse_content_range(content_range, length)
+        except RangeInvalid as exc:
+            raise self._range_error(s, str(exc)) from None
+        if chunk.start != s.offset:
+            raise self._range_error(s, f"chunk starts at {chunk.start}, upload is at {s.offset}")
+
+    @staticmethod
+    def _range_error(s: UploadSession, reason: str) -> RegistryError:
+        return RegistryError("BLOB_UPLOAD_INVALID", {"reason": reason, "offset": s.offset}, status=416,
+                             headers={"Range": _uploads_range(s.offset),
+                                      "Location": f"/v2/{s.repo}/blobs/uploads/{s.upload_id}",
+                                      "Docker-Upload-UUID": s.upload_id})
+
+    def patch_upload(self, repo: str, upload_id: str, data: bytes,
+                     content_range: Optional[str] = None) -> UploadResult:
+        """Append a chunk: hash it, send full parts to S3, keep the short tail."""
+        s = self._session(repo, upload_id)
+        if s.direct:
+            raise RegistryError("BLOB_UPLOAD_INVALID", {"reason": "this upload sends its bytes "
+                                                        "directly to S3 (docs/direct-upload.md)"})
+        self._check_range(s, content_range, len(data))
+        if data:
+            self._append(s, data)
+        return UploadResult(upload_id=upload_id, offset=s.offset)
+
+    def _append(self, s: UploadSession, data: bytes) -> None:
+        """Advance session `s` by `data`, saving it with a conditional write."""
+        expected = s.offset
+        h = ResumableHash(s.hash_state)
+        h.update(data)
+        old_tail = s.tail_key
+        buf = self._tail(s) + data
+        s.tail_key, s.tail_inline, s.tail_size = None, None, 0
+        if len(buf) >= self.settings.min_part_bytes:
+            data_key = keys.upload_data_key(s.upload_id)
+            if not s.mpu_id:
+                s.mpu_id = self.blobs.create_multipart(data_key)
+            number = len(s.parts) + 1
+            etag = self.blobs.upload_part(data_key, s.mpu_id, number, buf)
+            s.parts = [*s.parts, [number, etag]]
+        elif len(buf) <= INLINE_TAIL_BYTES:
+            # Small tails (config blobs, short chunks) ride in the session item: no S3 calls.
+            s.tail_inline, s.tail_size = buf, len(buf)
+        else:
+            s.tail_key = keys.upload_tail_key(s.upload_id, uuid.uuid4().hex[:12])
+            s.tail_size = len(buf)
+            self.blobs.put(s.tail_key, buf)
+        s.offset += len(data)
+        s.hash_state = h.state()
+        if not self.meta.save_upload(s, expected):
+            raise self._range_error(s, "another request advanced this upload concurrently")
+        if old_tail:
+            self._cleanup(self.blobs.delete, old_tail)
+
+    def _tail(self, s: UploadSession) -> bytes:
+        """Bytes received but not yet sent as a part."""
+        if s.tail_inline is not None:
+            return s.tail_inline
+        return self.blobs.get(s.tail_key) if s.tail_key and s.tail_size else b""
+
+    def finish_upload(self, repo: str, upload_id: str, digest: Optional[str], data: bytes = b"",
+                      content_range: Optional[str] = None) -> Union[str, UploadResult]:
+        """Closing PUT: append the last bytes, verify the digest, commit and link (the
+        digest); a direct upload still being verified answers its session (202)."""
+        if not digest:
+            raise RegistryError("DIGEST_INVALID", {"reason": "the digest query parameter is required"})
+        want = parse_digest(digest)
+        s = self._session(repo, upload_id)
+        if s.direct:  # bytes went straight to S3: prove them (domain/direct.py)
+            from .direct import DirectUploads
+
+            out = DirectUploads(self.meta, self.blobs, self.settings).close(s, digest, data)
+            if isinstance(out, str):
+                self.notify.uploaded(repo, s.direct_size or 0)
+            return out if isinstance(out, str) else UploadResult(upload_id=upload_id, offset=out.offset)
+        self._check_range(s, content_range, len(data))
+        h = ResumableHash(s.hash_state)
+        h.update(data)
+        actual = h.digest(want.algorithm)
+        size = s.offset + len(data)
+        if actual != digest:
+            self._discard(s, cleanup_only=True)
+            raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
+        key = keys.blob_key(digest)
+        try:
+            self._store_final(s, data, key, size)
+        except Exception:
+            self._recover_final(s, key, size)
+        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        self.notify.uploaded(repo, size)
+        self._cleanup(self.meta.delete_upload, upload_id)
+        return digest
+
+    def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
+        """After a failed final step (re-raised unless recoverable): the session is left as
+        it was, so the client retries the PUT. An earlier attempt may have completed the
+        parts (then they are gone, but the assembled object or the blob is in place)."""
+        if self.blobs.size(key) == size:
+            return
+        data_key = keys.upload_data_key(s.upload_id)
+        if s.mpu_id and self.blobs.size(data_key) == size:
+            try:
+                self.blobs.copy(data_key, key, size)
+            except Exception:  # noqa: BLE001 - a concurrent close may have copied and removed it
+                if self.blobs.size(key) != size:
+                    raise
+                return
+            self._cleanup(self.blobs.delete, data_key)
+            return
+        if self.blobs.size(key) == size:  # a concurrent close copied it (and removed the parts) meanwhile
+            return
+        raise  # noqa: PLE0704 - called from an except block: re-raise the original failure
+
+    def _store_final(self, s: UploadSession, data: bytes, key: str, size: int) -> None:
+        """Write the blob's bytes to their final key (nothing is saved to the session)."""
+        last = self._tail(s) + data
+        if s.mpu_id:
+            data_key = keys.upload_data_key(s.upload_id)
+            parts = s.parts
+            if last:  # the last part may be short; a retry overwrites the same part number
+                parts = [*parts, [len(parts) + 1, self.blobs.upload_part(data_key, s.mpu_id, len(parts) + 1, last)]]
+            self.blobs.complete_multipart(data_key, s.mpu_id, parts)  # refuses parts overwritten meanwhile
+            self.blobs.copy(data_key, key, size)
+            self._cleanup(self.blobs.delete, data_key)
+        else:
+            self.blobs.put(key, last)
+        if s.tail_key:
+            self._cleanup(self.blobs.delete, s.tail_key)
+
+    @staticmethod
+    def _cleanup(action, *args) -> None:
+        """A step after the commit point (or of an abandoned upload): failing it must not
+        fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
+        try:
+            action(*args)
+        except Exception as exc:  # noqa: BLE001 - logged; the answer does not depend on it
+            log.warning("cleanup %s%r failed: %r", getattr(action, "__name__", action), args, exc)
+
+    def _discard(self, s: UploadSession, cleanup_only: bool = False) -> None:
+        """Drop an upload's parts (best effort) and its session (must succeed unless `cleanup_only`)."""
+        if s.mpu_id:
+            self._cleanup(self.blobs.abort_multipart, keys.upload_data_key(s.upload_id), s.mpu_id)
+        if s.tail_key:
+            self._cleanup(self.blobs.delete, s.tail_key)
+        if cleanup_only:
+            self._cleanup(self.meta.delete_upload, s.upload_id)
+        else:
+            self.meta.delete_upload(s.upload_id)
+
+    def cancel_upload(self, repo: str, upload_id: str) -> None:
+        """DELETE on an upload: drop its parts and the session."""
+        self._discard(self._session(repo, upload_id))

@@ -1,0 +1,103 @@
+"""Blob links, global blob records and Docker V1 images on the DynamoDB table
+(part of DynamoMetadataStore)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from . import keys
+from .dynamo_models import (_CONFLICT_RETRIES, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
+                            _reasons, touch_repo)
+from .dynamo_tx import transact
+from .ports import BlobLink
+
+
+class _AlreadyLinked(Exception):
+    """link_blob's condition: the repository has the link already."""
+
+
+class BlobTables:
+    """The blob half of DynamoMetadataStore."""
+
+    def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]:
+        """One consistent read of the repository's link to a blob."""
+        try:
+            it = BlobLinkItem.get(keys.repo_pk(repo), keys.blob_link_sk(digest), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return BlobLink(repo, digest, int(it.size), it.s3_key)
+
+    def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]:
+        """A link to `digest` in any of `repos` (one BatchGetItem per 100 repositories)."""
+        keys_ = [(keys.repo_pk(r), keys.blob_link_sk(digest)) for r in dict.fromkeys(repos)]
+        for it in BlobLinkItem.batch_get(keys_, consistent_read=True):
+            return BlobLink(it.pk[len("REPO#"):], digest, int(it.size), it.s3_key)
+        return None
+
+    def get_blob(self, digest: str) -> Optional[BlobLink]:
+        """The blob's global record, if any repository ever committed it."""
+        try:
+            it = BlobItem.get(keys.blob_pk(digest), keys.META_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return BlobLink("", digest, int(it.size), it.s3_key)
+
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
+        """Link a committed blob into `repo`; False when it was linked already."""
+        pk = keys.repo_pk(repo)
+
+        def build(t: TransactWrite) -> None:
+            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+                   condition=BlobLinkItem.pk.does_not_exist())
+            t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
+                BlobItem.size.set(size),
+                BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
+                BlobItem.refs.add(1),
+            ])
+            touch_repo(t, repo, stored=size)
+
+        def refused(codes: list, _t: Any) -> None:
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise _AlreadyLinked()
+
+        try:
+            transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
+        except _AlreadyLinked:
+            return False
+        return True
+
+    def unlink_blob(self, repo: str, digest: str) -> bool:
+        """Remove `repo`'s link to a blob; False when there was none. The link is read first
+        for its size (subtracted from the repository's `stored` in the same transaction,
+        which deletes the link only if it still has that size)."""
+        link = self.get_blob_link(repo, digest)
+        if link is None:
+            return False
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                t.delete(BlobLinkItem(keys.repo_pk(repo), keys.blob_link_sk(digest)),
+                         condition=BlobLinkItem.pk.exists() & (BlobLinkItem.size == link.size))
+                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),
+                         actions=[BlobItem.refs.add(-1)])
+                t.update(RepoItem(keys.repo_pk(repo), keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
+            return True
+        except TransactWriteError as err:
+            if _reasons(err)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+
+    # -- Docker V1 images -----------------------------------------------------
+    def put_v1_images(self, repo: str, images: list) -> None:
+        """Record synthesised V1 images [(id, layer digest, size, json, ancestry)] for `repo`."""
+        with V1ImageItem.batch_write() as batch:
+            for image_id, layer, size, v1_json, ancestry in images:
+                batch.save(V1ImageItem(keys.v1_image_pk(image_id), keys.repo_pk(repo), layer=layer,
+                                       size=size, v1_json=v1_json, ancestry=json.dumps(ancestry)))
+
+    def get_v1_image(self, image_id: str) -> list:
+        """Every repository holding V1 image `image_id`: [(repo, layer, size, json, ancestry)]."""
+        return [(it.sk[len("REPO#"):], it.layer, int(it.size or 0), it.v1_json, json.loads(it.ancestry or "[]"))
+                for it in V1ImageItem.query(keys.v1_image_pk(image_id))]

@@ -1,0 +1,247 @@
+"""Manifests, tags, listings and referrers on the DynamoDB table (part of DynamoMetadataStore).
+
+Invariants are held by conditional writes and transactions: a manifest commits with its
+tag, its repository item and a condition check for every blob and child it references.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Optional, Sequence
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from . import keys
+from .dynamo_models import (_CONFLICT_RETRIES, BlobLinkItem, ExpiryItem, ManifestItem, RepoItem, TagItem,
+                            _connection, _reasons, catalog_page, conditional, touch_repo)
+from .dynamo_tx import OwnedTransaction
+from .ports import (ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
+                    TagWrite, TransactionPart)
+
+# A transaction holds at most 100 actions; keep room for manifest, tag, repo.
+_MAX_CONDITION_CHECKS = 96
+
+
+def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
+    return ManifestRecord(
+        repo=repo,
+        digest=it.digest,
+        media_type=it.media_type,
+        size=int(it.size or 0),
+        body=it.body,
+        s3_key=it.s3_key,
+        subject=it.subject,
+        artifact_type=it.artifact_type,
+        annotations=json.loads(it.annotations) if it.annotations else None,
+    )
+
+
+class ManifestTables:
+    """The manifest and tag half of DynamoMetadataStore."""
+
+    def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]:
+        """One consistent read of the tag item (which carries the manifest)."""
+        try:
+            it = TagItem.get(keys.repo_pk(repo), keys.tag_sk(tag), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return TagRecord(repo, tag, it.digest, it.media_type, int(it.size or 0), it.body, it.s3_key,
+                         int(it.expires_at) if it.expires_at is not None else None)
+
+    def get_manifest(self, repo: str, digest: str) -> Optional[ManifestRecord]:
+        """One consistent read of the manifest item."""
+        try:
+            it = ManifestItem.get(keys.repo_pk(repo), keys.manifest_sk(digest), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _manifest_record(repo, it)
+
+    def put_manifest(
+        self, manifest: ManifestRecord, tag: Optional[str], blobs: list[str], manifests: list[str],
+        tag_write: Optional[TagWrite] = None, parts: Sequence[TransactionPart] = (),
+    ) -> None:
+        """Write manifest, tag and repository in one transaction that also
+        checks every referenced blob link and child manifest exists, and, with
+        `tag_write`, that the tag policy is unchanged and an immutable tag keeps its digest;
+        `parts` (other stores' writes, e.g. a Helm index entry) commit in it too."""
+        repo = manifest.repo
+        pk = keys.repo_pk(repo)
+        checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
+        checks += [(ManifestItem, keys.manifest_sk(d), d, "manifest") for d in dict.fromkeys(manifests)
+                   if d != manifest.digest]
+        room = _MAX_CONDITION_CHECKS - sum(p.ops for p in parts)
+        overflow = checks[room:]
+        checks = checks[:room]
+        if overflow:
+            # Beyond one transaction's room: check the rest by reads first.
+            self._check_exist(repo, overflow)
+        item = ManifestItem(
+            pk, keys.manifest_sk(manifest.digest), digest=manifest.digest,
+            media_type=manifest.media_type, size=manifest.size, body=manifest.body,
+            s3_key=manifest.s3_key, subject=manifest.subject,
+            artifact_type=manifest.artifact_type,
+            annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
+            pushed=int(time.time()),
+        )
+        if manifest.subject:
+            item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
+            item.gsi1sk = manifest.digest
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with OwnedTransaction(connection=_connection()) as t:
+                    for model, sk, _, _ in checks:
+                        t.condition_check(model, pk, sk, condition=model.pk.exists())
+                    t.save(item)
+                    if tag is not None:
+                        _save_tag(t, manifest, tag, tag_write)
+                    touch_repo(t, repo, tag_write)
+                    for part in parts:
+                        t.owner = part
+                        part.add(t)
+                return
+            except TransactWriteError as err:
+                reasons = _reasons(err)
+                if tag is not None and tag_write is not None and len(reasons) > len(checks) + 2:
+                    _tag_refusal(reasons[len(checks) + 1], reasons[-1])
+                missing = [c for c, r in zip(checks, reasons) if r == "ConditionalCheckFailed"]
+                if missing:
+                    raise ReferenceMissing(
+                        [d for _, _, d, kind in missing if kind == "blob"],
+                        [d for _, _, d, kind in missing if kind == "manifest"],
+                    ) from err
+                for part in t.refused(reasons)[:1]:
+                    raise PartRefused(part) from err
+                if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise
+
+    def get_derived(self, repo: str, source_digest: str, media_type: str) -> Optional[ManifestRecord]:
+        """A conversion of `source_digest` to `media_type` made earlier, if any."""
+        try:
+            it = ManifestItem.get(keys.repo_pk(repo), keys.derived_sk(source_digest, media_type),
+                                  consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _manifest_record(repo, it)
+
+    def put_derived(self, source_digest: str, media_type: str, derived: ManifestRecord) -> None:
+        """Keep a conversion: the derived manifest (by its digest) and the cache entry, together."""
+        pk = keys.repo_pk(derived.repo)
+        fields = dict(digest=derived.digest, media_type=derived.media_type, size=derived.size,
+                      body=derived.body)
+        with TransactWrite(connection=_connection()) as t:
+            t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields))
+            t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+
+    def _check_exist(self, repo: str, checks: list) -> None:
+        pk = keys.repo_pk(repo)
+        missing = []
+        for model, sk, digest, kind in checks:
+            if not model.count(pk, model.sk == sk, consistent_read=True):
+                missing.append((digest, kind))
+        if missing:
+            raise ReferenceMissing([d for d, k in missing if k == "blob"],
+                                   [d for d, k in missing if k == "manifest"])
+
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        """Delete one tag; False when it did not exist."""
+        return conditional(lambda: TagItem(keys.repo_pk(repo), keys.tag_sk(tag)).delete(
+            condition=TagItem.pk.exists()))
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        """Delete a manifest and every tag pointing at it, atomically."""
+        pk = keys.repo_pk(repo)
+        tags = [t.sk for t in TagItem.query(
+            pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
+            attributes_to_get=["PK", "SK"], consistent_read=True)]
+        first = True
+        while True:
+            batch, tags = tags[:99], tags[99:]
+            try:
+                with TransactWrite(connection=_connection()) as t:
+                    if first:
+                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)),
+                                 condition=ManifestItem.pk.exists())
+                    for sk in batch:
+                        t.delete(TagItem(pk, sk), condition=TagItem.digest == digest)
+            except TransactWriteError as err:
+                reasons = _reasons(err)
+                if first and reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if "ConditionalCheckFailed" in reasons:
+                    # A tag moved to another manifest meanwhile: delete the rest one by one.
+                    for sk in batch:
+                        conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
+                else:
+                    raise
+            first = False
+            if not tags:
+                return True
+
+    def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]:
+        """Up to `n` tags after `last` in lexical order, and whether more follow."""
+        pk = keys.repo_pk(repo)
+        # TAG# is the last SK prefix in a repository partition, so `> TAG#last` stays in tags.
+        cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
+        out = []
+        for it in TagItem.query(pk, cond, limit=n + 1, attributes_to_get=["PK", "SK"],
+                                consistent_read=True):
+            if not it.sk.startswith(keys.TAG_PREFIX):
+                break
+            out.append(it.sk[len(keys.TAG_PREFIX):])
+            if len(out) > n:
+                break
+        return out[:n], len(out) > n
+
+    def repo_exists(self, repo: str) -> bool:
+        """True when anything was ever pushed to `repo`."""
+        try:
+            RepoItem.get(keys.repo_pk(repo), keys.REPO_META_SK, consistent_read=True,
+                         attributes_to_get=["PK"])
+            return True
+        except DoesNotExist:
+            return False
+
+    def list_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]:
+        """Up to `n` repository names after `last`, in order."""
+        page, more = catalog_page(n, last)
+        return [name for name, _ in page], more
+
+    def referrers(self, repo: str, subject: str, limit: int,
+                  after: Optional[str] = None) -> tuple[list[ManifestRecord], bool]:
+        """Up to `limit` manifests in `repo` whose subject is `subject`, in digest order
+        after `after` (from the GSI), and whether more follow."""
+        cond = ManifestItem.gsi1sk > after if after else None
+        # Query through ManifestItem so the projected attributes are deserialised.
+        out = [ManifestRecord(
+            repo=repo, digest=it.digest or it.gsi1sk, media_type=it.media_type or "",
+            size=int(it.size or 0), artifact_type=it.artifact_type,
+            annotations=json.loads(it.annotations) if it.annotations else None)
+            for it in ManifestItem.query(keys.referrers_pk(repo, subject), cond, index_name="referrers",
+                                         limit=limit + 1)]
+        return out[:limit], len(out) > limit
+
+
+def _save_tag(t: TransactWrite, manifest: ManifestRecord, tag: str, tw: Optional[TagWrite]) -> None:
+    """The tag item (an immutable one may only be rewritten with its digest) and, when it
+    expires, its expiry index entry."""
+    pk = keys.repo_pk(manifest.repo)
+    expires = tw.expires_at if tw else None
+    cond = (TagItem.pk.does_not_exist() | (TagItem.digest == manifest.digest)) if tw and tw.immutable else None
+    t.save(TagItem(pk, keys.tag_sk(tag), digest=manifest.digest, media_type=manifest.media_type,
+                   size=manifest.size, body=manifest.body, s3_key=manifest.s3_key,
+                   pushed=int(time.time()), expires_at=expires), condition=cond)
+    if expires is not None:
+        t.save(ExpiryItem(keys.EXPIRY_PK, keys.expiry_sk(expires, manifest.repo, tag),
+                          repo=manifest.repo, tag=tag, digest=manifest.digest))
+
+
+def _tag_refusal(tag_reason: Optional[str], repo_reason: Optional[str]) -> None:
+    """Raise what a cancelled manifest transaction says about its tag, if anything."""
+    if repo_reason == "ConditionalCheckFailed":
+        raise PolicyChanged()
+    if tag_reason == "ConditionalCheckFailed":
+        raise TagImmutable()
+
