@@ -115,9 +115,9 @@ def _calls(srv: Any, rec: Recorder, counter: Any, work: Path) -> dict:
 
 
 def _put_objects(srv: Any, paths: list, concurrent: bool) -> float:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    s3, bucket = bootstrap.s3_client(), bootstrap.settings().bucket_name
+    s3, bucket = services().s3_client(), services().settings.bucket_name
 
     def put(p: Path) -> None:
         with open(p, "rb") as f:

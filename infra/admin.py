@@ -10,7 +10,6 @@ never to stdout or a log.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from typing import Any, Callable, Optional, TextIO
@@ -37,12 +36,13 @@ def read_password(stdin: TextIO) -> tuple[str, bool]:
 
 def create_admin(user: str, password: str, table: str, region: str) -> None:
     """Create the first administrator in `table` with the registry's domain code."""
-    os.environ["REGISTRY_TABLE"] = table
-    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-    from chalicelib import bootstrap
+    import dataclasses
 
-    bootstrap.reset()
-    bootstrap.accounts().create_first_admin(user, password)
+    from chalicelib import container
+    from chalicelib.config import Settings
+
+    settings = dataclasses.replace(Settings.from_env(), table_name=table, region=region)
+    container.build(settings).accounts().create_first_admin(user, password)
 
 
 def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin,
