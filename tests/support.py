@@ -144,6 +144,8 @@ def start_registry(lambda_limits: bool = False, backend: str = "memory") -> Regi
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(keys_dir, "token-key.pem"))
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(keys_dir, "schema1-key.pem"))
     ensure_key_files()
+    import app  # noqa: F401 - first: importing it installs a container of its own, replaced below
+
     services = container.build()   # settings and endpoints from the environment set above
     provision(services)
     ensure_admin(services)
