@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # module fixtures) on one worker, so each is set up once. Timeouts: pyproject.toml.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadfile
-APART = tests/contract tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
+APART = tests/contract tests/integration/test_gc_http.py tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
 export PORT
 
 .PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway

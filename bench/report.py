@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import report_direct
+from . import report_direct, report_gc
 from .util import log
 
 CALL_OPS = [
@@ -268,7 +268,8 @@ def tables(results: dict) -> str:
              ("6. Listings against the number of items", scale_table), ("7. Cost model", cost_table),
              ("7b. Cost breakdown", cost_breakdown_table), ("7c. Cost per front door", front_door_cost_table),
              ("8. Web UI pages", ui_table), ("9. Local stack targets (issue 12)", _local_targets),
-             ("10. Direct uploads", report_direct.direct_table), ("10b. Push gateway", report_direct.gateway_table)]
+             ("10. Direct uploads", report_direct.direct_table), ("10b. Push gateway", report_direct.gateway_table),
+             ("11. Garbage collection", report_gc.gc_table)]
     out = []
     for title, fn in parts:
         try:
@@ -757,5 +758,6 @@ sampled every 0.2 s), and the ratios of sections 4 and 5. Load from other proces
 absolute numbers; the ratios are taken within one run.
 
 {_local_targets(results)}
-{report_direct.markdown(results)}"""
+{report_direct.markdown(results)}
+{report_gc.markdown(results)}"""
     path.write_text(doc.rstrip() + "\n")

@@ -26,6 +26,7 @@ SECTIONS = {
     "scale": "bench.s_scale",
     "ui": "bench.s_ui",
     "memory": "bench.s_memory",
+    "gc": "bench.s_gc",
 }
 
 

@@ -146,6 +146,8 @@ class Settings:
     # Tag expiry from the image config's `quay.expires-after` label: a pushed image
     # manifest's config is read (one S3 GetObject) when the push names a tag.
     expiry_labels: bool = True
+    # Garbage collection (docs/lifecycle.md): how long a link nothing references is kept (s).
+    gc_grace: int = 86400
     # Metering (docs/metering.md): counts are flushed by a background thread when the
     # oldest is this old (s) or this many are pending.
     metering: bool = True
@@ -211,6 +213,7 @@ class Settings:
             direct_url_ttl=_int("REGISTRY_DIRECT_URL_TTL", 3600),
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
             expiry_labels=_bool("REGISTRY_EXPIRY_LABELS", True),
+            gc_grace=_int("REGISTRY_GC_GRACE", 86400),
             metering=_bool("REGISTRY_METERING", True),
             usage_flush_seconds=_float("REGISTRY_USAGE_FLUSH_SECONDS", 60.0),
             usage_flush_events=_int("REGISTRY_USAGE_FLUSH_EVENTS", 1000),

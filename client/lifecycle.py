@@ -6,6 +6,7 @@
   policy clear REPO
   tag expire REPO TAG (--after 2h | --at 2026-12-31T00:00:00Z | --clear)
   retention [REPO] [--dry-run]        no REPO: the whole lifecycle run (global admins)
+  gc [--dry-run] [--grace SECONDS]    garbage collection (global admins)
 """
 from __future__ import annotations
 
@@ -45,6 +46,21 @@ def retention(api: AdminClient, repository: Optional[str], dry_run: bool) -> dic
     return api._json("POST", "/admin/retention", body)
 
 
+def gc(api: AdminClient, dry_run: bool, grace: Optional[int]) -> dict:
+    body: dict = {"dryRun": dry_run}
+    if grace is not None:
+        body["grace"] = grace
+    return api._json("POST", "/admin/gc", body)
+
+
+def _gc_text(doc: dict) -> str:
+    verb = "would collect" if doc.get("dryRun") else "collected"
+    calls = doc.get("awsCalls") or {}
+    return (f"{verb} {doc['links']} blob links, {doc['blobs']} blobs ({doc['bytesFreed']} bytes), "
+            f"{doc['manifests']} manifests; {calls.get('dynamodb', 0)} DynamoDB and {calls.get('s3', 0)} S3 calls"
+            + ("" if doc.get("complete", True) else "; incomplete: run again"))
+
+
 def add_parsers(cmds: Any) -> None:
     pol = cmds.add_parser("policy", help="a repository's tag policy").add_subparsers(dest="action",
                                                                                   metavar="ACTION")
@@ -76,6 +92,12 @@ def add_parsers(cmds: Any) -> None:
     ret = cmds.add_parser("retention", help="apply retention rules now (or --dry-run: report only)")
     ret.add_argument("repository", nargs="?", help="one repository (default: every one, global admins)")
     ret.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    g = cmds.add_parser("gc", help="collect garbage: blobs nothing references (global admins)")
+    g.add_argument("--dry-run", action="store_true", help="report what would be collected, delete nothing")
+    g.add_argument("--grace", type=int, metavar="SECONDS", help="keep what became unreferenced less than "
+                   "this long ago (default: the registry's REGISTRY_GC_GRACE, 86400; 0: collect at once)")
+    # also accepted after the command (`gc --registry URL`)
+    g.add_argument("--registry", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _pair(value: str, kind: Callable[[str], Any], option: str) -> tuple[str, Any]:
@@ -146,6 +168,9 @@ def run(api: AdminClient, args: argparse.Namespace, out: Callable[[Any, str], No
     elif cmd == "retention":
         doc = retention(api, args.repository, args.dry_run)
         out(doc, _report_text(doc))
+    elif cmd == "gc":
+        doc = gc(api, args.dry_run, args.grace)
+        out(doc, _gc_text(doc))
     else:
         return False
     return True

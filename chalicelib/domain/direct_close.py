@@ -15,8 +15,10 @@ from typing import Any, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object
 from .direct_rules import MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, invalid, open_size, part_count, part_length
+from .gc import collected_meanwhile
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
@@ -216,6 +218,7 @@ class DirectClose:
                 was_pending: bool) -> Union[str, UploadSession]:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
         src, key = keys.upload_data_key(s.upload_id), keys.blob_key(digest)
+        written = time.time()
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
         if existing is None:
@@ -228,7 +231,11 @@ class DirectClose:
                         "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
-        self.meta.link_blob(s.repo, digest, s.direct_size, s3_key)
+        try:
+            self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written)
+        except BlobCollected:
+            self.meta.delete_upload(s.upload_id)
+            raise collected_meanwhile(digest) from None
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
         self.blobs.delete(src)

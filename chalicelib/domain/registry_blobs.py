@@ -2,13 +2,16 @@
 an upload session (cross-repository mount, monolithic POST)."""
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 from ..oci.digest import compute, parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import BlobLink
+from .gc import collected_meanwhile
 from .registry_base import RegistryBase
 
 # Automatic mounts look in at most this many readable repositories (one BatchGetItem).
@@ -45,7 +48,7 @@ class BlobsMixin(RegistryBase):
             parse_digest(digest)
         except RegistryError:
             return False  # a bad mount digest just means a normal upload
-        source = None
+        source, looked = None, time.time()
         if mount_from:
             try:
                 validate_name(mount_from)
@@ -60,7 +63,10 @@ class BlobsMixin(RegistryBase):
             source = self.meta.find_blob_link(candidates[:MAX_MOUNT_CANDIDATES], digest)
         if source is None:
             return False
-        self.meta.link_blob(repo, digest, source.size, source.s3_key)
+        try:
+            self.meta.link_blob(repo, digest, source.size, source.s3_key, looked)
+        except BlobCollected:
+            return False   # collected meanwhile: the client uploads it
         return True
 
     def _put_whole(self, repo: str, digest: str, body: bytes) -> str:
@@ -69,7 +75,14 @@ class BlobsMixin(RegistryBase):
         if actual != digest:
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual})
         key = keys.blob_key(digest)
-        self.blobs.put(key, body)
-        self.meta.link_blob(repo, digest, len(body), key)
+        for attempt in (1, 2):   # a collection deleting these very bytes meanwhile: write them again
+            written = time.time()
+            self.blobs.put(key, body)
+            try:
+                self.meta.link_blob(repo, digest, len(body), key, written)
+                break
+            except BlobCollected:
+                if attempt == 2:
+                    raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, len(body))
         return digest

@@ -136,8 +136,9 @@ class ManifestsMixin(RegistryBase):
         # Schema 1 lists the gzipped empty tar for layer-less history entries; clients fetch it.
         key = keys.blob_key(convert.EMPTY_LAYER_DIGEST)
         if self.meta.get_blob_link(repo, convert.EMPTY_LAYER_DIGEST) is None:
+            written = time.time()
             self.blobs.put(key, convert.GZIPPED_EMPTY_TAR)
-            self.meta.link_blob(repo, convert.EMPTY_LAYER_DIGEST, len(convert.GZIPPED_EMPTY_TAR), key)
+            self.meta.link_blob(repo, convert.EMPTY_LAYER_DIGEST, len(convert.GZIPPED_EMPTY_TAR), key, written)
 
     def put_manifest(self, repo: str, reference: str, content_type: Optional[str],
                      body: bytes) -> tuple[str, Optional[str]]:

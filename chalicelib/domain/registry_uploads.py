@@ -14,7 +14,9 @@ from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
+from ..storage.gc_ports import BlobCollected
 from ..storage.ports import UploadSession
+from .gc import collected_meanwhile
 from .ranges import RangeInvalid, parse_content_range
 from .registry_base import UploadResult
 from .registry_blobs import BlobsMixin
@@ -150,11 +152,16 @@ class UploadsMixin(BlobsMixin):
             self._discard(s, cleanup_only=True)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
         key = keys.blob_key(digest)
+        written = time.time()
         try:
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        self.meta.link_blob(repo, digest, size, key)  # the commit point
+        try:
+            self.meta.link_blob(repo, digest, size, key, written)  # the commit point
+        except BlobCollected:
+            self._discard(s, cleanup_only=True)
+            raise collected_meanwhile(digest) from None
         self.notify.uploaded(repo, size)
         self._cleanup(self.meta.delete_upload, upload_id)
         return digest

@@ -1,7 +1,7 @@
 """How handlers get their use cases: from the container the entry point installed.
 
 The entry point (app.py, the local server, a test's server variant) builds one container
-(chalicelib/container.py) and either installs it for the process (`provide`) or serves a
+(chalicelib/container/) and either installs it for the process (`provide`) or serves a
 request under it (`serving`, a context variable: two gateways over the same Chalice app
 in one process each see their own). Endpoints declare what they need with `@inject(...)`;
 http helpers call `services()`. Nothing here imports the container: `Services` is the
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..domain.accounts import Accounts
     from ..domain.events import EventBus
+    from ..domain.gc import GarbageCollector
     from ..domain.helm import HelmCharts
     from ..domain.metering import Usage, UsageMeter
     from ..domain.registry import Registry
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class Services(Protocol):
-    """What handlers may ask for (chalicelib/container.py's Container provides it)."""
+    """What handlers may ask for (chalicelib/container/: Container provides it)."""
 
     settings: "Settings"
 
@@ -35,6 +36,7 @@ class Services(Protocol):
     def helm(self) -> "HelmCharts": ...
     def accounts(self) -> "Accounts": ...
     def tag_admin(self) -> "TagAdmin": ...
+    def gc(self) -> "GarbageCollector": ...
     def token_signer(self) -> "Signer": ...
     def token_verifier(self) -> "Verifier": ...
     def usage(self) -> "Usage": ...

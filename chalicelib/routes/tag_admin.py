@@ -41,6 +41,7 @@ SET_EXPIRY = obj(("repository", "tag"), repository=REPOSITORY, tag=TAG,
                  expiresAt={"type": "string", "maxLength": 40},
                  clear={"type": "boolean"})
 RETENTION = obj((), repository=REPOSITORY, dryRun={"type": "boolean"})
+GC = obj((), dryRun={"type": "boolean"}, grace={"type": "integer", "minimum": 0, "maximum": 315360000})
 
 
 def _route(path: str, method: str, schema: dict):
@@ -89,10 +90,24 @@ def retention(request, actor, body) -> Response:
                                                           bool(body.get("dryRun", False))))
 
 
+@_route("/admin/gc", "POST", GC)
+def collect_garbage(request, actor, body) -> Response:
+    from ..domain.gc import admin_run
+
+    svc = services()
+    return json_response(admin_run(svc.gc(), actor, body.get("grace", svc.settings.gc_grace),
+                                   bool(body.get("dryRun", False)), _admin().lifecycle))
+
+
 def scheduled_run(event: Any = None) -> dict:
     """The scheduled tag lifecycle run (app.py): delete expired tags, apply every
-    repository's retention rules; logs and returns the counts."""
+    repository's retention rules, then collect garbage; logs and returns the counts."""
     report = _admin().lifecycle.run(dry_run=False)
     log.info("tag lifecycle run: %d expired tags, %d repositories visited, %d with removals",
              len(report["expiredTags"]), report["repositoriesVisited"], len(report["retention"]))
-    return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"]}
+    svc = services()
+    gc = svc.gc().run(svc.settings.gc_grace, budget=200.0)
+    log.info("gc: %d links, %d blobs, %d bytes freed, complete=%s", gc["links"], gc["blobs"], gc["bytesFreed"],
+             gc["complete"])
+    return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"],
+            "gc": {k: gc[k] for k in ("links", "blobs", "bytesFreed", "complete")}}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Optional
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
+from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
                             _reasons, touch_repo)
 from .dynamo_tx import transact
+from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
 from .ports import BlobLink
 
 
@@ -43,25 +45,40 @@ class BlobTables:
             it = BlobItem.get(keys.blob_pk(digest), keys.META_SK, consistent_read=True)
         except DoesNotExist:
             return None
+        if it.gone is not None:   # a tombstone (domain/gc.py): no bytes
+            return None
         return BlobLink("", digest, int(it.size), it.s3_key)
 
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
-        """Link a committed blob into `repo`; False when it was linked already."""
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  written_at: Optional[float] = None) -> bool:
+        """Link a committed blob into `repo`; False when it was linked already. The new link
+        is counted, referenced by no manifest yet: a garbage candidate until one is pushed.
+        With `written_at` (when the caller started writing the bytes), BlobCollected while a
+        collection claims the blob or when it deleted the bytes after that."""
         pk = keys.repo_pk(repo)
+        now = int(time.time())
 
         def build(t: TransactWrite) -> None:
-            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key),
+            t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key, mrefs=0, counted=True,
+                                gcpk=GC_LINK, gcat=now),
                    condition=BlobLinkItem.pk.does_not_exist())
             t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
                 BlobItem.size.set(size),
                 BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
                 BlobItem.refs.add(1),
-            ])
+                BlobItem.collecting.remove(), BlobItem.gone.remove(), BlobItem.expires.remove(),
+                BlobItem.gcpk.remove(), BlobItem.gcat.remove(),
+            ], condition=None if written_at is None else (
+                (BlobItem.collecting.does_not_exist() | (BlobItem.collecting < written_at - CLAIM_SECONDS))
+                & (BlobItem.gone.does_not_exist() | (BlobItem.gone < written_at - SKEW_SECONDS))))
             touch_repo(t, repo, stored=size)
 
         def refused(codes: list, _t: Any) -> None:
+            # pynamodb sends puts before updates: [link, blob, repository]
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise _AlreadyLinked()
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise BlobCollected(digest)
 
         try:
             transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
@@ -80,8 +97,8 @@ class BlobTables:
             with TransactWrite(connection=_connection()) as t:
                 t.delete(BlobLinkItem(keys.repo_pk(repo), keys.blob_link_sk(digest)),
                          condition=BlobLinkItem.pk.exists() & (BlobLinkItem.size == link.size))
-                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),
-                         actions=[BlobItem.refs.add(-1)])
+                t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),  # maybe the last link: a candidate
+                         actions=[BlobItem.refs.add(-1), BlobItem.gcpk.set(GC_BLOB), BlobItem.gcat.set(int(time.time()))])
                 t.update(RepoItem(keys.repo_pk(repo), keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
             return True
         except TransactWriteError as err:

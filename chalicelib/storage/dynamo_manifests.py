@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, BlobLinkItem, ExpiryItem, ManifestItem, RepoItem, TagItem,
+from .dynamo_models import (_CONFLICT_RETRIES, GC_LINK, BlobLinkItem, ExpiryItem, ManifestItem, RepoItem, TagItem,
                             _connection, _reasons, catalog_page, conditional, touch_repo)
 from .dynamo_tx import OwnedTransaction
 from .ports import (ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
@@ -74,27 +74,40 @@ class ManifestTables:
         overflow = checks[room:]
         checks = checks[:room]
         if overflow:
-            # Beyond one transaction's room: check the rest by reads first.
+            # Beyond one transaction's room: check the rest first, pinning the links for good
+            # (a reference never taken back: they are never collected).
             self._check_exist(repo, overflow)
+        counted = [d for _, _, d, kind in checks if kind == "blob"]
         item = ManifestItem(
             pk, keys.manifest_sk(manifest.digest), digest=manifest.digest,
             media_type=manifest.media_type, size=manifest.size, body=manifest.body,
             s3_key=manifest.s3_key, subject=manifest.subject,
             artifact_type=manifest.artifact_type,
             annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-            pushed=int(time.time()),
+            pushed=int(time.time()), counted=True, blob_refs=json.dumps(counted),
         )
         if manifest.subject:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
             item.gsi1sk = manifest.digest
-        for attempt in range(_CONFLICT_RETRIES):
+        new = True   # a new manifest adds a reference to each link; a re-put of a counted one does not
+        for attempt in range(_CONFLICT_RETRIES + 1):
             try:
                 with OwnedTransaction(connection=_connection()) as t:
-                    for model, sk, _, _ in checks:
-                        t.condition_check(model, pk, sk, condition=model.pk.exists())
-                    t.save(item)
+                    for i, (model, sk, _, kind) in enumerate(checks):
+                        t.owner = ("check", i)   # reasons come back grouped by kind: trace them by owner
+                        if new and kind == "blob":
+                            t.update(BlobLinkItem(pk, sk), actions=[
+                                BlobLinkItem.mrefs.add(1), BlobLinkItem.gcpk.remove(), BlobLinkItem.gcat.remove(),
+                            ], condition=BlobLinkItem.pk.exists())
+                        else:
+                            t.condition_check(model, pk, sk, condition=model.pk.exists())
+                    t.owner = "manifest"
+                    t.save(item, condition=ManifestItem.counted.does_not_exist() if new
+                           else ManifestItem.counted.exists())
+                    t.owner = "tag"
                     if tag is not None:
                         _save_tag(t, manifest, tag, tag_write)
+                    t.owner = "repo"
                     touch_repo(t, repo, tag_write)
                     for part in parts:
                         t.owner = part
@@ -102,16 +115,20 @@ class ManifestTables:
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
-                if tag is not None and tag_write is not None and len(reasons) > len(checks) + 2:
-                    _tag_refusal(reasons[len(checks) + 1], reasons[-1])
-                missing = [c for c, r in zip(checks, reasons) if r == "ConditionalCheckFailed"]
+                refused = t.refused(reasons)
+                if tag is not None and tag_write is not None:
+                    _tag_refusal("tag" in refused, "repo" in refused)
+                missing = [checks[o[1]] for o in refused if isinstance(o, tuple)]
                 if missing:
                     raise ReferenceMissing(
                         [d for _, _, d, kind in missing if kind == "blob"],
                         [d for _, _, d, kind in missing if kind == "manifest"],
                     ) from err
-                for part in t.refused(reasons)[:1]:
+                for part in [o for o in refused if isinstance(o, TransactionPart)][:1]:
                     raise PartRefused(part) from err
+                if "manifest" in refused and attempt < _CONFLICT_RETRIES:
+                    new = not new   # counted already (a re-push), or deleted meanwhile
+                    continue
                 if "TransactionConflict" in reasons and attempt + 1 < _CONFLICT_RETRIES:
                     time.sleep(0.05 * (attempt + 1))
                     continue
@@ -131,15 +148,28 @@ class ManifestTables:
         pk = keys.repo_pk(derived.repo)
         fields = dict(digest=derived.digest, media_type=derived.media_type, size=derived.size,
                       body=derived.body)
-        with TransactWrite(connection=_connection()) as t:
-            t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields))
-            t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+        try:
+            with TransactWrite(connection=_connection()) as t:
+                # never over a pushed manifest of the same digest (its refcounts would be lost)
+                t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields),
+                       condition=ManifestItem.counted.does_not_exist())
+                t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+        except TransactWriteError as err:
+            if _reasons(err)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields).save()
 
     def _check_exist(self, repo: str, checks: list) -> None:
         pk = keys.repo_pk(repo)
         missing = []
         for model, sk, digest, kind in checks:
-            if not model.count(pk, model.sk == sk, consistent_read=True):
+            if kind == "blob":
+                found = conditional(lambda: BlobLinkItem(pk, sk).update(
+                    actions=[BlobLinkItem.mrefs.add(1), BlobLinkItem.gcpk.remove(), BlobLinkItem.gcat.remove()],
+                    condition=BlobLinkItem.pk.exists()))
+            else:
+                found = bool(model.count(pk, model.sk == sk, consistent_read=True))
+            if not found:
                 missing.append((digest, kind))
         if missing:
             raise ReferenceMissing([d for d, k in missing if k == "blob"],
@@ -151,34 +181,56 @@ class ManifestTables:
             condition=TagItem.pk.exists()))
 
     def delete_manifest(self, repo: str, digest: str) -> bool:
-        """Delete a manifest and every tag pointing at it, atomically."""
+        """Delete a manifest and every tag pointing at it, atomically; in the same transaction
+        each link it counted loses the reference (and is stamped a garbage candidate).
+        Its conversions go after it (drop_conversions)."""
         pk = keys.repo_pk(repo)
+        try:
+            held = ManifestItem.get(pk, keys.manifest_sk(digest), consistent_read=True,
+                                    attributes_to_get=["PK", "SK", "counted", "blobs"])
+        except DoesNotExist:
+            return False
+        refs = json.loads(held.blob_refs or "[]") if held.counted else []
         tags = [t.sk for t in TagItem.query(
             pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
             attributes_to_get=["PK", "SK"], consistent_read=True)]
-        first = True
+        first, now = True, int(time.time())
         while True:
-            batch, tags = tags[:99], tags[99:]
+            if not first and not tags:
+                drop_conversions(repo, digest)
+                return True
+            room = 99 - len(refs) if first else 99   # a transaction holds 100 actions
+            batch, rest = tags[:room], tags[room:]
             try:
-                with TransactWrite(connection=_connection()) as t:
+                with OwnedTransaction(connection=_connection()) as t:
                     if first:
-                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)),
-                                 condition=ManifestItem.pk.exists())
+                        t.owner = "manifest"
+                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)), condition=ManifestItem.pk.exists()
+                                 & (ManifestItem.counted.exists() if held.counted else ManifestItem.counted.does_not_exist()))
+                        for d in refs:   # only links still there and counted (unlinked ones are not re-created)
+                            t.owner = d
+                            t.update(BlobLinkItem(pk, keys.blob_link_sk(d)), actions=[
+                                BlobLinkItem.mrefs.add(-1), BlobLinkItem.gcpk.set(GC_LINK), BlobLinkItem.gcat.set(now),
+                            ], condition=BlobLinkItem.counted.exists())
+                    t.owner = "tag"
                     for sk in batch:
                         t.delete(TagItem(pk, sk), condition=TagItem.digest == digest)
             except TransactWriteError as err:
-                reasons = _reasons(err)
-                if first and reasons and reasons[0] == "ConditionalCheckFailed":
+                refused = t.refused(_reasons(err))
+                if "manifest" in refused:
                     return False
-                if "ConditionalCheckFailed" in reasons:
-                    # A tag moved to another manifest meanwhile: delete the rest one by one.
-                    for sk in batch:
-                        conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
-                else:
+                gone = [d for d in refused if d in refs]
+                if gone:
+                    refs = [d for d in refs if d not in gone]
+                    continue
+                if "tag" not in refused:
                     raise
-            first = False
-            if not tags:
-                return True
+                # A tag moved to another manifest meanwhile: delete this batch one by one.
+                for sk in batch:
+                    conditional(lambda: TagItem(pk, sk).delete(condition=TagItem.digest == digest))
+                tags = rest
+                continue   # the manifest (when first) with the next batch
+            first, tags = False, rest
 
     def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]:
         """Up to `n` tags after `last` in lexical order, and whether more follow."""
@@ -238,10 +290,20 @@ def _save_tag(t: TransactWrite, manifest: ManifestRecord, tag: str, tw: Optional
                           repo=manifest.repo, tag=tag, digest=manifest.digest))
 
 
-def _tag_refusal(tag_reason: Optional[str], repo_reason: Optional[str]) -> None:
+def _tag_refusal(tag_refused: bool, repo_refused: bool) -> None:
     """Raise what a cancelled manifest transaction says about its tag, if anything."""
-    if repo_reason == "ConditionalCheckFailed":
+    if repo_refused:
         raise PolicyChanged()
-    if tag_reason == "ConditionalCheckFailed":
+    if tag_refused:
         raise TagImmutable()
 
+
+def drop_conversions(repo: str, digest: str) -> None:
+    """After a manifest's delete: its cached conversions (one Query; usually none), and the
+    converted manifests themselves unless pushed (counted) under the same digest."""
+    pk = keys.repo_pk(repo)
+    for it in ManifestItem.query(pk, ManifestItem.sk.startswith(keys.derived_sk(digest, "")),
+                                 attributes_to_get=["PK", "SK", "digest"], consistent_read=True):
+        conditional(lambda: ManifestItem(pk, keys.manifest_sk(it.digest)).delete(
+            condition=ManifestItem.counted.does_not_exist()))
+        it.delete()

@@ -41,6 +41,21 @@ class _CatalogIndex(GlobalSecondaryIndex):
     gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
 
 
+class _GarbageIndex(GlobalSecondaryIndex):
+    """Sparse: only garbage candidates carry GCPK (storage/gc_ports.py)."""
+
+    class Meta:
+        index_name = "garbage"
+        projection = IncludeProjection(["size", "s3_key", "mrefs", "refs", "counted"])
+
+    gcpk = UnicodeAttribute(hash_key=True, attr_name="GCPK")
+    gcat = NumberAttribute(range_key=True, attr_name="GCAT")
+
+
+GC_LINK = "GC#LINK"   # GCPK of candidate links
+GC_BLOB = "GC#BLOB"   # GCPK of candidate blobs
+
+
 class Item(Model):
     """Base of every item: the table's keys and indexes, one shared connection."""
 
@@ -55,8 +70,11 @@ class Item(Model):
     gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
     gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
     gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    gcpk = UnicodeAttribute(null=True, attr_name="GCPK")
+    gcat = NumberAttribute(null=True, attr_name="GCAT")
     referrers_index = _ReferrersIndex()
     catalog_index = _CatalogIndex()
+    garbage_index = _GarbageIndex()
 
     @classmethod
     def _get_connection(cls):  # type: ignore[override]
@@ -115,15 +133,24 @@ class ManifestItem(TagItem):
     subject = UnicodeAttribute(null=True)
     artifact_type = UnicodeAttribute(null=True)
     annotations = UnicodeAttribute(null=True)  # JSON object
+    # Refcounts (gc_ports.py): set when the put added a reference to each link in `blob_refs`
+    # (JSON list); absent on conversions and manifests pushed before refcounts.
+    counted = BooleanAttribute(null=True)
+    blob_refs = UnicodeAttribute(null=True, attr_name="blobs")
 
 
 class BlobLinkItem(Item):
     size = NumberAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
+    mrefs = NumberAttribute(null=True)      # manifests of the repository referencing it
+    counted = BooleanAttribute(null=True)   # absent on links made before refcounts: never collected
 
 
 class BlobItem(BlobLinkItem):
-    refs = NumberAttribute(null=True)
+    refs = NumberAttribute(null=True)       # repositories linking it
+    collecting = NumberAttribute(null=True)  # claimed by a collection at (domain/gc.py)
+    gone = NumberAttribute(null=True)       # tombstone: bytes deleted at
+    expires = NumberAttribute(null=True)    # TTL of the tombstone
 
 
 class V1ImageItem(Item):
@@ -170,7 +197,7 @@ class ExpiryItem(Item):
 
 
 def bind(table_name: str, region: str) -> None:
-    """Point every model at `table_name` (called once by bootstrap)."""
+    """Point every model at `table_name` (once per container: chalicelib/container)."""
     Item.Meta.table_name = table_name
     Item.Meta.region = region
     Item._connection = None

@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, RepoStats, TagImmutable,
-                    TagRecord, TagWrite, TransactionPart, UiTagRecord, UploadSession)
+from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
+from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
+                    TagRecord, TagWrite, TransactionPart, UploadSession)
 
 
 @dataclass
@@ -39,6 +40,9 @@ class _Blob:
     size: int
     s3_key: str
     refs: int = 0
+    since: Optional[int] = None       # garbage candidate stamp (gc_ports.py)
+    collecting: Optional[int] = None  # claimed by a collection at
+    gone: Optional[int] = None        # tombstone: bytes deleted at
 
 
 @dataclass
@@ -75,6 +79,10 @@ class MemoryMetadataStore:
         self._v1: dict = {}           # image id -> {repo: (layer, size, json, ancestry)}
         self._uploads: dict = {}      # upload id -> UploadSession
         self._verifying: dict = {}    # (digest, repo) -> (upload id, expires)
+        # refcounts (storage/gc_ports.py): per counted link [manifests referencing it, garbage
+        # stamp or None]; per counted manifest the blobs it added a reference to
+        self._link_gc: dict = {}      # (repo, digest) -> [mrefs, since]
+        self._manifest_blobs: dict = {}   # (repo, digest) -> [blob digests]
 
     # -- manifests and tags -------------------------------------------------
     def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]:
@@ -113,6 +121,12 @@ class MemoryMetadataStore:
                 contributed += ops
             for _, apply in contributed:
                 apply()
+            if (repo, manifest.digest) not in self._manifest_blobs:  # new: count its references
+                counted = list(dict.fromkeys(blobs))
+                for d in counted:
+                    self._link_gc[(repo, d)][0] += 1
+                    self._link_gc[(repo, d)][1] = None
+                self._manifest_blobs[(repo, manifest.digest)] = counted
             self._manifests[(repo, manifest.digest)] = copy.deepcopy(manifest)
             self._manifest_pushed[(repo, manifest.digest)] = int(self._clock())
             if tag is not None:
@@ -134,7 +148,8 @@ class MemoryMetadataStore:
         rec = ManifestRecord(derived.repo, derived.digest, derived.media_type, derived.size,
                              body=derived.body)
         with self._lock:
-            self._manifests[(derived.repo, derived.digest)] = copy.deepcopy(rec)
+            if (derived.repo, derived.digest) not in self._manifest_blobs:  # never over a pushed one
+                self._manifests[(derived.repo, derived.digest)] = copy.deepcopy(rec)
             self._derived[(derived.repo, source_digest, media_type)] = copy.deepcopy(rec)
 
     def check_policy_rev(self, repo: str, rev: Optional[int]) -> None:
@@ -162,6 +177,17 @@ class MemoryMetadataStore:
             self._manifest_pushed.pop((repo, digest), None)
             for key in [k for k, t in self._tags.items() if k[0] == repo and t.digest == digest]:
                 del self._tags[key]
+            now = int(self._clock())
+            for d in self._manifest_blobs.pop((repo, digest), []):
+                counts = self._link_gc.get((repo, d))
+                if counts is not None:   # unlinked meanwhile: nothing to lower
+                    counts[0] -= 1
+                    counts[1] = now
+            # its conversions go with it (a pushed manifest of the same digest stays)
+            for key in [k for k in self._derived if k[0] == repo and k[1] == digest]:
+                conv = self._derived.pop(key)
+                if (repo, conv.digest) not in self._manifest_blobs:
+                    self._manifests.pop((repo, conv.digest), None)
             return True
 
     def list_tags(self, repo: str, n: int, last: Optional[str]) -> tuple[list[str], bool]:
@@ -198,7 +224,7 @@ class MemoryMetadataStore:
     def get_blob(self, digest: str) -> Optional[BlobLink]:
         with self._lock:
             b = self._blobs.get(digest)
-            return BlobLink("", digest, b.size, b.s3_key) if b else None
+            return BlobLink("", digest, b.size, b.s3_key) if b and b.gone is None else None
 
     def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]:
         with self._lock:
@@ -207,17 +233,27 @@ class MemoryMetadataStore:
                     return copy.copy(self._links[(r, digest)])
         return None
 
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool:
-        """Create the link once (False when linked already) and count the reference."""
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  written_at: Optional[float] = None) -> bool:
+        """Create the link once (False when linked already) and count the reference. With
+        `written_at` (when the caller started writing the bytes), refused (BlobCollected)
+        while a collection claims the blob or when it deleted the bytes after that."""
         with self._lock:
             if (repo, digest) in self._links:
                 return False
-            self._links[(repo, digest)] = BlobLink(repo, digest, size, s3_key)
             b = self._blobs.get(digest)
+            if written_at is not None and b is not None and (
+                    (b.collecting is not None and b.collecting >= written_at - CLAIM_SECONDS)
+                    or (b.gone is not None and b.gone >= written_at - SKEW_SECONDS)):
+                raise BlobCollected(digest)
+            now = int(self._clock())
+            self._links[(repo, digest)] = BlobLink(repo, digest, size, s3_key)
+            self._link_gc[(repo, digest)] = [0, now]   # nothing references it yet
             if b is None:
                 self._blobs[digest] = _Blob(size, s3_key, 1)
             else:  # the first key stays, as the adapter's `s3_key | new` keeps it
                 b.size, b.refs = size, b.refs + 1
+                b.since = b.collecting = b.gone = None
             self._touch_repo(repo)
             self.state.repos[repo].stored += size
             return True
@@ -227,10 +263,12 @@ class MemoryMetadataStore:
             link = self._links.pop((repo, digest), None)
             if link is None:
                 return False
+            self._link_gc.pop((repo, digest), None)
             self.state.repos[repo].stored -= link.size
             b = self._blobs.get(digest)
             if b is not None:
                 b.refs -= 1
+                b.since = int(self._clock())
             return True
 
     def blob_refs(self, digest: str) -> int:
@@ -304,52 +342,5 @@ class MemoryMetadataStore:
         return [d for d in digests if d in live]
 
 
-
-class MemoryUiReads:
-    """UiReads over the metadata fake's dictionaries."""
-
-    def __init__(self, meta: MemoryMetadataStore) -> None:
-        self._meta = meta
-
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
-        m = self._meta
-        with m._lock:
-            now = m._clock()
-            names = sorted(t for (r, t), rec in m._tags.items()
-                           if r == repo and (rec.expires_at is None or rec.expires_at > now))
-            page, more = _page(names, n, last)
-            out = []
-            for tag in page:
-                t = m._tags[(repo, tag)]
-                out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
-                                       expires_at=t.expires_at, pushed=m._tag_pushed.get((repo, tag))))
-            return out, more
-
-    def repo_visibility(self, repo: str) -> Optional[bool]:
-        with self._meta._lock:
-            r = self._meta.state.repos.get(repo)
-            return None if r is None else bool(r.public)
-
-    def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:
-        with self._meta._lock:
-            out = {}
-            for name in list(dict.fromkeys(repos))[:100]:
-                r = self._meta.state.repos.get(name)
-                if r is None:
-                    continue
-                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
-                if when is not None:
-                    out[name] = RepoStats(int(when), r.stored)
-            return out
-
-    def last_pushes(self, repos: list[str]) -> dict[str, int]:
-        with self._meta._lock:
-            out = {}
-            for name in list(dict.fromkeys(repos))[:100]:
-                r = self._meta.state.repos.get(name)
-                if r is None:
-                    continue
-                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
-                if when is not None:
-                    out[name] = int(when)
-            return out
+# The web UI reads live beside (kept importable from here).
+from .memory_ui import MemoryUiReads  # noqa: E402,F401

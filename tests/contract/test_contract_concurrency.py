@@ -104,11 +104,6 @@ def test_reservations_never_exceed_the_limit(impl):
 def test_delete_by_digest_never_takes_a_tag_moved_meanwhile(impl, repo, request):
     """Deleting manifest A while its tags move to B: A is gone when the delete says so,
     and every moved tag survives, pointing at B. Rounds until a race shows (at most 10)."""
-    if impl.name != "fake":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "adapter bug: DynamoMetadataStore.delete_manifest, when a tag moved between its Query and "
-            "its transaction, deletes the remaining tags one by one but never the manifest, and "
-            "still returns True")))
     for round_ in range(10):
         broken = _delete_while_retagging(impl, f"{repo}-{round_}")
         if broken:

@@ -115,14 +115,33 @@ def test_manifest_put_is_one_transaction(client, image):
     label may set the tag's expiry (REGISTRY_EXPIRY_LABELS=0 turns that off). The tag
     policy comes from the process's cache, checked by the transaction itself."""
     repo, digest, body = image
-    with count_aws_calls() as aws:
+    with count_aws_calls() as aws:   # a new tag of a manifest the repository has: see below
         r = client.push_manifest(repo, "v2", body)
     assert r.status_code == 201
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2, "s3.GetObject": 1}
+    fresh = body.replace(b'"schemaVersion"', b'"annotations": {"x": "1"}, "schemaVersion"')
+    with count_aws_calls() as aws:
+        r = client.push_manifest(repo, "v3", fresh)
+    assert r.status_code == 201
     assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1, "s3.GetObject": 1}
+    # The same manifest again (by digest): the first transaction, made for a new manifest that
+    # adds a reference to each blob link, is refused (the manifest is counted already); the
+    # second writes it without counting anything twice (docs/lifecycle.md#costs).
     with count_aws_calls() as aws:
         r = client.push_manifest(repo, digest, body)
     assert r.status_code == 201
-    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 1}
+    assert dict(aws.calls) == {"dynamodb.TransactWriteItems": 2}
+
+
+def test_manifest_delete_by_digest_calls(client, image):
+    """The tag policy's and the Helm hook's reads, its refcounts (one read), its tags (one
+    Query), one transaction that deletes it with its tags and gives back its blob links'
+    references, and a Query for cached conversions."""
+    repo, digest, body = image
+    with count_aws_calls() as aws:
+        r = client.request("DELETE", f"/v2/{repo}/manifests/{digest}")
+    assert r.status_code == 202
+    assert dict(aws.calls) == {"dynamodb.GetItem": 3, "dynamodb.Query": 2, "dynamodb.TransactWriteItems": 1}
 
 
 def test_token_request_calls(client, registry, repo):

@@ -14,12 +14,12 @@ ROOTS = {"chalicelib.container", "chalicelib.bootstrap"}
 def _importers(target: str) -> set[str]:
     mods = modules()
     return {name for name, path in mods.items()
-            if name != target and any(t == target or t.startswith(target + ".")
+            if name != target and not name.startswith(target + ".") and any(t == target or t.startswith(target + ".")
                                       for t in imports_of(name, path, set(mods)))}
 
 
 def test_no_module_under_chalicelib_imports_the_composition_root():
-    for target in ROOTS:
+    for target in ROOTS:  # (the container package's own modules import each other)
         assert _importers(target) <= ROOTS - {target}, f"only entry points import {target}"
 
 

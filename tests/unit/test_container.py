@@ -1,4 +1,4 @@
-"""The composition root (chalicelib/container.py) and its injection (chalicelib/http/inject.py):
+"""The composition root (chalicelib/container/) and its injection (chalicelib/http/inject.py):
 wiring, laziness, one instance per container, types, and which container a request sees."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from chalicelib.auth.tokens import LocalSigner, Verifier
 from chalicelib.config import Settings
 from chalicelib.domain.accounts import Accounts
 from chalicelib.domain.events import EventBus
+from chalicelib.domain.gc import GarbageCollector
 from chalicelib.domain.helm import HelmCharts, HelmIndexHook
 from chalicelib.domain.metering import Usage, UsageMeter
 from chalicelib.domain.registry import Registry
@@ -41,6 +42,7 @@ def test_getters_return_the_domain_types():
     assert isinstance(c.helm(), HelmCharts)
     assert isinstance(c.accounts(), Accounts)
     assert isinstance(c.tag_admin(), TagAdmin)
+    assert isinstance(c.gc(), GarbageCollector)
     assert isinstance(c.tag_rules(), TagRules)
     assert isinstance(c.usage(), Usage)
     assert isinstance(c.meter(), UsageMeter)

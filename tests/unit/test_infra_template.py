@@ -74,7 +74,7 @@ def test_table_keys_indexes_ttl_pitr_on_demand(templates):
                                   {"AttributeName": "SK", "KeyType": "RANGE"}]
         schema = Item._get_schema()
         model = {g["index_name"]: g for g in schema["global_secondary_indexes"]}
-        assert sorted(g["IndexName"] for g in p["GlobalSecondaryIndexes"]) == ["catalog", "referrers"]
+        assert sorted(g["IndexName"] for g in p["GlobalSecondaryIndexes"]) == ["catalog", "garbage", "referrers"]
         for gsi in p["GlobalSecondaryIndexes"]:
             m = model[gsi["IndexName"]]
             assert gsi["KeySchema"] == m["key_schema"]
@@ -150,7 +150,8 @@ def test_function_role_allows_exactly_what_the_code_calls(templates):
         assert [r["Fn::Sub"] for r in by_sid["BlobObjects"]["Resource"]] == [
             "${BlobBucket.Arn}/blobs/*", "${BlobBucket.Arn}/manifests/*", "${BlobBucket.Arn}/uploads/*"]
         assert sorted(r["Fn::Sub"] for r in by_sid["TableIndexes"]["Resource"]) == [
-            "${RegistryTable.Arn}/index/catalog", "${RegistryTable.Arn}/index/referrers"]
+            "${RegistryTable.Arn}/index/catalog", "${RegistryTable.Arn}/index/garbage",
+                "${RegistryTable.Arn}/index/referrers"]
         assert by_sid["TableIndexes"]["Action"] == ["dynamodb:Query"]
         assert by_sid["Logs"]["Resource"] == [{"Fn::GetAtt": ["FunctionLogs", "Arn"]}]
         # events (docs/events.md): PutEvents on the stack's own bus, named to the function

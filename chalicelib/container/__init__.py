@@ -12,18 +12,20 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar
 
-from .config import Settings
+from ..config import Settings
 
 if TYPE_CHECKING:  # types only: importing these eagerly would cost cold start
-    from .auth.tokens import Signer, Verifier
-    from .domain.accounts import Accounts
-    from .domain.events import EventBus
-    from .domain.helm import HelmCharts
-    from .domain.metering import Usage, UsageMeter
-    from .domain.registry import Registry
-    from .domain.tag_admin import TagAdmin
-    from .domain.tag_policy import TagRules
-    from .domain.webhooks import Webhooks
+    from .memory import MemoryContainer
+    from ..auth.tokens import Signer, Verifier
+    from ..domain.accounts import Accounts
+    from ..domain.events import EventBus
+    from ..domain.gc import GarbageCollector
+    from ..domain.helm import HelmCharts
+    from ..domain.metering import Usage, UsageMeter
+    from ..domain.registry import Registry
+    from ..domain.tag_admin import TagAdmin
+    from ..domain.tag_policy import TagRules
+    from ..domain.webhooks import Webhooks
 
 T = TypeVar("T")
 
@@ -70,7 +72,7 @@ class Container:
 
     def s3_client(self) -> Any:
         """The boto3 S3 client (path-style addressing when an endpoint is configured)."""
-        from .config import s3_loopback
+        from ..config import s3_loopback
 
         custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         # the embedded S3 on loopback: no payload hashing (config.s3_loopback says why)
@@ -83,7 +85,7 @@ class Container:
     def dynamodb_client(self) -> Any:
         """The botocore DynamoDB client shared by every pynamodb model."""
         self.metadata()
-        from .storage.dynamo import Item
+        from ..storage.dynamo import Item
 
         return Item._get_connection().connection.client
 
@@ -96,7 +98,7 @@ class Container:
     def _bind(self) -> None:
         """Point the pynamodb models at this container's table (process-wide models)."""
         def bind() -> bool:
-            from .storage import dynamo
+            from ..storage import dynamo
 
             dynamo.bind(self.settings.table_name, self.settings.region)
             return True
@@ -105,7 +107,7 @@ class Container:
     def metadata(self) -> Any:
         """The MetadataStore (DynamoDB)."""
         def make() -> Any:
-            from .storage.dynamo import DynamoMetadataStore
+            from ..storage.dynamo import DynamoMetadataStore
 
             self._bind()
             return DynamoMetadataStore()
@@ -114,7 +116,7 @@ class Container:
     def blobs(self) -> Any:
         """The BlobStore (S3; the client is built on first use)."""
         def make() -> Any:
-            from .storage.s3 import S3BlobStore
+            from ..storage.s3 import S3BlobStore
 
             return S3BlobStore(self.s3_client, self.settings.bucket_name)
         return self._once("blobs", make)
@@ -126,46 +128,51 @@ class Container:
         return self._once(name, bound)
 
     def helm_index(self) -> Any:
-        from .storage.helm_dynamo import DynamoHelmIndex
+        from ..storage.helm_dynamo import DynamoHelmIndex
 
         return self._dynamo("helm_index", DynamoHelmIndex)
 
     def account_store(self) -> Any:
-        from .storage.accounts_dynamo import DynamoAccountStore
+        from ..storage.accounts_dynamo import DynamoAccountStore
 
         return self._dynamo("account_store", DynamoAccountStore)
 
     def lifecycle_store(self) -> Any:
-        from .storage.lifecycle_dynamo import DynamoTagLifecycle
+        from ..storage.lifecycle_dynamo import DynamoTagLifecycle
 
         return self._dynamo("lifecycle_store", DynamoTagLifecycle)
 
     def usage_store(self) -> Any:
         """The UsageStore (per-namespace, per-day counters)."""
-        from .storage.metering_dynamo import DynamoUsageStore
+        from ..storage.metering_dynamo import DynamoUsageStore
 
         return self._dynamo("usage_store", DynamoUsageStore)
 
     def webhook_store(self) -> Any:
-        from .storage.metering_dynamo import DynamoWebhookStore
+        from ..storage.metering_dynamo import DynamoWebhookStore
 
         return self._dynamo("webhook_store", DynamoWebhookStore)
 
     def ui_reads(self) -> Any:
         """The web UI's read model."""
-        from .storage.ui_dynamo import DynamoUiReads
+        from ..storage.ui_dynamo import DynamoUiReads
 
         return self._dynamo("ui_reads", DynamoUiReads)
 
+    def gc_store(self) -> Any:
+        from ..storage.dynamo_gc import DynamoGcStore
+
+        return self._dynamo("gc_store", DynamoGcStore)
+
     def _publisher(self) -> Any:
-        from .storage.events_out import EventBridgePublisher
+        from ..storage.events_out import EventBridgePublisher
 
         bus = self.settings.event_bus
         return EventBridgePublisher(self._event_bridge, bus) if bus else None
 
     def _transport(self) -> Any:
-        from .domain.webhooks import address_allowed
-        from .storage.events_out import PinnedTransport
+        from ..domain.webhooks import address_allowed
+        from ..storage.events_out import PinnedTransport
 
         # SSRF: every delivery checks where the name resolves now (docs/security.md)
         allow_private = self.settings.webhook_allow_private
@@ -175,9 +182,9 @@ class Container:
     def registry(self) -> "Registry":
         """The Registry use cases, with the Helm index hook, tag rules and notifier."""
         def make() -> "Registry":
-            from .domain.helm import HelmIndexHook
-            from .domain.notify import EventNotifier
-            from .domain.registry import Registry
+            from ..domain.helm import HelmIndexHook
+            from ..domain.notify import EventNotifier
+            from ..domain.registry import Registry
 
             meta, blobs = self.metadata(), self.blobs()
             notify = EventNotifier(self.events(), self.meter() if self.settings.metering else None)
@@ -188,7 +195,7 @@ class Container:
     def helm(self) -> "HelmCharts":
         """The classic Helm chart repository (domain/helm.py)."""
         def make() -> "HelmCharts":
-            from .domain.helm import HelmCharts
+            from ..domain.helm import HelmCharts
 
             return HelmCharts(self.registry(), self.helm_index())
         return self._once("helm", make)
@@ -196,7 +203,7 @@ class Container:
     def tag_rules(self) -> "TagRules":
         """Tag policies, expiry and retention (domain/tag_policy.py)."""
         def make() -> "TagRules":
-            from .domain.tag_policy import TagRules
+            from ..domain.tag_policy import TagRules
 
             return TagRules(self.lifecycle_store(), self.blobs(), self.settings)
         return self._once("tag_rules", make)
@@ -204,17 +211,29 @@ class Container:
     def tag_admin(self) -> "TagAdmin":
         """Tag policies, expiry and retention runs (domain/tag_admin.py)."""
         def make() -> "TagAdmin":
-            from .domain.tag_admin import build
+            from ..domain.tag_admin import build
 
             reg = self.registry()
             rules = self.tag_rules()
             return build(rules, rules.blobs.get, reg.tag_removed)
         return self._once("tag_admin", make)
 
+    def gc(self) -> "GarbageCollector":
+        """The garbage collector (domain/gc.py), announcing what it collects on the event bus."""
+        def make() -> "GarbageCollector":
+            from ..domain.events import GC_COLLECTED, make_event
+            from ..domain.gc import GarbageCollector
+
+            def announce(ns: str, data: dict) -> None:
+                self.events().publish(make_event(GC_COLLECTED, ns, data))
+
+            return GarbageCollector(self.gc_store(), self.blobs(), on_collected=announce)
+        return self._once("gc", make)
+
     def accounts(self) -> "Accounts":
         """Accounts, namespaces, robots, grants."""
         def make() -> "Accounts":
-            from .domain.accounts import Accounts
+            from ..domain.accounts import Accounts
 
             return Accounts(self.account_store())
         return self._once("accounts", make)
@@ -224,10 +243,10 @@ class Container:
         def make() -> "Signer":
             s = self.settings
             if s.kms_key_id:
-                from .storage.kms import KmsSigner
+                from ..storage.kms import KmsSigner
 
                 return KmsSigner(self._client("kms"), s.kms_key_id, s.token_public_key_pem.encode() or None)
-            from .auth.tokens import LocalSigner
+            from ..auth.tokens import LocalSigner
 
             return LocalSigner(_local_key_pem(s))
         return self._once("signer", make)
@@ -235,7 +254,7 @@ class Container:
     def token_verifier(self) -> "Verifier":
         """Verifies tokens with the signer's public key (configured, or asked once)."""
         def make() -> "Verifier":
-            from .auth.tokens import Verifier
+            from ..auth.tokens import Verifier
 
             pem = self.settings.token_public_key_pem
             return Verifier(pem.encode() if pem else self.token_signer().public_key_pem())
@@ -244,7 +263,7 @@ class Container:
     def meter(self) -> "UsageMeter":
         """The UsageMeter (its store is built on the first flush)."""
         def make() -> "UsageMeter":
-            from .domain.metering import UsageMeter
+            from ..domain.metering import UsageMeter
 
             s = self.settings
             return UsageMeter(self.usage_store, s.usage_flush_seconds, s.usage_flush_events)
@@ -253,7 +272,7 @@ class Container:
     def usage(self) -> "Usage":
         """The usage report use cases."""
         def make() -> "Usage":
-            from .domain.metering import Usage
+            from ..domain.metering import Usage
 
             return Usage(self.usage_store(), self.meter())
         return self._once("usage", make)
@@ -261,7 +280,7 @@ class Container:
     def events(self) -> "EventBus":
         """The EventBus: log lines, EventBridge when configured, webhooks."""
         def make() -> "EventBus":
-            from .domain.events import EventBus
+            from ..domain.events import EventBus
 
             s, publisher = self.settings, self._publisher()
             return EventBus(self.webhook_store, self._transport(), lambda: publisher,
@@ -271,7 +290,7 @@ class Container:
     def webhooks(self) -> "Webhooks":
         """Webhook administration."""
         def make() -> "Webhooks":
-            from .domain.webhooks import Webhooks
+            from ..domain.webhooks import Webhooks
 
             return Webhooks(self.webhook_store(), self.events(), self.settings.webhook_allow_private)
         return self._once("webhooks", make)
@@ -282,7 +301,7 @@ class Container:
         (a frozen instance delivers nothing until its next invocation)."""
         s = self.settings
         if s.metering:
-            from .http.metering import note
+            from ..http.metering import note
 
             note(self.meter(), event, response, operation, redirected)
         if s.events_wait > 0 and self.built("events"):
@@ -303,71 +322,6 @@ def _local_key_pem(s: Settings) -> bytes:
                            "server creates it: local/keys.py)") from None
 
 
-class MemoryContainer(Container):
-    """The same wiring on the in-memory fakes (storage/memory*.py): no AWS, no network."""
-
-    def __init__(self, settings: Settings, overrides: Optional[Mapping[str, Any]] = None,
-                 clock: Optional[Callable[[], float]] = None) -> None:
-        super().__init__(settings, overrides=overrides)
-        from .storage.memory import MemoryState
-
-        self.state = MemoryState()
-        self._clock = clock
-
-    def _bind(self) -> None:
-        pass
-
-    def metadata(self) -> Any:
-        from .storage.memory import MemoryMetadataStore
-
-        kw = {"clock": self._clock} if self._clock else {}
-        return self._once("meta", lambda: MemoryMetadataStore(self.state, **kw))
-
-    def blobs(self) -> Any:
-        from .storage.memory_blobs import MemoryBlobStore
-
-        return self._once("blobs", lambda: MemoryBlobStore(self.settings.bucket_name))
-
-    def helm_index(self) -> Any:
-        from .storage.memory_accounts import MemoryHelmIndex
-
-        return self._once("helm_index", lambda: MemoryHelmIndex(self.state))
-
-    def account_store(self) -> Any:
-        from .storage.memory_accounts import MemoryAccountStore
-
-        kw = {"clock": self._clock} if self._clock else {}
-        return self._once("account_store", lambda: MemoryAccountStore(self.state, **kw))
-
-    def lifecycle_store(self) -> Any:
-        from .storage.memory_lifecycle import MemoryTagLifecycle
-
-        return self._once("lifecycle_store", lambda: MemoryTagLifecycle(self.metadata()))
-
-    def usage_store(self) -> Any:
-        from .storage.memory_metering import MemoryUsageStore
-
-        return self._once("usage_store", MemoryUsageStore)
-
-    def webhook_store(self) -> Any:
-        from .storage.memory_metering import MemoryWebhookStore
-
-        return self._once("webhook_store", MemoryWebhookStore)
-
-    def ui_reads(self) -> Any:
-        from .storage.memory import MemoryUiReads
-
-        return self._once("ui_reads", lambda: MemoryUiReads(self.metadata()))
-
-    def _publisher(self) -> Any:
-        from .storage.memory_metering import RecordingPublisher
-
-        return self._once("publisher", RecordingPublisher)
-
-    def _transport(self) -> Any:
-        return None
-
-
 def build(settings: Optional[Settings] = None, *, clients: Optional[Mapping[str, Any]] = None,
           overrides: Optional[Mapping[str, Any]] = None) -> Container:
     """The container on AWS (settings default to the environment's); nothing is built yet."""
@@ -375,6 +329,8 @@ def build(settings: Optional[Settings] = None, *, clients: Optional[Mapping[str,
 
 
 def build_memory(settings: Optional[Settings] = None, *, overrides: Optional[Mapping[str, Any]] = None,
-                 clock: Optional[Callable[[], float]] = None) -> MemoryContainer:
+                 clock: Optional[Callable[[], float]] = None) -> "MemoryContainer":
     """The container on the in-memory fakes, for use-case and wiring tests."""
+    from .memory import MemoryContainer
+
     return MemoryContainer(settings or Settings(), overrides, clock)
