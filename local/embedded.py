@@ -114,8 +114,12 @@ def provision(services: Any) -> None:
                              CreateBucketConfiguration={"LocationConstraint": s.region})
     s3.put_bucket_lifecycle_configuration(Bucket=s.bucket_name, LifecycleConfiguration={"Rules": [{
         "ID": "expire-upload-leftovers", "Status": "Enabled", "Filter": {"Prefix": "uploads/"},
-        "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
-    client = services.dynamodb_client()
+        "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}, {
+        # multipart uploads planned at a blob's key (direct uploads with the digest) and
+        # copies into blobs/: aborted when abandoned, as infra/template.py does
+        "ID": "abort-abandoned-multipart", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
+    client = services.dynamodb_client()  # binds the models to the table
     try:
         dynamo.create_table(client)
     except client.exceptions.ClientError as e:  # a kept table: TTL is already on

@@ -6,7 +6,7 @@ directory calls `ensure_key_files()` first, so the token and schema 1 keys survi
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 
 def _create(path: str, generate: Callable[[], bytes]) -> None:
@@ -21,12 +21,12 @@ def _create(path: str, generate: Callable[[], bytes]) -> None:
         f.write(generate())
 
 
-def ensure_key_files(env: Optional[dict] = None) -> None:
+def ensure_key_files(environ: Optional[Mapping[str, str]] = None) -> None:
     """Create REGISTRY_TOKEN_KEY_FILE and REGISTRY_SCHEMA1_KEY_FILE when named and missing."""
     from chalicelib.auth.tokens import LocalSigner
     from chalicelib.manifests.jws import generate_key
 
-    env = os.environ if env is None else env
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if not env.get("REGISTRY_TOKEN_KEY") and not env.get("REGISTRY_KMS_KEY_ID"):
         _create(env.get("REGISTRY_TOKEN_KEY_FILE", ""), LocalSigner.generate_pem)
     if not env.get("REGISTRY_SCHEMA1_KEY"):

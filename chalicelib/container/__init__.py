@@ -266,7 +266,8 @@ class Container:
             from ..domain.metering import UsageMeter
 
             s = self.settings
-            return UsageMeter(self.usage_store, s.usage_flush_seconds, s.usage_flush_events)
+            return UsageMeter(self.usage_store, s.usage_flush_seconds, s.usage_flush_events,
+                              exists=lambda ns: self.account_store().namespace_exists(ns))
         return self._once("meter", make)
 
     def usage(self) -> "Usage":

@@ -6,7 +6,7 @@ registry_uploads) as mixins over RegistryBase; domain/registry.py composes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..storage.ports import BlobStore, MetadataStore
 from .hooks import ManifestHook
@@ -45,7 +45,7 @@ class Page:
 class RegistryBase:
     """The state every use case reads: storage ports, settings, hooks, tag rules, notifier."""
 
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings,
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings: Any,
                  hooks: Sequence[ManifestHook] = (), tag_rules: Optional[TagRules] = None,
                  notify: Optional[Notifier] = None) -> None:
         self.meta = meta

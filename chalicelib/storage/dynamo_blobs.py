@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
-                            _reasons, touch_repo)
-from .dynamo_tx import transact
+from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, UploadItem,
+                            V1ImageItem, _connection, _reasons, touch_repo)
+from .dynamo_tx import OwnedTransaction, transact
 from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
 from .ports import BlobLink
 
@@ -50,18 +50,21 @@ class BlobTables:
         return BlobLink("", digest, int(it.size), it.s3_key)
 
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
-                  written_at: Optional[float] = None) -> bool:
+                  written_at: Optional[float] = None, upload_id: Optional[str] = None) -> bool:
         """Link a committed blob into `repo`; False when it was linked already. The new link
         is counted, referenced by no manifest yet: a garbage candidate until one is pushed.
         With `written_at` (when the caller started writing the bytes), BlobCollected while a
-        collection claims the blob or when it deleted the bytes after that."""
+        collection claims the blob or when it deleted the bytes after that. With `upload_id`,
+        the finished upload session is deleted in the same transaction."""
         pk = keys.repo_pk(repo)
         now = int(time.time())
 
-        def build(t: TransactWrite) -> None:
+        def build(t: OwnedTransaction) -> None:
+            t.owner = "link"  # pynamodb sends deletes before puts: owners name the refusals
             t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key, mrefs=0, counted=True,
                                 gcpk=GC_LINK, gcat=now),
                    condition=BlobLinkItem.pk.does_not_exist())
+            t.owner = "blob"
             t.update(BlobItem(keys.blob_pk(digest), keys.META_SK), actions=[
                 BlobItem.size.set(size),
                 BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
@@ -71,13 +74,16 @@ class BlobTables:
             ], condition=None if written_at is None else (
                 (BlobItem.collecting.does_not_exist() | (BlobItem.collecting < written_at - CLAIM_SECONDS))
                 & (BlobItem.gone.does_not_exist() | (BlobItem.gone < written_at - SKEW_SECONDS))))
+            t.owner = None
             touch_repo(t, repo, stored=size)
+            if upload_id:
+                t.delete(UploadItem(keys.upload_pk(upload_id), keys.META_SK))
 
-        def refused(codes: list, _t: Any) -> None:
-            # pynamodb sends puts before updates: [link, blob, repository]
-            if codes and codes[0] == "ConditionalCheckFailed":
+        def refused(codes: list, t: OwnedTransaction) -> None:
+            failed = t.refused(codes)
+            if "link" in failed:
                 raise _AlreadyLinked()
-            if codes[1:2] == ["ConditionalCheckFailed"]:
+            if "blob" in failed:
                 raise BlobCollected(digest)
 
         try:

@@ -95,9 +95,9 @@ def test_tags_list_page_is_one_query(client, image):
 def test_monolithic_blob_push_calls(client, repo):
     with count_aws_calls() as aws:
         client.push_blob(repo, b"some bytes")
-    # POST: create session; PUT: read session, write object, link transaction, drop session
+    # POST: create session; PUT: read session, write object, one transaction links and drops the session
     assert dict(aws.calls) == {"dynamodb.PutItem": 1, "dynamodb.GetItem": 1, "s3.PutObject": 1,
-                               "dynamodb.TransactWriteItems": 1, "dynamodb.DeleteItem": 1}
+                               "dynamodb.TransactWriteItems": 1}
 
 
 def test_single_post_blob_push_calls(client, repo):

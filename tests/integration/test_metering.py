@@ -44,10 +44,7 @@ class Counting(Client):
 
 
 def usage(registry, ns: str, fmt: str = "json", auth=None, **q) -> requests.Response:
-    """The namespace's report, from today unless `from` is given (the default range starts on
-    the 1st of the month, which would add zero rows for the days before today)."""
-    q.setdefault("from", today())
-    return requests.get(f"{registry.url}/admin/usage", params={"namespace": ns, "format": fmt, **q},
+    return requests.get(f"{registry.url}/admin/usage", params={"namespace": ns, "format": fmt, "from": today(), **q},
                         auth=auth or registry.admin)
 
 
