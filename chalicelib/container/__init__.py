@@ -1,8 +1,8 @@
 """The composition root: builds the AWS clients, adapters and use cases, lazily, once.
 
-`build(settings)` is called once per process by the entry point (app.py, the local
-server, a test's server variant); `build_memory()` wires the same use cases on the
-in-memory fakes. Nothing is constructed until a getter is first called, so a cold
+`build(settings)` is called by an entry point: app.py once per process (the Lambda and
+the local server use that one), tests and bench for a server of their own; `build_memory()`
+(container/memory.py) wires the same use cases on the in-memory fakes. Nothing is constructed until a getter is first called, so a cold
 start pays only for what its first request uses, and every getter returns the same
 instance afterwards. Only entry points import this module (tests/unit/test_layers.py).
 """
