@@ -63,7 +63,7 @@ def _findings(results: dict) -> list[str]:
                f"building the botocore clients); a warm request {cs['second_request_ms']['p50']:.1f} ms.")
         if cs.get("manifest_get_builds_s3_client"):
             txt += (f" A manifest GET never calls S3, yet its cold start builds the S3 client "
-                    f"(~{cs['clients_ms']['s3_client']['p50']:.0f} ms measured apart): `bootstrap.registry()` "
+                    f"(~{cs['clients_ms']['s3_client']['p50']:.0f} ms measured apart): `container.registry()` "
                     "creates it eagerly; building it on first use would shorten cold manifest and tag requests.")
         out.append(txt)
     cpu = _sec(results, "cpu")

@@ -5,7 +5,8 @@ from typing import Any
 
 from chalice import Response
 
-from .. import bootstrap
+from ..http.inject import inject
+from ..domain.registry import Registry
 from ..domain.tag_policy import rfc3339
 from ..http.headers import next_link
 from .common import json_response, page_params
@@ -13,10 +14,11 @@ from .dispatch import endpoint
 
 
 @endpoint(r"(?P<name>.+)/tags/list", "GET")
-def list_tags(request, name: str) -> Response:
+@inject("registry")
+def list_tags(request, name: str, registry: Registry) -> Response:
     """Tags in lexical order, paginated with n/last and a Link header."""
     n, last = page_params(request)
-    page = bootstrap.registry().list_tags(name, n, last)
+    page = registry.list_tags(name, n, last)
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link(f"/v2/{name}/tags/list", len(page.items), page.items[-1])

@@ -33,13 +33,13 @@ LONG_NAME = "a" * 3000
 
 def _mint(repo: str, **overrides: Any) -> str:
     """A token signed with the registry's key, with claims overridden as given."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.auth.tokens import access_claims, encode
 
     access = [{"type": "repository", "name": repo, "actions": ["pull", "push", "delete"]}]
     claims = access_claims("admin", access, issuer=ISSUER, audience=SERVICE, ttl=60)
     claims.update(overrides)
-    return encode(claims, bootstrap.token_signer())
+    return encode(claims, services().token_signer())
 
 
 def assert_oci_4xx(r: requests.Response, *statuses: int) -> None:
