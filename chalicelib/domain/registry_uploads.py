@@ -106,10 +106,15 @@ class UploadsMixin(BlobsMixin):
             h.drop_sha512()
         h.update(data)
         old_tail = s.tail_key
-        buf = self._tail(s) + data
+        data_key = keys.upload_data_key(s.upload_id)
+        if self._staged(s):  # the first body becomes part 1 by a server-side copy, not a read
+            s.mpu_id = self.blobs.create_multipart(data_key)
+            s.parts = [[1, self.blobs.copy_part(s.tail_key, data_key, s.mpu_id, 1, 0, s.tail_size - 1)]]
+            buf = data
+        else:
+            buf = self._tail(s) + data
         s.tail_key, s.tail_inline, s.tail_size = None, None, 0
-        if len(buf) >= self.settings.min_part_bytes:
-            data_key = keys.upload_data_key(s.upload_id)
+        if len(buf) >= self.settings.min_part_bytes and expected > 0:
             if not s.mpu_id:
                 s.mpu_id = self.blobs.create_multipart(data_key)
             number = len(s.parts) + 1
@@ -119,6 +124,11 @@ class UploadsMixin(BlobsMixin):
             # Small tails (config blobs, short chunks) ride in the session item: no S3 calls.
             s.tail_inline, s.tail_size = buf, len(buf)
         else:
+            # A tail object. A first body of a part or more is one too (_staged): most clients
+            # send a layer as one body, and one PutObject now and a copy at the close cost
+            # two S3 calls fewer than a multipart upload of one part. Its key is new for
+            # every write, so a concurrent PATCH that loses the session's save never
+            # overwrites the bytes the session names.
             s.tail_key = keys.upload_tail_key(s.upload_id, uuid.uuid4().hex[:12])
             s.tail_size = len(buf)
             self.blobs.put(s.tail_key, buf)
@@ -128,6 +138,10 @@ class UploadsMixin(BlobsMixin):
             raise self._range_error(s, "another request advanced this upload concurrently")
         if old_tail:
             self._cleanup(self.blobs.delete, old_tail)
+
+    def _staged(self, s: UploadSession) -> bool:
+        """A tail object of a part or more: only a first body that large leaves one."""
+        return bool(s.tail_key) and s.tail_size >= self.settings.min_part_bytes
 
     def _tail(self, s: UploadSession) -> bytes:
         """Bytes received but not yet sent as a part."""
@@ -183,7 +197,7 @@ class UploadsMixin(BlobsMixin):
         if self.blobs.size(key) == size:
             return
         data_key = keys.upload_data_key(s.upload_id)
-        if s.mpu_id and self.blobs.size(data_key) == size:
+        if (s.mpu_id or self._staged(s)) and self.blobs.size(data_key) == size:  # assembled there
             if verify:
                 self._verify_stored(s, data_key, size, verify)
             try:
@@ -202,13 +216,24 @@ class UploadsMixin(BlobsMixin):
                      verify: Optional[str] = None) -> None:
         """Write the blob's bytes to their final key (nothing is saved to the session); with
         `verify`, the digest is checked on the assembled bytes before they get there."""
-        last = self._tail(s) + data
-        if s.mpu_id:
-            data_key = keys.upload_data_key(s.upload_id)
-            parts = s.parts
+        data_key = keys.upload_data_key(s.upload_id)
+        if self._staged(s) and not data:  # one body, staged whole: copied to the blob's key
+            if verify:
+                self._verify_stored(s, s.tail_key, size, verify)
+            self.blobs.copy(s.tail_key, key, size)
+            self._cleanup(self.blobs.delete, s.tail_key)
+            return
+        mpu_id, parts = s.mpu_id, s.parts
+        if self._staged(s):  # and a last body: both as parts (the copy is server-side)
+            mpu_id = self.blobs.create_multipart(data_key)
+            parts = [[1, self.blobs.copy_part(s.tail_key, data_key, mpu_id, 1, 0, s.tail_size - 1)]]
+            last = data
+        else:
+            last = self._tail(s) + data
+        if mpu_id:
             if last:  # the last part may be short; a retry overwrites the same part number
-                parts = [*parts, [len(parts) + 1, self.blobs.upload_part(data_key, s.mpu_id, len(parts) + 1, last)]]
-            self.blobs.complete_multipart(data_key, s.mpu_id, parts)  # refuses parts overwritten meanwhile
+                parts = [*parts, [len(parts) + 1, self.blobs.upload_part(data_key, mpu_id, len(parts) + 1, last)]]
+            self.blobs.complete_multipart(data_key, mpu_id, parts)  # refuses parts overwritten meanwhile
             if verify:
                 self._verify_stored(s, data_key, size, verify)
             self.blobs.copy(data_key, key, size)
@@ -221,16 +246,16 @@ class UploadsMixin(BlobsMixin):
         if s.tail_key:
             self._cleanup(self.blobs.delete, s.tail_key)
 
-    def _verify_stored(self, s: UploadSession, data_key: str, size: int, digest: str) -> None:
-        """Hash the assembled upload as stored (a digest the session did not track); when
-        it differs, drop the bytes and the session as a wrong digest always does."""
+    def _verify_stored(self, s: UploadSession, stored: str, size: int, digest: str) -> None:
+        """Hash the assembled upload as stored at `stored` (a digest the session did not
+        track); when it differs, drop the bytes and the session as a wrong digest always does."""
         want = parse_digest(digest)
         h = hashlib.new(want.algorithm)
-        for chunk in self.blobs.read_range(data_key, 0, size):
+        for chunk in self.blobs.read_range(stored, 0, size):
             h.update(chunk)
         actual = f"{want.algorithm}:{h.hexdigest()}"
         if actual != digest:
-            self._cleanup(self.blobs.delete, data_key)
+            self._cleanup(self.blobs.delete, stored)
             self._discard(s, cleanup_only=True)
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
 
