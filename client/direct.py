@@ -290,7 +290,15 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
         raise DirectUploadError(f"the registry planned {doc['partSize']}-byte parts, not {part_size}")
     progress(sum(min(part_size, source.size - (n - 1) * part_size) for n in held))
     _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress, limit)
-    return up.close(blob_digest)
+    try:
+        return up.close(blob_digest)
+    except DirectUploadError as exc:
+        # another upload completed other parts at the blob's key first (docs/direct-upload.md):
+        # push once more without the digest in the plan, so the parts are staged and proven
+        if not (isinstance(exc.detail, dict) and exc.detail.get("pushAgain")) or not single_put:
+            raise
+    return push_blob(http, base, repo, source, digest=blob_digest, part_size=part_size, workers=workers,
+                     progress=progress, s3=s3, single_put=False, limit=limit)
 
 
 def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,

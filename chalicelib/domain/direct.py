@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
 from .direct_close import COPY_ONE_CALL, DirectClose
-from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, b64_sha256, default_part_size, invalid, parse_plan,
-                           part_count, part_length, sha256_only)
+from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, b64_sha256, data_key, default_part_size, invalid,
+                           parse_plan, part_count, part_length, sha256_only)
 from .sessions import find_session
 
 
@@ -51,7 +51,7 @@ class DirectUploads:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"name": repo, "uuid": upload_id, "reason": "expired"})
         if s.direct_state:
             raise invalid("the upload is being closed; no more bytes can be sent", state=s.direct_state)
-        key = keys.upload_data_key(upload_id)
+        key = data_key(s)
         if s.direct == "put":
             checksum = b64_sha256(s.direct_digest or "")
             url = self.blobs.presign_put_sha256(key, checksum, s.direct_size, ttl)
@@ -88,7 +88,8 @@ class DirectUploads:
         if size == OPEN:  # the size comes from the parts at the close (at most 10,000 of partSize)
             s.direct = "multipart"
             s.part_size = req.get("partSize") or self.settings.direct_part_size
-            s.mpu_id = self.blobs.create_multipart_sha256(keys.upload_data_key(s.upload_id))
+            s.direct_key = self._in_place(digest)
+            s.mpu_id = self.blobs.create_multipart_sha256(data_key(s))
         elif digest and size <= min(self.settings.direct_put_max, COPY_ONE_CALL):
             s.direct = "put"
         elif size == 0:
@@ -99,21 +100,30 @@ class DirectUploads:
             if math.ceil(size / s.part_size) > MAX_PARTS:
                 raise invalid(f"partSize {s.part_size} needs more than {MAX_PARTS} parts",
                                minimum=default_part_size(size, MIN_PART))
-            s.mpu_id = self.blobs.create_multipart_sha256(keys.upload_data_key(s.upload_id))
+            s.direct_key = self._in_place(digest)
+            s.mpu_id = self.blobs.create_multipart_sha256(data_key(s))
         if self.meta.start_direct(s):
             return s
         # Another plan (or a PATCH) got there first: answer from what it stored.
         if s.mpu_id:
-            self.blobs.abort_multipart(keys.upload_data_key(s.upload_id), s.mpu_id)
+            self.blobs.abort_multipart(data_key(s), s.mpu_id)
         current = self._session(s.repo, s.upload_id)
         if current.direct is None:
             raise invalid("this upload already received bytes through PATCH; open a new one")
         self._check_same(current, req)
         return current
 
+    def _in_place(self, digest: Optional[str]) -> Optional[str]:
+        """The blob's key when the parts can go straight there: the digest is known and the
+        registry does not hold the blob (the close completes the upload at that key only
+        if no object is there, proves the digest, links: no copy, no staging object)."""
+        if digest and self.meta.get_blob(digest) is None:
+            return keys.blob_key(digest)
+        return None
+
     @staticmethod
     def _check_same(s: UploadSession, req: dict) -> None:
-        clash = {}
+        clash: dict[str, Any] = {}
         if req.get("size", OPEN) != s.direct_size:
             clash["size"] = None if s.direct_size == OPEN else s.direct_size
         if req.get("digest") and s.direct_digest and req["digest"] != s.direct_digest:
@@ -131,7 +141,7 @@ class DirectUploads:
             return {"method": None, "state": "new"}
         out: dict = {"method": s.direct, "size": s.direct_size, "state": s.direct_state or "uploading",
                      "verified": s.offset}
-        key = keys.upload_data_key(upload_id)
+        key = data_key(s)
         if s.direct == "put":
             out["digest"] = s.direct_digest
             out["uploaded"] = s.direct_state is not None or self.blobs.head_sha256(key) is not None

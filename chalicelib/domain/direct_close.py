@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Any, Optional, Union
+from typing import Any, Generator, Optional, Union
 
 from ..oci.errors import RegistryError
 from ..storage import keys
 from ..storage.gc_ports import BlobCollected
-from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object
-from .direct_rules import MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, invalid, open_size, part_count, part_length
+from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object, taken
+from .direct_rules import (MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, composite_sha256, data_key, invalid,
+                           open_size, part_count, part_length)
 from .gc import collected_meanwhile
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
 COPY_PART = 64 * MIB          # at least; raised so a copy needs at most 10,000 parts
 COPY_THREADS = 4
-READ_RANGE = 32 * MIB         # one ranged GET while hashing
+READ_PIECE = 16 * MIB         # one ranged GET while hashing (bounded: an S3 that buffers a range stays on budget)
+READ_AHEAD = 4                # ranged GETs in flight while hashing (at most 64 MiB held)
 COPY_MARGIN_S = 5.0           # start a copy only with this much of the call's budget left
 
 
@@ -74,13 +77,13 @@ class DirectClose:
             return current  # the other close saved its progress: 202, the client closes again
         if isinstance(exc, RegistryError) or not missing_object(exc):
             raise exc  # a real failure (a 5xx the client retries), not a race
-        if self.blobs.head_sha256(keys.upload_data_key(s.upload_id)) is None:
+        if self.blobs.head_sha256(data_key(s)) is None:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", {
                 "uuid": s.upload_id, "reason": "S3 no longer holds the uploaded bytes; push again"})
         return current  # what went missing was a concurrent close's copy: it carries on
 
-    def _close_put(self, s: UploadSession, digest: str) -> str:
-        key = keys.upload_data_key(s.upload_id)
+    def _close_put(self, s: UploadSession, digest: str) -> Union[str, UploadSession]:
+        key = data_key(s)
         head = self.blobs.head_sha256(key)
         if head is None:
             if self.meta.get_blob_link(s.repo, digest) is not None:
@@ -124,7 +127,7 @@ class DirectClose:
 
     def _complete(self, s: UploadSession, digest: str) -> bool:
         """Assemble the parts S3 holds at the staging key; False when a concurrent close did."""
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         held = self.blobs.list_parts(key, s.mpu_id or "")
         if held is None:
             return self._completed_elsewhere(s, digest)
@@ -139,26 +142,52 @@ class DirectClose:
         wrong = [n for n in range(1, count + 1) if have[n][0] != part_length(s, n)]
         if wrong:
             raise invalid("parts have the wrong size: upload them again", parts=wrong[:PLAN_PARTS_MAX])
+        chosen = [(n, have[n][1], have[n][2]) for n in range(1, count + 1)]
         try:
-            self.blobs.complete_multipart_sha256(key, s.mpu_id or "", [(n, have[n][1], have[n][2])
-                                                                        for n in range(1, count + 1)])
-        except Exception:  # noqa: BLE001 - a concurrent close may have completed it first
+            etag = self.blobs.complete_multipart_sha256(key, s.mpu_id or "", chosen, fresh=bool(s.direct_key))
+        except Exception as exc:  # noqa: BLE001 - a concurrent close may have completed it first
+            if s.direct_key and taken(exc):
+                return self._taken(s, digest, [c for _, _, c in chosen])
             if self.blobs.list_parts(key, s.mpu_id or "") is not None:
                 raise  # still open: a real failure
             return self._completed_elsewhere(s, digest)
         s.direct_state, s.direct_digest, s.mpu_id, s.verify_state = "verifying", digest, None, b""
+        s.direct_etag = etag if s.direct_key else None
         if not self.meta.save_upload(s, s.offset):
             return False
         return True
+
+    def _taken(self, s: UploadSession, digest: str, checksums: list) -> bool:
+        """Completing at the blob's key found an object there: another upload of the blob
+        completed first, or the blob arrived by another path since the plan. It is never
+        replaced. When it holds these very bytes (S3 checked each part's SHA-256, so equal
+        composite checksums mean equal parts), this session carries on with it; otherwise
+        the session ends and the client pushes again (the plan then stages the bytes)."""
+        key = data_key(s)
+        head = self.blobs.head_sha256(key)
+        if head is None:
+            return False  # deleted meanwhile (a refused upload): the next close completes
+        self.blobs.abort_multipart(key, s.mpu_id or "")
+        s.mpu_id = None
+        if head != (s.direct_size, composite_sha256(checksums)):
+            self.meta.delete_upload(s.upload_id)
+            raise invalid("another upload put other parts at this blob's key first; push the blob again",
+                          pushAgain=True)
+        s.direct_state, s.direct_digest, s.verify_state, s.direct_etag = "verifying", digest, b"", None
+        if self.meta.get_blob(digest) is not None:
+            s.direct_state = "copying"  # proven already, and these bytes are the same: link
+        return self.meta.save_upload(s, s.offset)
 
     def _completed_elsewhere(self, s: UploadSession, digest: str) -> bool:
         """The multipart upload is gone: a concurrent (or crashed) close completed it, or
         it expired. Carry on from the completed object when it is there."""
         current = self.meta.get_upload(s.upload_id)
-        if current is not None and current.direct_state:
+        if current is None:  # ended by a concurrent close: close() answers from the blob link
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"uuid": s.upload_id, "reason": "the upload was closed"})
+        if current.direct_state:
             s.__dict__.update(current.__dict__)
             return False
-        head = self.blobs.head_sha256(keys.upload_data_key(s.upload_id))
+        head = self.blobs.head_sha256(data_key(s))
         if head is not None and s.direct_size == OPEN:
             s.direct_size = head[0]  # an open upload completed by a close that died before saving
         if head is None or head[0] != s.direct_size:
@@ -175,25 +204,19 @@ class DirectClose:
         start = s.offset
         h = _hasher(s.verify_state)
         pos = start
-        key = keys.upload_data_key(s.upload_id)
-        while pos < s.direct_size:  # bounded ranges: an S3 that buffers a range stays on budget
-            before = pos
-            stream = self.blobs.read_range(key, pos, min(READ_RANGE, s.direct_size - pos))
-            try:
-                for chunk in stream:
-                    h.update(chunk)
-                    pos += len(chunk)
-                    if time.monotonic() > deadline:
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close:
-                    close()
-            if pos == before:  # the object is shorter than declared
-                self._discard(s, digest)
-                raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
-            if time.monotonic() > deadline:
-                break
+        key = data_key(s)
+        pieces = self._read_ahead(key, pos, s.direct_size)
+        try:
+            for piece in pieces:
+                if not piece:  # the object is shorter than declared
+                    self._discard(s, digest)
+                    raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
+                h.update(piece)
+                pos += len(piece)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            pieces.close()
         s.offset, s.verify_state = pos, bytes(h.serialize())
         if pos >= s.direct_size:
             actual = f"sha256:{_hasher(s.verify_state).finalize()}"
@@ -214,11 +237,36 @@ class DirectClose:
             raise _Superseded()  # a concurrent close advanced (or committed) it meanwhile
         return pos
 
+    def _read_ahead(self, key: str, pos: int, end: int) -> Generator[bytes, None, None]:
+        """The object's bytes from `pos` to `end` in pieces of READ_PIECE, in order, with
+        READ_AHEAD bounded ranged GETs in flight (one S3 stream is slower than hashing);
+        b"" for a piece the object is too short for. Closing it drops what is in flight."""
+        pool = ThreadPoolExecutor(READ_AHEAD)
+
+        def fetch(at: int) -> bytes:
+            length = min(READ_PIECE, end - at)
+            data = b"".join(self.blobs.read_range(key, at, length))
+            return data if len(data) == length else b""
+
+        pending: deque = deque()
+        try:
+            for at in range(pos, end, READ_PIECE):
+                pending.append(pool.submit(fetch, at))
+                if len(pending) >= READ_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def _commit(self, s: UploadSession, digest: str, deadline: float,
                 was_pending: bool) -> Union[str, UploadSession]:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
-        src, key = keys.upload_data_key(s.upload_id), keys.blob_key(digest)
+        src, key = data_key(s), keys.blob_key(digest)
         written = time.time()
+        if s.direct_key:  # completed in place: the proven object is the blob
+            self._link(s, digest, key, written)
+            return self._done(s, digest, was_pending)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
         if existing is None:
@@ -231,14 +279,20 @@ class DirectClose:
                         "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
+        self._link(s, digest, s3_key, written)
+        self.blobs.delete(src)
+        return self._done(s, digest, was_pending)
+
+    def _link(self, s: UploadSession, digest: str, s3_key: str, written: float) -> None:
         try:
             self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written)
         except BlobCollected:
             self.meta.delete_upload(s.upload_id)
             raise collected_meanwhile(digest) from None
+
+    def _done(self, s: UploadSession, digest: str, was_pending: bool) -> str:
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
-        self.blobs.delete(src)
         self.meta.delete_upload(s.upload_id)
         return digest
 
@@ -283,10 +337,13 @@ class DirectClose:
 
     def _discard(self, s: UploadSession, digest: Optional[str] = None) -> None:
         """Drop everything of a session whose bytes were refused: nothing stays visible."""
-        key = keys.upload_data_key(s.upload_id)
+        key = data_key(s)
         if s.mpu_id:
             self.blobs.abort_multipart(key, s.mpu_id)
-        self.blobs.delete(key)
+        if not s.direct_key:
+            self.blobs.delete(key)
+        elif s.direct_etag and not s.mpu_id:  # completed in place: only that object, never a blob put since
+            self.blobs.delete_if(key, s.direct_etag)
         if digest:
             self.meta.clear_verifying(s.repo, digest)
         self.meta.delete_upload(s.upload_id)

@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 import uuid
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ..oci.digest import compute, parse_digest
 from ..oci.errors import RegistryError
@@ -260,7 +260,7 @@ class UploadsMixin(BlobsMixin):
             raise RegistryError("DIGEST_INVALID", {"expected": digest, "actual": actual, "size": size})
 
     @staticmethod
-    def _cleanup(action, *args) -> None:
+    def _cleanup(action: Callable[..., object], *args: Any) -> None:
         """A step after the commit point (or of an abandoned upload): failing it must not
         fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
         try:
@@ -270,8 +270,11 @@ class UploadsMixin(BlobsMixin):
 
     def _discard(self, s: UploadSession, cleanup_only: bool = False) -> None:
         """Drop an upload's parts (best effort) and its session (must succeed unless `cleanup_only`)."""
+        data_key = s.direct_key or keys.upload_data_key(s.upload_id)  # a direct plan may target the blob's key
         if s.mpu_id:
-            self._cleanup(self.blobs.abort_multipart, keys.upload_data_key(s.upload_id), s.mpu_id)
+            self._cleanup(self.blobs.abort_multipart, data_key, s.mpu_id)
+        elif s.direct_key and s.direct_etag:  # completed there, not proven: only that object goes
+            self._cleanup(self.blobs.delete_if, data_key, s.direct_etag)
         if s.tail_key:
             self._cleanup(self.blobs.delete, s.tail_key)
         if cleanup_only:

@@ -24,6 +24,12 @@ MIB = 1024 * 1024
 REPO = "team/app"
 
 
+@pytest.fixture(autouse=True)
+def small_reads(monkeypatch):
+    """Hash in 1 MiB ranges, so a close with no time budget stops after one."""
+    monkeypatch.setattr(direct_close, "READ_PIECE", MIB)
+
+
 @pytest.fixture
 def direct() -> DirectUploads:
     settings = dataclasses.replace(Settings(), direct_uploads=True, direct_verify_seconds=30)
@@ -154,3 +160,59 @@ def test_a_close_after_another_refused_the_bytes(direct):
     assert b.value.code == "BLOB_UPLOAD_UNKNOWN"
     assert direct.meta.get_blob_link(REPO, wrong) is None
     assert direct.blobs.size(keys.upload_data_key(uid)) is None
+
+
+def _in_place(d: DirectUploads, data: bytes, digest: str, part: int = 5 * MIB) -> str:
+    """A session planned with its digest (so at the blob's key) whose parts the fake holds."""
+    upload_id = _open(d)
+    d.plan(REPO, upload_id, f'{{"size": {len(data)}, "digest": "{digest}", "partSize": {part}}}'.encode())
+    s = d.meta.get_upload(upload_id)
+    assert s.direct == "multipart" and s.direct_key == keys.blob_key(digest)
+    for n, i in enumerate(range(0, len(data), part), 1):
+        d.blobs.upload_part(s.direct_key, s.mpu_id, n, data[i:i + part])
+    return upload_id
+
+
+@pytest.fixture
+def in_place(direct) -> DirectUploads:
+    return DirectUploads(direct.meta, direct.blobs, dataclasses.replace(direct.settings, direct_put_max=MIB))
+
+
+def test_in_place_a_stale_close_after_the_commit(in_place):
+    data = os.urandom(11 * MIB)
+    digest = sha256(data)
+    uid = _in_place(in_place, data, digest)
+    stale = in_place.meta.get_upload(uid)
+    assert _close(in_place, in_place.meta.get_upload(uid), digest) == digest
+    assert _close(in_place, stale, digest) == digest
+    assert _linked(in_place, digest, data)
+    assert in_place.blobs.size(keys.upload_data_key(uid)) is None  # nothing was staged
+
+
+def test_in_place_a_refusal_deletes_only_its_own_object(in_place):
+    """The refused object is deleted by its ETag: had a proven writer replaced it meanwhile
+    (a chunked push of the same digest), that blob stays."""
+    data = os.urandom(11 * MIB)
+    claimed = sha256(os.urandom(11 * MIB))
+    uid = _in_place(in_place, data, claimed)
+    fast = DirectUploads(in_place.meta, in_place.blobs,
+                         dataclasses.replace(in_place.settings, direct_verify_seconds=0))
+    assert isinstance(fast.close(in_place.meta.get_upload(uid), claimed, b""), UploadSession)  # completed
+    proven = b"the proven bytes of another push"
+    in_place.blobs.put(keys.blob_key(claimed), proven)  # replaced under the verifying session
+    with pytest.raises(RegistryError) as err:
+        _close(in_place, in_place.meta.get_upload(uid), claimed)
+    assert err.value.code in ("DIGEST_INVALID", "SIZE_INVALID")
+    assert in_place.blobs.get(keys.blob_key(claimed)) == proven
+
+
+def test_in_place_other_parts_never_replace_the_object_there(in_place):
+    data = os.urandom(11 * MIB)
+    digest = sha256(data)
+    first = _in_place(in_place, data, digest)
+    second = _in_place(in_place, data[:-1] + bytes([data[-1] ^ 1]), digest)
+    assert _close(in_place, in_place.meta.get_upload(first), digest) == digest
+    with pytest.raises(RegistryError) as err:
+        _close(in_place, in_place.meta.get_upload(second), digest)
+    assert err.value.code == "BLOB_UPLOAD_INVALID" and err.value.detail["pushAgain"] is True
+    assert _linked(in_place, digest, data) and in_place.meta.get_upload(second) is None

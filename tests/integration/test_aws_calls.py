@@ -144,27 +144,6 @@ def test_manifest_delete_by_digest_calls(client, image):
     assert dict(aws.calls) == {"dynamodb.GetItem": 3, "dynamodb.Query": 2, "dynamodb.TransactWriteItems": 1}
 
 
-def test_gc_calls_grow_with_the_garbage(client, repo, registry):
-    """A collection: one Query per page of candidates, one transaction per link, and per blob
-    a claim, its S3 DeleteObject and its tombstone; the report's awsCalls are these counts."""
-    import requests
-
-    digest, _ = client.push_image(repo, "v1", layers=2, seed=repo)   # blobs no other test has
-    _settle()
-    requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin).raise_for_status()
-    assert client.request("DELETE", f"/v2/{repo}/manifests/{digest}").status_code == 202
-    with count_aws_calls() as aws:
-        r = requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin)
-    report = r.json()
-    assert (report["links"], report["blobs"]) == (3, 3), report   # the image's config and two layers
-    # 2 Query pages (links, blobs) + 3 link transactions + 3 claims + 3 tombstones; the request
-    # also logs the admin in and runs the tag lifecycle (its own calls, not the collection's)
-    assert report["awsCalls"] == {"dynamodb": 11, "s3": 3}
-    assert aws.calls["s3.DeleteObject"] == 3
-    assert aws.calls["dynamodb.UpdateItem"] == 6
-    assert aws.calls["dynamodb.TransactWriteItems"] == 3 + 2   # + the login's attempt reserved and given back
-
-
 def test_token_request_calls(client, registry, repo):
     """A login with scope: reserve an attempt (one transaction over the account's and the
     address's counters), the account with its grants, give the attempt back; then the

@@ -173,9 +173,12 @@ def test_expired_url_refused(client, repo):
     assert up.close(sha256(data)) == sha256(data)
 
 
-def test_verification_spans_calls_and_manifests_wait_for_it(client, repo):
+def test_verification_spans_calls_and_manifests_wait_for_it(client, repo, monkeypatch):
     """With no time budget each close hashes one slice: 202s with a growing Range; a
     manifest naming the blob meanwhile gets MANIFEST_BLOB_UNKNOWN saying why."""
+    from chalicelib.domain import direct_close
+
+    monkeypatch.setattr(direct_close, "READ_PIECE", 2 * MIB)  # slices smaller than the blob
     data = os.urandom(12 * MIB)
     digest = sha256(data)
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
