@@ -88,10 +88,11 @@ def _claims(request: Any, scope: "Optional[Scope] | list[Scope]" = None) -> Opti
                                                    leeway=s.token_leeway)
     except InvalidToken as exc:
         raise _challenge_error(request, scope, f"invalid token: {exc}", "invalid_token") from None
-    if claims.get("typ") == "refresh":
-        # refresh tokens only buy access tokens at /token; they are not bearer tokens
-        raise _challenge_error(request, scope, "invalid token: a refresh token is not an access token",
-                               "invalid_token")
+    if claims.get("typ", "access") != "access":
+        # only access tokens are bearer tokens: refresh tokens only buy access tokens at /token,
+        # and any other kind signed by the same key (UI sessions) is not one either
+        raise _challenge_error(request, scope, f"invalid token: a {str(claims.get('typ'))[:16]} token is not "
+                               "an access token", "invalid_token")
     return claims
 
 

@@ -1,6 +1,8 @@
 """GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>."""
 from __future__ import annotations
 
+from typing import Union
+
 from chalice import Response
 
 from .. import bootstrap
@@ -17,8 +19,9 @@ def get_manifest(request, name: str, reference: str) -> Response:
     head = request.method == "HEAD"
     m = bootstrap.registry().get_manifest(name, reference, want_body=not head,
                                           accept=header_values(request, "accept"))
-    headers = {**API_VERSION, "Content-Type": m.media_type, "Docker-Content-Digest": m.digest,
-               "Content-Length": str(m.size), "ETag": f'"{m.digest}"'}
+    headers: dict[str, Union[str, list[str]]] = {**API_VERSION, "Content-Type": m.media_type,
+                                                 "Docker-Content-Digest": m.digest,
+                                                 "Content-Length": str(m.size), "ETag": f'"{m.digest}"'}
     return Response(body=b"" if head else m.body, status_code=200, headers=headers)
 
 

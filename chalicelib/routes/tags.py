@@ -1,6 +1,8 @@
 """GET /v2/<name>/tags/list."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Response
 
 from .. import bootstrap
@@ -18,7 +20,7 @@ def list_tags(request, name: str) -> Response:
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link(f"/v2/{name}/tags/list", len(page.items), page.items[-1])
-    doc = {"name": name, "tags": page.items}
+    doc: dict[str, Any] = {"name": name, "tags": page.items}
     if page.expires:  # extension field (docs/api.md): when tags on this page expire, RFC 3339 UTC
         doc["expires"] = {tag: rfc3339(when) for tag, when in page.expires.items()}
     return json_response(doc, headers=headers)
