@@ -107,9 +107,10 @@ class UploadsMixin(BlobsMixin):
         h.update(data)
         old_tail = s.tail_key
         data_key = keys.upload_data_key(s.upload_id)
-        if self._staged(s):  # the first body becomes part 1 by a server-side copy, not a read
+        staged = self._staged(s)
+        if staged:  # the first body becomes part 1 by a server-side copy, not a read
             s.mpu_id = self.blobs.create_multipart(data_key)
-            s.parts = [[1, self.blobs.copy_part(s.tail_key, data_key, s.mpu_id, 1, 0, s.tail_size - 1)]]
+            s.parts = [[1, self.blobs.copy_part(staged, data_key, s.mpu_id, 1, 0, s.tail_size - 1)]]
             buf = data
         else:
             buf = self._tail(s) + data
@@ -139,9 +140,10 @@ class UploadsMixin(BlobsMixin):
         if old_tail:
             self._cleanup(self.blobs.delete, old_tail)
 
-    def _staged(self, s: UploadSession) -> bool:
-        """A tail object of a part or more: only a first body that large leaves one."""
-        return bool(s.tail_key) and s.tail_size >= self.settings.min_part_bytes
+    def _staged(self, s: UploadSession) -> Optional[str]:
+        """The key of a tail object of a part or more (only a first body that large leaves
+        one), else None."""
+        return s.tail_key if s.tail_key and s.tail_size >= self.settings.min_part_bytes else None
 
     def _tail(self, s: UploadSession) -> bytes:
         """Bytes received but not yet sent as a part."""
@@ -217,16 +219,17 @@ class UploadsMixin(BlobsMixin):
         """Write the blob's bytes to their final key (nothing is saved to the session); with
         `verify`, the digest is checked on the assembled bytes before they get there."""
         data_key = keys.upload_data_key(s.upload_id)
-        if self._staged(s) and not data:  # one body, staged whole: copied to the blob's key
+        staged = self._staged(s)
+        if staged and not data:  # one body, staged whole: copied to the blob's key
             if verify:
-                self._verify_stored(s, s.tail_key, size, verify)
-            self.blobs.copy(s.tail_key, key, size)
-            self._cleanup(self.blobs.delete, s.tail_key)
+                self._verify_stored(s, staged, size, verify)
+            self.blobs.copy(staged, key, size)
+            self._cleanup(self.blobs.delete, staged)
             return
         mpu_id, parts = s.mpu_id, s.parts
-        if self._staged(s):  # and a last body: both as parts (the copy is server-side)
+        if staged:  # and a last body: both as parts (the copy is server-side)
             mpu_id = self.blobs.create_multipart(data_key)
-            parts = [[1, self.blobs.copy_part(s.tail_key, data_key, mpu_id, 1, 0, s.tail_size - 1)]]
+            parts = [[1, self.blobs.copy_part(staged, data_key, mpu_id, 1, 0, s.tail_size - 1)]]
             last = data
         else:
             last = self._tail(s) + data
