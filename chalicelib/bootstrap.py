@@ -141,6 +141,18 @@ def gc() -> Any:
     return col
 
 
+def quotas() -> Any:
+    """Namespace quotas' admin use cases (domain/quotas.py)."""
+    q = _state.get("quotas")
+    if q is None:
+        from .domain.quotas import Quotas
+        from .storage.dynamo_quota import DynamoQuotaStore
+
+        metadata()
+        q = _state["quotas"] = Quotas(DynamoQuotaStore())
+    return q
+
+
 def accounts() -> Any:
     """The Accounts use cases on the DynamoDB account store."""
     acc = _state.get("accounts")

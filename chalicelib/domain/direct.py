@@ -18,6 +18,7 @@ from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
 from ..storage.gc_ports import BlobCollected
+from ..storage.quota_ports import QuotaExceeded
 from ..storage.ports import BlobStore, MetadataStore, UploadSession
 from .direct_rules import (MAX_PARTS, MIN_PART, OPEN, PLAN_PARTS_MAX, b64_sha256, default_part_size, invalid,
                            open_size, parse_plan, part_count, part_length, sha256_only)
@@ -332,6 +333,9 @@ class DirectUploads:
         except BlobCollected:
             self.meta.delete_upload(s.upload_id)
             raise collected_meanwhile(digest) from None
+        except QuotaExceeded:   # the session goes; the staged bytes expire under uploads/
+            self.meta.delete_upload(s.upload_id)
+            raise
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
         self.blobs.delete(src)

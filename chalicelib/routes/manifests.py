@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Response
 
 from .. import bootstrap
+from ..domain.quotas import WARNING_HEADER, after_commit, forget_warning
 from ..http.headers import API_VERSION, body_bytes, header, header_values
 from .common import empty
 from .dispatch import SEGMENT, endpoint
@@ -25,9 +26,13 @@ def get_manifest(request, name: str, reference: str) -> Response:
 @endpoint(PATH, "PUT")
 def put_manifest(request, name: str, reference: str) -> Response:
     """Store a manifest by tag or digest."""
-    digest, subject = bootstrap.registry().put_manifest(
-        name, reference, header(request, "content-type"), body_bytes(request))
+    forget_warning()
+    reg = bootstrap.registry()
+    digest, subject = reg.put_manifest(name, reference, header(request, "content-type"), body_bytes(request))
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+    warning = after_commit(reg.notify)   # the namespace is over its soft limit
+    if warning:
+        headers[WARNING_HEADER] = warning
     if subject:
         headers["OCI-Subject"] = subject
     return empty(201, headers)
