@@ -6,10 +6,10 @@ PYTEST_ARGS ?=
 # module fixtures) on one worker, so each is set up once. Timeouts: pyproject.toml.
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadfile
-APART = tests/contract tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
+APART = tests/contract tests/integration/test_gc_http.py tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
 export PORT
 
-.PHONY: setup run backup restore test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
+.PHONY: setup run backup restore typecheck test test-unit test-integration test-e2e bench synth deploy destroy admin clean gateway
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,10 @@ backup: setup
 restore: setup
 	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=registry-backup-....tar" >&2; exit 2; fi
 	.venv/bin/python -m local.backup restore --file "$(FILE)"
+
+# Static types of the deployed code (chalicelib/; settings in pyproject.toml [tool.mypy]).
+typecheck: setup
+	.venv/bin/python -m mypy
 
 test:
 	@bash scripts/setup.sh --clients

@@ -41,7 +41,7 @@ def direct_table(results: dict) -> str:
     p = d["push"]
     out.append(_table(
         [f"{p['blobs']} × {p['mib']} MiB", "direct push (s)", "PutObject (s)", "ratio", "target"],
-        [["all at once (`regcli push`, 3 blobs at a time, 4 parts each)", p["cli_all_s"], p["put_object_all_s"],
+        [["all at once (`regcli push`, 5 blobs at a time, 8 parts each)", p["cli_all_s"], p["put_object_all_s"],
           f"{p['cli_ratio']}×", f"≤ {TARGET_CLI}× ({_ok(p['cli_ratio'], TARGET_CLI)})"],
          ["one after another (client/direct.py)", p["sequential_s"], p["put_object_sequential_s"],
           f"{p['sequential_ratio']}×", "–"]]))
@@ -68,7 +68,9 @@ def gateway_table(results: dict) -> str:
     if big.get("size"):
         text += (f"\n\nThe layer went to S3 `{big.get('how')}`; after skopeo's last byte the gateway waited "
                  f"{big.get('parts_seconds')} s for its last parts, and {big['seconds']} s in all until the "
-                 "registry had verified and committed it.")
+                 "registry had verified and committed it"
+                 + (" (planned with the digest hint: completed at the blob's key, no copy)." if big.get("hinted")
+                    else "."))
     return text
 
 

@@ -61,7 +61,7 @@ def design_minimum(records: list[dict], sizes: dict[str, int]) -> tuple[int, int
                 ddb += 2                                 # read session + conditional save
                 patches[sid] = patches.get(sid, 0) + 1
             elif m == "PUT" and sid:
-                ddb += 3                                 # read session, link transaction, DeleteItem
+                ddb += 2                                 # read session, link transaction (drops the session)
                 n = patches.pop(sid, 0) + (1 if r.get("length") else 0)
                 size = sizes.get((q.get("digest") or [""])[0], r.get("length", 0))
                 if size < MIN_PART:

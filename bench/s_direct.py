@@ -2,14 +2,15 @@
 checks signatures and checksums, + DynamoDB Local), this registry under
 REGISTRY_LAMBDA_LIMITS=1, served in this process with every request's body size recorded:
 
-- AWS calls per blob push, direct (single PUT, multipart) beside the chunked path;
+- AWS calls per blob push, direct (single PUT, multipart in place and staged) beside the chunked path;
 - the largest request body the registry handled, over every push below, and 413s;
-- `regcli push` of 5 files of 100 MiB (3 blobs at a time, parts in parallel) against
+- `regcli push` of 5 files of 100 MiB (5 blobs at a time, 8 parts each) against
   PutObject of the same files to the same S3, all at once; and one blob after another
   with the library (client/direct.py) against PutObject one after another.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -97,11 +98,25 @@ def _calls(srv: Any, rec: Recorder, counter: Any, work: Path) -> dict:
         r = c.request("PUT", loc, params={"digest": digest})
         assert r.status_code == 201, r.text
 
-    small, mid = work / "calls-1m.bin", work / "calls-12m.bin"
+    small, mid, other = work / "calls-1m.bin", work / "calls-12m.bin", work / "calls-12m-b.bin"
     random_file(small, MIB)
     random_file(mid, 12 * MIB)
+    random_file(other, 12 * MIB)  # a blob of its own: the registry must not hold it at the plan
+    def in_place(path: Path) -> None:  # the digest in the plan: completed at the blob's key
+        from chalicelib import bootstrap
+
+        reg = bootstrap.registry()
+        old = reg.settings
+        reg.settings = dataclasses.replace(old, direct_put_max=MIB)  # 12 MiB with its digest: parts
+        try:
+            direct(path, part_size=5 * MIB)
+        finally:
+            reg.settings = old
+
     cases = {"direct, single PUT (1 MiB)": lambda: direct(small),
-             "direct, multipart (12 MiB, 3 parts)": lambda: direct(mid, part_size=5 * MIB, single_put=False),
+             "direct, multipart with the digest (12 MiB, 3 parts, completed in place)": lambda: in_place(other),
+             "direct, multipart without the digest (12 MiB, 3 parts, staged and copied)":
+                 lambda: direct(mid, part_size=5 * MIB, single_put=False),
              "chunked (12 MiB, 3 PATCHes of 4 MiB)": lambda: chunked(mid)}
     for name, fn in cases.items():
         requests.get(srv.url + "/v2/")  # nothing pending

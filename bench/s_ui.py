@@ -51,7 +51,8 @@ def run(quick: bool, work: Path) -> dict:
         _repo_item()
         _login(s, reg.url)
         mid = f"t{TAGS // 2:07d}"
-        pages = {"repositories": f"{reg.url}/ui/",
+        pages = {"log in form": f"{reg.url}/ui/login",
+                 "repositories": f"{reg.url}/ui/",
                  "tags, first page": f"{reg.url}/ui/repo?name={REPO}",
                  "tags, middle page": f"{reg.url}/ui/repo?name={REPO}&last={mid}",
                  "manifest": f"{reg.url}/ui/manifest?name={REPO}&ref={mid}",

@@ -230,7 +230,8 @@ def meter() -> Any:
             from .domain.metering import UsageMeter
 
             s = settings()
-            _state["meter"] = UsageMeter(usage_store, s.usage_flush_seconds, s.usage_flush_events)
+            _state["meter"] = UsageMeter(usage_store, s.usage_flush_seconds, s.usage_flush_events,
+                                         exists=lambda ns: accounts().store.namespace_exists(ns))
         return _state["meter"]
 
 

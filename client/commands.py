@@ -55,14 +55,14 @@ def add_parsers(cmds: argparse._SubParsersAction) -> None:
     gw.add_argument("--registry", default=S, help="the registry to forward to (URL)")
     gw.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT") or 5001))
     gw.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    gw.add_argument("--workers", type=int, default=4, help="parallel part uploads per blob")
+    gw.add_argument("--workers", type=int, default=8, help="parallel part uploads per blob (default 8)")
     gw.add_argument("--spool-dir", default=None, help="where upload bodies wait (default: the temp dir)")
     gw.add_argument("--json", action="store_true", default=S, help="a JSON line per upload on stdout")
 
 
 def _transfer(p: argparse.ArgumentParser) -> None:
     _common(p)
-    p.add_argument("--workers", "-j", type=int, default=4, help="parallel part uploads per blob (default 4)")
+    p.add_argument("--workers", "-j", type=int, default=8, help="parallel part uploads per blob (default 8)")
     p.add_argument("--no-direct", action="store_true", help="never use the direct-to-S3 extension")
     p.add_argument("--chunk-size", type=int, default=4, metavar="MIB",
                    help="PATCH chunk size where no direct upload is offered (default 4 MiB)")

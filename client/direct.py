@@ -185,7 +185,7 @@ class DirectUpload:
 
     def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
         """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
-        last_progress, verified, failures = time.monotonic(), -1, 0
+        last_progress, verified, failures, answered = time.monotonic(), -1, 0, 0
         while True:
             try:
                 r = self.http.put(self._url(self.location or ""), params={"digest": digest},
@@ -204,8 +204,9 @@ class DirectUpload:
                     raise _error(r, "closing the upload") if r is not None else DirectUploadError("no answer")
                 time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
                 continue
-            if r.status_code == 404 and failures and self._blob_exists(digest):
-                return digest
+            if r.status_code == 404 and (failures or answered) and self._blob_exists(digest):
+                return digest  # an earlier (or a concurrent) close committed it and ended the session
+            answered += 1
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
             done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])
@@ -289,7 +290,15 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
         raise DirectUploadError(f"the registry planned {doc['partSize']}-byte parts, not {part_size}")
     progress(sum(min(part_size, source.size - (n - 1) * part_size) for n in held))
     _send_parts(up, source, part_size, checksums, todo, doc["parts"], workers, progress, limit)
-    return up.close(blob_digest)
+    try:
+        return up.close(blob_digest)
+    except DirectUploadError as exc:
+        # another upload completed other parts at the blob's key first (docs/direct-upload.md):
+        # push once more without the digest in the plan, so the parts are staged and proven
+        if not (isinstance(exc.detail, dict) and exc.detail.get("pushAgain")) or not single_put:
+            raise
+    return push_blob(http, base, repo, source, digest=blob_digest, part_size=part_size, workers=workers,
+                     progress=progress, s3=s3, single_put=False, limit=limit)
 
 
 def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,

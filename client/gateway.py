@@ -31,6 +31,7 @@ import requests
 from .api import ClientError, normalize_url
 from .direct import DirectUploadError, push_blob
 from .gateway_auth import TokenBook
+from .gateway_hints import Hints
 from .gateway_spool import Spool
 from .upload import Blob
 
@@ -43,7 +44,7 @@ IDLE_SECONDS = 3600
 
 
 class Gateway:
-    def __init__(self, upstream: str, workers: int = 4, spool_dir: Optional[str] = None,
+    def __init__(self, upstream: str, workers: int = 8, spool_dir: Optional[str] = None,
                  json_lines: bool = False) -> None:
         self.upstream = normalize_url(upstream)
         self.workers = workers
@@ -57,6 +58,7 @@ class Gateway:
         self.s3.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.book = TokenBook(self.upstream, self.http)
+        self.hints = Hints()  # blobs a client found missing: what its next upload is probably for
         self.sessions: dict[str, Spool] = {}
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()
@@ -240,6 +242,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._token()
             r = self._forward()
             if r is not None:
+                if self.command in ("HEAD", "GET") and r.status_code in (200, 307, 404):
+                    (self.gw.hints.missing if r.status_code == 404 else self.gw.hints.found)(path)
                 self._relay(r)
         except ClientError as err:
             self._error(err)
@@ -278,7 +282,7 @@ class Handler(BaseHTTPRequestHandler):
         r.close()
         name = START.fullmatch(path).group("name")  # type: ignore[union-attr]
         location = requests.compat.urljoin(self.gw.upstream + path, r.headers["Location"])
-        spool = Spool(name, location, self.gw.spool_dir)
+        spool = Spool(name, location, self.gw.spool_dir, self.gw.hints.take(name))
         local = urllib.parse.urlsplit(location).path
         self.gw.add(local, spool)
         # the client sees a registry that takes any chunk size
@@ -341,9 +345,17 @@ class Handler(BaseHTTPRequestHandler):
                     self.gw.log("stream-failed", name=spool.name, digest=digest, error=str(err))
                     spool.give_up()
             waited = round(time.monotonic() - started, 3)  # the last parts, after the client's last byte
+            if spool.streamed() and spool.hint not in (None, digest):
+                self.gw.log("hint-missed", name=spool.name, digest=digest, hint=spool.hint)
+                spool.give_up()  # planned for another blob's key: send the spool file afresh
             if spool.streamed():
-                spool.upload.close(digest)  # type: ignore[union-attr]
-            else:
+                try:
+                    spool.upload.close(digest)  # type: ignore[union-attr]
+                except DirectUploadError as err:
+                    if not (isinstance(err.detail, dict) and err.detail.get("pushAgain")):
+                        raise
+                    spool.give_up()  # other parts at the blob's key first: send the spool file afresh
+            if not spool.streamed():
                 how = "spooled"
                 location = spool.location
                 if spool.upload is not None:  # planned for another size: a fresh session
@@ -360,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             spool.drop()
         seconds = round(time.monotonic() - started, 3)
         self.gw.log("upload", name=spool.name, digest=digest, size=spool.size, seconds=seconds, how=how,
-                    parts_seconds=waited)
+                    parts_seconds=waited, hinted=how == "streamed" and spool.hint == digest)
         self._send(201, {"Location": f"/v2/{spool.name}/blobs/{digest}", "Docker-Content-Digest": digest})
 
     def _drop_upstream(self, http: requests.Session, location: str) -> None:
@@ -370,7 +382,7 @@ class Handler(BaseHTTPRequestHandler):
             pass  # it expires on its own
 
 
-def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 4,
+def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 8,
           spool_dir: Optional[str] = None, json_lines: bool = False) -> None:
     """Run in the foreground until interrupted."""
     gw = Gateway(upstream, workers, spool_dir, json_lines)

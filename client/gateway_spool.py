@@ -33,8 +33,10 @@ BLOCK = 1024 * 1024
 
 
 class Spool:
-    def __init__(self, name: str, upstream_location: str, spool_dir: Optional[str]) -> None:
+    def __init__(self, name: str, upstream_location: str, spool_dir: Optional[str],
+                 hint: Optional[str] = None) -> None:
         self.name = name
+        self.hint = hint  # the digest the client probably sends (gateway_hints.py): plans go to its key
         self.location = upstream_location  # absolute URL of the upstream session
         fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
         self.fd: Optional[int] = fd
@@ -80,7 +82,7 @@ class Spool:
     def _start(self, size: Optional[int], part: int) -> None:
         base, http, s3, workers = self._ctx
         up = DirectUpload(http, base, self.name, self.location, s3)
-        doc = up.plan(size, part_size=part)
+        doc = up.plan(size, self.hint, part_size=part)
         if doc.get("method") != "multipart" or doc.get("partSize") != part:
             raise DirectUploadError(f"the registry planned {doc.get('method')} with partSize {doc.get('partSize')}")
         self.upload = up

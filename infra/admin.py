@@ -6,6 +6,9 @@ use case (one transaction with a marker item, so a second run, or a run after
 an administrator exists, is refused). The password comes from stdin when it is
 not a terminal; otherwise one is generated and written to the terminal only,
 never to stdout or a log.
+
+`python -m infra.admin --backfill-roster`: once, on a deployment whose grants and robots
+predate the namespace roster (infra/roster_backfill.py), so the web UI lists them.
 """
 from __future__ import annotations
 
@@ -45,10 +48,26 @@ def create_admin(user: str, password: str, table: str, region: str) -> None:
     bootstrap.accounts().create_first_admin(user, password)
 
 
+def backfill(table: str, region: str) -> str:
+    """Write the roster entries missing for existing grants and robots in `table`."""
+    os.environ["REGISTRY_TABLE"] = table
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+    from chalicelib import bootstrap
+    from .roster_backfill import backfill_roster
+
+    bootstrap.reset()
+    bootstrap.metadata()  # binds the models to the table
+    n = backfill_roster()
+    return f"roster backfilled in {table}: {n.members} members, {n.robots} robots written, {n.skipped} skipped"
+
+
 def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin,
          open_tty: Callable[[], TextIO] = lambda: open("/dev/tty", "w")) -> int:
     p = argparse.ArgumentParser(prog="python -m infra.admin")
-    p.add_argument("--user", required=True, help="the administrator's user name")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--user", help="the administrator's user name")
+    how.add_argument("--backfill-roster", action="store_true",
+                     help="list grants and robots made before the namespace roster on the admin page")
     a = p.parse_args(argv)
     try:
         s = DeploySettings.from_env()
@@ -70,6 +89,9 @@ def main(argv: Optional[list[str]] = None, stdin: TextIO = sys.stdin,
         print(f"admin: stack {s.stack_name} has no TableName output (deployed with `make deploy`?)",
               file=sys.stderr)
         return 1
+    if a.backfill_roster:
+        print(backfill(table, s.region))
+        return 0
     password, generated = read_password(stdin)
     from chalicelib.oci.errors import RegistryError
 

@@ -62,6 +62,9 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     from .embedded import ensure_admin, provision
 
     provision()
+    from infra.roster_backfill import backfill_roster_once
+
+    backfill_roster_once()  # grants and robots kept from before the namespace roster existed
     admin_line = ""
     if os.environ.get("REGISTRY_AUTH", "token") != "none":
         user, password, created = ensure_admin()

@@ -114,7 +114,11 @@ def provision() -> None:
                              CreateBucketConfiguration={"LocationConstraint": s.region})
     s3.put_bucket_lifecycle_configuration(Bucket=s.bucket_name, LifecycleConfiguration={"Rules": [{
         "ID": "expire-upload-leftovers", "Status": "Enabled", "Filter": {"Prefix": "uploads/"},
-        "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
+        "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}, {
+        # multipart uploads planned at a blob's key (direct uploads with the digest) and
+        # copies into blobs/: aborted when abandoned, as infra/template.py does
+        "ID": "abort-abandoned-multipart", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
     bootstrap.metadata()
     client = bootstrap.dynamodb_client()
     try:

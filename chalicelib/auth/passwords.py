@@ -5,6 +5,10 @@ import hashlib
 import secrets
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # argon2 loads lazily: only logins pay for it
+    from argon2 import PasswordHasher
 
 # Successful verifications are remembered per warm container for a while, so
 # a client that logs in for every operation pays for argon2id once. The key
@@ -15,7 +19,7 @@ _verified: dict[tuple[str, str], float] = {}
 
 
 @lru_cache(maxsize=1)
-def _hasher():
+def _hasher() -> PasswordHasher:
     from argon2 import PasswordHasher
 
     return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)

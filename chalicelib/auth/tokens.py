@@ -45,9 +45,13 @@ class Verifier:
     """Checks token signatures with a cached public key."""
 
     def __init__(self, public_key_pem: bytes) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-        self._key = load_pem_public_key(public_key_pem)
+        key = load_pem_public_key(public_key_pem)
+        if not isinstance(key, ec.EllipticCurvePublicKey):  # tokens are ES256 only
+            raise ValueError("the token public key is not an EC key")
+        self._key = key
 
     def verify(self, token: str, *, audience: str, issuer: str, leeway: int = 30,
                now: Optional[float] = None) -> dict:
@@ -129,9 +133,13 @@ class LocalSigner:
     """An EC P-256 private key held in process (the local server's persisted key)."""
 
     def __init__(self, private_key_pem: bytes) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-        self._key = load_pem_private_key(private_key_pem, password=None)
+        key = load_pem_private_key(private_key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):  # tokens are ES256 only
+            raise ValueError("the token signing key is not an EC key")
+        self._key = key
 
     @staticmethod
     def generate_pem() -> bytes:

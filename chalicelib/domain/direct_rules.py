@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
@@ -11,6 +12,7 @@ from typing import Any
 from ..oci import json_input
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
+from ..storage import keys
 from ..storage.ports import UploadSession
 
 MIB = 1024 * 1024
@@ -56,7 +58,7 @@ def parse_plan(body: bytes) -> dict:
     try:
         _validator(doc)
     except fastjsonschema.JsonSchemaException as exc:
-        raise invalid(f"bad plan request: {exc.message}") from None
+        raise invalid(f"bad plan request: {exc}") from None
     for part in doc.get("parts", []):
         if not _B64_SHA256.fullmatch(part["sha256"]):
             raise invalid("sha256 must be the standard base64 of a 32-byte SHA-256", part=part["number"])
@@ -78,6 +80,19 @@ def sha256_only(digest: str) -> None:
 def b64_sha256(digest: str) -> str:
     """S3's form of a sha256 digest: the raw 32 bytes in base64."""
     return base64.b64encode(binascii.unhexlify(digest.split(":", 1)[1])).decode()
+
+
+def composite_sha256(checksums: list) -> str:
+    """S3's checksum of a multipart object from its parts' SHA-256s (base64): the SHA-256
+    of their concatenated digests, "-" and the part count."""
+    joined = b"".join(base64.b64decode(c) for c in checksums)
+    return f"{base64.b64encode(hashlib.sha256(joined).digest()).decode()}-{len(checksums)}"
+
+
+def data_key(s: UploadSession) -> str:
+    """Where the session's bytes go: the blob's own key (a multipart plan made with the
+    digest, completed there only if no object is) or the staging key under uploads/."""
+    return s.direct_key or keys.upload_data_key(s.upload_id)
 
 
 def default_part_size(size: int, preferred: int) -> int:

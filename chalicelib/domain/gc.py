@@ -41,7 +41,7 @@ class GarbageCollector:
 
     def run(self, grace: int, dry_run: bool = False, budget: float = TIME_BUDGET) -> dict:
         started = self.clock()
-        self._calls = Counter()
+        self._calls: Counter[str] = Counter()
         report: dict[str, Any] = {"dryRun": dry_run, "grace": grace, "links": 0, "blobs": 0,
                                   "bytesFreed": 0, "manifests": 0, "skipped": 0, "complete": True}
         dropping: Counter = Counter()           # digest -> links of it this run removes

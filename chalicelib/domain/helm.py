@@ -289,4 +289,6 @@ class HelmCharts:
         return UploadedChart(repo, name, version, result[0], tag)
 
     def _blob(self, repo: str, data: bytes) -> str:
-        return self.registry.start_upload(repo, digest=compute(data), body=data).digest
+        digest = compute(data)
+        self.registry.start_upload(repo, digest=digest, body=data)  # stored under `digest` or refused
+        return digest

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -55,12 +56,22 @@ def request_counts(kind: str, method: str, status: int, content_type: str, redir
     return out
 
 
+MAX_KNOWN = 100_000            # namespaces remembered as existing, per process
+MAX_CHECKS_PER_FLUSH = 100     # existence reads one flush may make; beyond, unproven counts drop
+
+
 class UsageMeter:
     """Process-wide buffer of usage counts, flushed in the background."""
 
     def __init__(self, store: Callable[[], UsageStore], flush_seconds: float = 60.0,
-                 flush_events: int = 1000, clock: Callable[[], float] = time.time) -> None:
+                 flush_events: int = 1000, clock: Callable[[], float] = time.time,
+                 exists: Optional[Callable[[str], bool]] = None) -> None:
         self._store = store            # built lazily: a cold start creates no client for this
+        # Namespaces proven to exist: a request there succeeded, or `exists` (one read) said so.
+        # Counts of others are dropped at the flush, so requests to made-up namespaces (401s,
+        # 404s) never create usage rows: no cardinality attack on the table.
+        self._exists = exists
+        self._known: set[str] = set()
         self.flush_seconds = flush_seconds
         self.flush_events = flush_events
         self._clock = clock
@@ -71,12 +82,18 @@ class UsageMeter:
         self._oldest: Optional[float] = None
         self._flushing = False
 
-    def record(self, namespace: str, counts: dict[str, int], background: bool = True) -> None:
-        """Add counts for `namespace` today; start a background flush when one is due."""
+    def record(self, namespace: str, counts: dict[str, int], background: bool = True,
+               proven: bool = False) -> None:
+        """Add counts for `namespace` today; start a background flush when one is due.
+        `proven`: the request succeeded, so the namespace exists (no read needed to keep it)."""
         if not namespace or not counts:
             return
         now = self._clock()
         with self._lock:
+            if proven:
+                if len(self._known) >= MAX_KNOWN:
+                    self._known.clear()  # bounded memory; proven again by the next success
+                self._known.add(namespace)
             row = self._pending.setdefault((utc_day(now), namespace), {})
             for name, value in counts.items():
                 row[name] = row.get(name, 0) + int(value)
@@ -113,8 +130,15 @@ class UsageMeter:
             if not batch:
                 return 0
             store = self._store()
-            written = 0
+            written, checks = 0, 0
             for (day, ns), counts in sorted(batch.items()):
+                with self._lock:
+                    known = ns in self._known
+                if not known and self._exists is not None:
+                    checks += 1
+                    if checks > MAX_CHECKS_PER_FLUSH or not self._namespace_exists(ns):
+                        log.info("usage of unknown namespace %.80s dropped", ns)
+                        continue
                 try:
                     store.add_usage(day, ns, counts)
                     written += 1
@@ -122,6 +146,17 @@ class UsageMeter:
                     log.exception("usage flush failed for %s on %s; kept for the next flush", ns, day)
                     self._restore(day, ns, counts)
             return written
+
+    def _namespace_exists(self, ns: str) -> bool:
+        try:
+            found = bool(self._exists(ns))  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - unknown now: counted (as before) rather than lost
+            log.exception("namespace check failed for %s; its usage is kept", ns)
+            return True
+        if found:
+            with self._lock:
+                self._known.add(ns)
+        return found
 
     def _restore(self, day: str, ns: str, counts: dict[str, int]) -> None:
         with self._lock:
@@ -133,9 +168,12 @@ class UsageMeter:
                 self._oldest = self._clock()
 
 
+_DATE = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}", re.ASCII)  # yyyy-mm-dd, 1970-2999
+
+
 def _day(value: Any, field: str) -> date:
     try:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):  # not 2024-W01-1, not 20240101
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
@@ -163,8 +201,8 @@ class Usage:
             raise RegistryError("NAME_INVALID", {"namespace": str(namespace)[:80]})
         _require(actor, namespace)
         today = datetime.now(timezone.utc).date()
-        end = _day(last, "to") if last else today
-        start = _day(first, "from") if first else end.replace(day=1)
+        end = _day(last, "to") if last is not None else today
+        start = _day(first, "from") if first is not None else end.replace(day=1)
         if start > end or (end - start).days >= MAX_DAYS:
             raise RegistryError("UNSUPPORTED", {"reason": f"from must not be after to, and a report "
                                                 f"spans at most {MAX_DAYS} days"}, status=400)

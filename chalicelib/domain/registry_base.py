@@ -6,7 +6,7 @@ registry_uploads) as mixins over RegistryBase; domain/registry.py composes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..storage.ports import BlobStore, MetadataStore
 from .hooks import ManifestHook
@@ -48,7 +48,7 @@ class RegistryBase:
     # Set by the composition root (domain/notify.py): events after each commit, uploaded bytes.
     notify: Notifier = Notifier()
 
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings,
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, settings: Any,
                  hooks: Sequence[ManifestHook] = ()) -> None:
         self.meta = meta
         self.blobs = blobs

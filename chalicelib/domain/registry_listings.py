@@ -7,6 +7,7 @@ from ..oci import mediatypes as mt
 from ..oci.digest import MAX_DIGEST_LENGTH, parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, validate_name
+from ..storage.ports import TagLifecycleStore
 from .registry_base import Page, RegistryBase
 from .tag_policy import is_expired
 
@@ -78,7 +79,7 @@ class ListingsMixin(RegistryBase):
         return index, cursor if more else None
 
 
-def live_tags(store, repo: str, n: int, last: Optional[str], now: float) -> Page:
+def live_tags(store: TagLifecycleStore, repo: str, n: int, last: Optional[str], now: float) -> Page:
     """A page of unexpired tags (and their expiry times): a Query per page of the store,
     usually one; expired tags still waiting for the lifecycle run are skipped."""
     items: list[str] = []

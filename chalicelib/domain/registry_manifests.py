@@ -5,10 +5,10 @@ import json
 import logging
 import time
 from fnmatch import fnmatchcase
-from typing import Optional
+from typing import Any, Optional
 
 from .. import manifests as manifest_formats
-from ..manifests import convert, negotiate
+from ..manifests import Parsed, convert, negotiate
 from ..manifests.convert import ConversionImpossible
 from ..manifests.platform import select_platform
 from ..oci import mediatypes as mt
@@ -16,7 +16,7 @@ from ..oci.digest import compute, looks_like_digest, parse_digest
 from ..oci.errors import RegistryError
 from ..oci.names import is_tag, validate_name, validate_tag
 from ..storage import keys
-from ..storage.ports import ManifestRecord, PartRefused, ReferenceMissing, TransactionPart
+from ..storage.ports import ManifestRecord, PartRefused, ReferenceMissing, StoredManifest, TransactionPart
 from .registry_base import ManifestResult, RegistryBase
 from .tag_policy import is_expired
 
@@ -51,6 +51,7 @@ class ManifestsMixin(RegistryBase):
         """
         validate_name(repo)
         by_digest = looks_like_digest(reference)
+        rec: Optional[StoredManifest]
         if by_digest:
             parse_digest(reference, code="DIGEST_INVALID")
             rec = self.meta.get_manifest(repo, reference)
@@ -59,10 +60,10 @@ class ManifestsMixin(RegistryBase):
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference,
                                                      "reason": "not a valid tag"})
         else:
-            rec = self.meta.get_tag(repo, reference)
+            tagged = self.meta.get_tag(repo, reference)
             now = self.tag_rules.clock() if self.tag_rules else time.time()
-            if rec is not None and is_expired(rec.expires_at, now):
-                rec = None  # expired: gone at once, whenever the lifecycle run deletes it
+            # expired: gone at once, whenever the lifecycle run deletes it
+            rec = None if tagged is None or is_expired(tagged.expires_at, now) else tagged
         if rec is None:
             raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": reference})
         wanted = negotiate.parse_accept(accept or [])
@@ -70,17 +71,18 @@ class ManifestsMixin(RegistryBase):
             return self._stored(rec, want_body)
         return self._negotiate(repo, reference, rec, wanted, want_body)
 
-    def _stored(self, rec, want_body: bool) -> ManifestResult:
+    def _stored(self, rec: StoredManifest, want_body: bool) -> ManifestResult:
         body = rec.body
         if body is None and want_body and rec.s3_key:
             body = self.blobs.get(rec.s3_key)
         return ManifestResult(rec.digest, rec.media_type, rec.size, body)
 
-    def _negotiate(self, repo: str, tag: str, rec, wanted: list, want_body: bool,
+    def _negotiate(self, repo: str, tag: str, rec: StoredManifest, wanted: list, want_body: bool,
                    allow_child: bool = True) -> ManifestResult:
         """Conversion on read: try the acceptable representations, best first."""
         reasons = []
-        body = self._stored(rec, True).body
+        # Every record has its bytes inline or in S3; none would read as unusable JSON.
+        body = self._stored(rec, True).body or b""
         for target in negotiate.candidates(rec.media_type, wanted):
             try:
                 if target == rec.media_type:
@@ -109,7 +111,7 @@ class ManifestsMixin(RegistryBase):
             return self._stored(child, want_body)
         return self._negotiate(repo, tag, child, wanted, want_body, allow_child=False)
 
-    def _derived(self, repo: str, tag: str, rec, body: bytes, target: str) -> ManifestResult:
+    def _derived(self, repo: str, tag: str, rec: StoredManifest, body: bytes, target: str) -> ManifestResult:
         """A converted manifest, made once and kept, so its digest stays valid."""
         cached = self.meta.get_derived(repo, rec.digest, target)
         if cached is not None:
@@ -189,7 +191,7 @@ class ManifestsMixin(RegistryBase):
             self._commit(record, tag, parsed, parts)
         except ReferenceMissing as missing:
             # Unknown index children get this code too, as in distribution.
-            detail = {"blobs": missing.blobs, "manifests": missing.manifests}
+            detail: dict[str, Any] = {"blobs": missing.blobs, "manifests": missing.manifests}
             verifying = self.meta.verifying(repo, missing.blobs) if missing.blobs else []
             if verifying:  # direct uploads whose digest is still being proven
                 detail.update(verifying=verifying, reason="blobs still being verified after a direct "
@@ -198,7 +200,8 @@ class ManifestsMixin(RegistryBase):
         self.notify.manifest_pushed(repo, tag, digest, parsed.media_type, len(body), parsed.subject)
         return digest, parsed.subject
 
-    def _commit(self, record: ManifestRecord, tag: Optional[str], parsed, parts: list[TransactionPart]) -> None:
+    def _commit(self, record: ManifestRecord, tag: Optional[str], parsed: Parsed,
+                parts: list[TransactionPart]) -> None:
         """One transaction: manifest, tag, repository and the hooks' parts. A refused part
         (a Helm index entry whose file name another chart holds) is left out, logged, and
         the manifest written without it: it is the client's push, the extras are ours."""
@@ -220,7 +223,7 @@ class ManifestsMixin(RegistryBase):
         for hook in self.hooks:
             hook.tag_removed(repo, tag, digest)
 
-    def _check_media_types(self, parsed) -> None:
+    def _check_media_types(self, parsed: Parsed) -> None:
         """Refuse config/layer/artifact media types outside the deployment's allow-list."""
         allowed = self.settings.allowed_media_types
         if not allowed or not isinstance(parsed.doc, dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ..oci.digest import parse_digest
 from ..oci.errors import RegistryError
@@ -158,8 +158,9 @@ class UploadsMixin(BlobsMixin):
             self._store_final(s, data, key, size)
         except Exception:
             self._recover_final(s, key, size)
-        try:
-            self.meta.link_blob(repo, digest, size, key, written)  # the commit point
+        try:  # the commit point; the session goes in the same write unless the link was there
+            if not self.meta.link_blob(repo, digest, size, key, written, upload_id=upload_id):
+                self._cleanup(self.meta.delete_upload, upload_id)
         except BlobCollected:
             self._discard(s, cleanup_only=True)
             raise collected_meanwhile(digest) from None
@@ -168,7 +169,6 @@ class UploadsMixin(BlobsMixin):
             self._discard(s, cleanup_only=True)
             raise
         self.notify.uploaded(repo, size)
-        self._cleanup(self.meta.delete_upload, upload_id)
         return digest
 
     def _recover_final(self, s: UploadSession, key: str, size: int) -> None:
@@ -179,8 +179,15 @@ class UploadsMixin(BlobsMixin):
             return
         data_key = keys.upload_data_key(s.upload_id)
         if s.mpu_id and self.blobs.size(data_key) == size:
-            self.blobs.copy(data_key, key, size)
+            try:
+                self.blobs.copy(data_key, key, size)
+            except Exception:  # noqa: BLE001 - a concurrent close may have copied and removed it
+                if self.blobs.size(key) != size:
+                    raise
+                return
             self._cleanup(self.blobs.delete, data_key)
+            return
+        if self.blobs.size(key) == size:  # a concurrent close copied it (and removed the parts) meanwhile
             return
         raise  # noqa: PLE0704 - called from an except block: re-raise the original failure
 
@@ -201,7 +208,7 @@ class UploadsMixin(BlobsMixin):
             self._cleanup(self.blobs.delete, s.tail_key)
 
     @staticmethod
-    def _cleanup(action, *args) -> None:
+    def _cleanup(action: Callable[..., object], *args: Any) -> None:
         """A step after the commit point (or of an abandoned upload): failing it must not
         fail the request. Leftovers expire anyway (S3 lifecycle on uploads/, DynamoDB TTL)."""
         try:
@@ -211,8 +218,11 @@ class UploadsMixin(BlobsMixin):
 
     def _discard(self, s: UploadSession, cleanup_only: bool = False) -> None:
         """Drop an upload's parts (best effort) and its session (must succeed unless `cleanup_only`)."""
+        data_key = s.direct_key or keys.upload_data_key(s.upload_id)  # a direct plan may target the blob's key
         if s.mpu_id:
-            self._cleanup(self.blobs.abort_multipart, keys.upload_data_key(s.upload_id), s.mpu_id)
+            self._cleanup(self.blobs.abort_multipart, data_key, s.mpu_id)
+        elif s.direct_key and s.direct_etag:  # completed there, not proven: only that object goes
+            self._cleanup(self.blobs.delete_if, data_key, s.direct_etag)
         if s.tail_key:
             self._cleanup(self.blobs.delete, s.tail_key)
         if cleanup_only:

@@ -9,6 +9,7 @@ was not pushed again), so a dry run reports exactly what a real run would do.
 """
 from __future__ import annotations
 
+import logging
 import time
 from fnmatch import fnmatchcase
 from typing import Any, Callable, Optional
@@ -18,7 +19,7 @@ from ..oci import mediatypes as mt
 from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage.ports import ManifestEntry, TagEntry, TagLifecycleStore
-from .tag_policy import is_expired, policy_from_doc, rfc3339
+from .tag_policy import is_expired, rfc3339, stored_policy
 
 PAGE = 1000
 DAY = 86400
@@ -29,6 +30,7 @@ MAX_REPOS_PER_RUN = 5_000
 # Retention stops visiting repositories after this long (the scheduled function has 900 s).
 RUN_BUDGET_SECONDS = 600.0
 _INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_LIST)
+log = logging.getLogger("registry")
 
 
 def _all(page_fn: Callable[[int, Optional[str]], tuple[list, bool]], key: Callable[[Any], str]) -> list:
@@ -41,6 +43,12 @@ def _all(page_fn: Callable[[int, Optional[str]], tuple[list, bool]], key: Callab
             break
         last = key(page[-1])
     return out
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RegistryError):
+        return str((exc.detail or {}).get("reason") or exc.code) if isinstance(exc.detail, dict) else exc.code
+    return f"internal error ({type(exc).__name__}); see the logs"
 
 
 def _when(epoch: Optional[int]) -> Optional[str]:
@@ -69,7 +77,7 @@ class TagLifecycle:
         the time budget lasts (`complete` says whether every repository was visited)."""
         deadline = time.monotonic() + budget_seconds
         expired = self.expire_due(dry_run)
-        reports, last, more, visited = [], None, True, 0
+        reports, failed, last, more, visited = [], [], None, True, 0
         while more and visited < MAX_REPOS_PER_RUN:
             repos, more = self.store.policy_repos(PAGE, last)
             for repo in repos:
@@ -77,14 +85,19 @@ class TagLifecycle:
                     more = True
                     break
                 visited += 1
-                report = self.retention(repo, dry_run)
+                try:
+                    report = self.retention(repo, dry_run)
+                except Exception as exc:  # noqa: BLE001 - one bad repository never stops the others
+                    log.exception("retention failed in %s; the run goes on", repo)
+                    failed.append({"repository": repo, "reason": _reason(exc)})
+                    continue
                 if report["tags"] or report["manifests"]:
                     reports.append(report)
             last = repos[-1] if repos else None
             if not repos or time.monotonic() > deadline:
                 break
         return {"dryRun": dry_run, "expiredTags": expired, "retention": reports, "repositoriesVisited": visited,
-                "complete": not more}
+                "failed": failed, "complete": not more}
 
     def expire_due(self, dry_run: bool = False) -> list[dict]:
         """Delete the tags whose expiry has passed. A dry run lists the due index entries
@@ -124,7 +137,7 @@ class TagLifecycle:
 
     def plan(self, repo: str, doc: Optional[dict]) -> dict:
         """What the rules remove now: tags first, then manifests left untagged."""
-        policy = policy_from_doc(doc)
+        policy = stored_policy(repo, doc)
         now = self.clock()
         tags: list[TagEntry] = [t for t in _all(lambda n, last: self.store.tag_entries(repo, n, last),
                                                 lambda t: t.tag) if not is_expired(t.expires_at, now)]

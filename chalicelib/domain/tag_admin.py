@@ -75,9 +75,10 @@ class TagAdmin:
                 expires_at = now + seconds
             elif at is not None:
                 expires_at = parse_time(at)
-                if expires_at is None or expires_at > now + MAX_EXPIRY_SECONDS:
+                if expires_at is None or expires_at > now + MAX_EXPIRY_SECONDS:  # past (from 1970): now
                     raise RegistryError("UNSUPPORTED", {"field": "expiresAt", "reason": "an RFC 3339 time with a "
-                                                        "zone, e.g. 2026-12-31T00:00:00Z, within 10 years"},
+                                                        "zone from 1970 on, e.g. 2026-12-31T00:00:00Z, within "
+                                                        "10 years"},
                                         status=400)
             else:
                 raise RegistryError("UNSUPPORTED", {"field": "body", "reason": "give expiresAfter, expiresAt "

@@ -52,13 +52,24 @@ def rfc3339(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# RFC 3339 date-time only (fromisoformat alone also takes week dates, basic formats and no
+# zone); years 1970-9999, so the epoch is never negative and renders back as written.
+_RFC3339 = re.compile(r"(19[7-9]\d|[2-9]\d{3})-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)", re.ASCII)
+
+
 def parse_time(value: str) -> Optional[int]:
     """Epoch seconds of an RFC 3339 time with a zone (`2026-12-01T12:00:00Z`), None if not one."""
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         return None
-    return int(when.timestamp()) if when.tzinfo is not None else None
+    head, _, rest = value.upper().partition(".")
+    if rest:  # fractions: whole seconds are kept; the zone follows the digits
+        head += rest.lstrip("0123456789")
+    try:
+        when = datetime.fromisoformat(head.replace("Z", "+00:00"))
+        epoch = int(when.timestamp())
+    except (ValueError, OverflowError):
+        return None
+    return epoch if epoch >= 0 else None  # 1970-01-01T00:00:00+01:00 is 1969 in UTC
 
 
 def is_expired(expires_at: Optional[int], now: float) -> bool:
@@ -97,6 +108,28 @@ def policy_from_doc(doc: Optional[dict]) -> Policy:
     return Policy(list(doc.get("immutableTags") or []), seconds, list(doc.get("retention") or []), dict(doc))
 
 
+def stored_policy(repo: str, doc: Any) -> Policy:
+    """The stored policy as rules, or a clear 409: a document stored by an older version
+    or by hand must not crash a run, or answer a push with a 500, by a TypeError."""
+    try:
+        if doc is not None and not isinstance(doc, dict):
+            raise TypeError("not an object")
+        policy = policy_from_doc(doc)
+        if not all(isinstance(p, str) for p in policy.immutable):
+            raise TypeError("immutableTags holds a non-string")
+        for rule in policy.retention:
+            if "tags" in rule and not isinstance(rule["tags"], str) or "count" in rule and (
+                    type(rule["count"]) is not int or rule["count"] < 1) or "days" in rule and (
+                    not isinstance(rule["days"], (int, float)) or isinstance(rule["days"], bool)
+                    or not 0 <= rule["days"] <= 36500):
+                raise TypeError(f"bad rule {str(rule)[:120]}")
+        return policy
+    except (RegistryError, TypeError, AttributeError, KeyError) as exc:
+        raise RegistryError("UNSUPPORTED", {"reason": f"the stored tag policy of {repo} is unusable "
+                                            f"({exc.code if isinstance(exc, RegistryError) else exc}); "
+                                            "set it again", "repository": repo}, status=409) from None
+
+
 def _config_labels(config: Any) -> dict:
     labels = (config.get("config") or {}).get("Labels") if isinstance(config, dict) else None
     return labels if isinstance(labels, dict) else {}
@@ -123,7 +156,7 @@ class TagRules:
             hit = None if fresh else self._cache.get(repo)
         if hit is None:
             doc, rev = self.store.get_policy(repo)
-            hit = (policy_from_doc(doc), rev)
+            hit = (stored_policy(repo, doc), rev)
             with self._lock:
                 self._cache[repo] = hit
                 self._cache.move_to_end(repo)

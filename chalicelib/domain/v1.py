@@ -29,6 +29,8 @@ class V1Pull:
     def _images(self, repo: str, tag: str) -> list[tuple]:
         """(id, layer digest, size, v1 json, ancestry) for a tag, top image first."""
         m = self.registry.get_manifest(repo, tag, accept=SCHEMA1)
+        if m.body is None:  # a stored manifest without bytes (inline or in S3) cannot be served
+            raise RegistryError("MANIFEST_UNKNOWN", {"name": repo, "reference": tag, "reason": "no bytes"})
         doc = json.loads(m.body)
         entries = [json.loads(h["v1Compatibility"]) for h in doc["history"]]
         ids = [e["id"] for e in entries]

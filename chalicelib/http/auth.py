@@ -73,7 +73,7 @@ def catalog_challenge(request: Any) -> RegistryError:
     return _challenge_error(request, CATALOG_SCOPE, "catalog access required", "insufficient_scope")
 
 
-def _claims(request: Any, scope: Optional[Scope] = None) -> Optional[dict]:
+def _claims(request: Any, scope: "Optional[Scope] | list[Scope]" = None) -> Optional[dict]:
     """The verified claims of the Bearer token, None without one.
 
     A bad or expired token gets a challenge naming `scope` (as distribution

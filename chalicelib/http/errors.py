@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from chalice import Response
 
@@ -19,7 +19,8 @@ def render(err: RegistryError, method: str = "GET") -> Response:
     """An OCI error response (HEAD responses carry no body)."""
     body = "" if method == "HEAD" else json.dumps(err.body())
     # Also rendered outside the app's middleware (the event adapter's own refusals).
-    headers = {"Content-Type": "application/json", **API_VERSION, **SECURITY_HEADERS, **err.headers}
+    headers: dict[str, Union[str, list[str]]] = {"Content-Type": "application/json", **API_VERSION,
+                                                 **SECURITY_HEADERS, **err.headers}
     return Response(body=body, status_code=err.status, headers=headers)
 
 

@@ -198,8 +198,8 @@ def from_v2(event: dict, routes: RouteTable) -> dict:
     body = event.get("body") or ""
     raw = isinstance(body, bytes)  # RAW_BODY_NOTE
     try:
-        data = body if raw else (base64.b64decode(body, validate=True) if event.get("isBase64Encoded")
-                                 else body.encode("utf-8"))
+        data = body if isinstance(body, bytes) else (
+            base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8"))
     except ValueError:
         raise BadRequest(400, "the request body is not valid base64") from None
     return rest_event(method, path, event.get("rawQueryString") or "", headers, data, resource,

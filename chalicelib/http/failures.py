@@ -28,7 +28,7 @@ _BACKEND_MODULES = ("botocore.", "boto3.", "pynamodb.", "urllib3.", "s3transfer.
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and everything it was raised from or wraps."""
     seen = set()
-    stack = [exc]
+    stack: list[Optional[BaseException]] = [exc]
     while stack:
         e = stack.pop()
         if e is None or id(e) in seen:

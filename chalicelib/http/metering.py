@@ -51,5 +51,6 @@ def note(meter: UsageMeter, event: dict, response: dict, operation: str, redirec
     if ns is None:
         return
     kind, _, method = operation.rpartition(" ")
-    meter.record(ns, request_counts(kind, method, int(response.get("statusCode") or 0),
-                                    _header(response, "content-type"), redirected))
+    status = int(response.get("statusCode") or 0)
+    meter.record(ns, request_counts(kind, method, status, _header(response, "content-type"), redirected),
+                 proven=200 <= status < 400)  # content served or written: the namespace is real

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 SERVICE = "oci-registry"
 NAMESPACE = "OciRegistry"
@@ -41,7 +41,7 @@ _V2_KINDS = (
 class _Stderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (test capture, local server)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -108,7 +108,7 @@ def redirected(size: int) -> None:
     _state.redirected = getattr(_state, "redirected", 0) + max(0, int(size))
 
 
-def record(event: dict, response: dict, seconds: float) -> Optional[dict]:
+def record(event: dict, response: dict, seconds: float) -> Optional[Mapping[str, Any]]:
     """Emit the request's EMF line; returns it (tests read it back)."""
     status = int(response.get("statusCode") or 0)
     request_id = (event.get("requestContext") or {}).get("requestId", "-")

@@ -35,7 +35,7 @@ class Fractional(float):
     take 1.0 for an "integer" when `float.is_integer()` says so; this one says no, so a
     count or size must be written as an integer, while "number" fields still take it."""
 
-    def is_integer(self) -> bool:  # type: ignore[override]
+    def is_integer(self) -> bool:
         return False
 
 

@@ -21,7 +21,8 @@ from .common import json_response
 bp = Blueprint(__name__)
 MAX_SCOPES = 64
 _TEXT = {"type": "string", "maxLength": 255}
-_SCOPES = {"type": "string", "maxLength": 16384}
+MAX_SCOPE_CHARS = 16384
+_SCOPES = {"type": "string", "maxLength": MAX_SCOPE_CHARS}
 # The OAuth2 form (RFC 6749 says to ignore unknown parameters, so they are allowed,
 # but the ones we read are typed and bounded). Account names are checked by login().
 FORM = {"type": "object", "required": ["grant_type"], "properties": {
@@ -40,7 +41,7 @@ def _multi(request, name: str) -> list[str]:
 
 
 def _scopes(values: list[str]):
-    if sum(len(v) for v in values) > _SCOPES["maxLength"]:
+    if sum(len(v) for v in values) > MAX_SCOPE_CHARS:
         raise invalid("scope", "scopes too long")
     requested = parse_scopes(values)
     if len(requested) > MAX_SCOPES:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, V1ImageItem, _connection,
-                            _reasons, touch_repo)
-from .dynamo_tx import transact
+from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, UploadItem,
+                            V1ImageItem, _connection, _reasons, touch_repo)
 from .dynamo_quota import link_parts, refusal, unlink_parts, warned
+from .dynamo_tx import OwnedTransaction, transact
 from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
 from .quota_ports import QuotaExceeded
 from .ports import BlobLink
@@ -60,17 +60,18 @@ class BlobTables:
         return BlobLink("", digest, int(it.size), it.s3_key)
 
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
-                  written_at: Optional[float] = None) -> bool:
+                  written_at: Optional[float] = None, upload_id: Optional[str] = None) -> bool:
         """Link a committed blob into `repo`; False when it was linked already. The new link
         is counted, referenced by no manifest yet: a garbage candidate until one is pushed.
         With `written_at` (when the caller started writing the bytes), BlobCollected while a
-        collection claims the blob or when it deleted the bytes after that."""
+        collection claims the blob or when it deleted the bytes after that. With `upload_id`,
+        the finished upload session is deleted in the same transaction."""
         pk = keys.repo_pk(repo)
         now = int(time.time())
         shared, soft = False, True   # the namespace links it already; the soft limit still holds
 
-        def build(t: TransactWrite) -> None:
-            t.owner = "link"
+        def build(t: OwnedTransaction) -> None:
+            t.owner = "link"  # pynamodb sends deletes before puts: owners name the refusals
             t.save(BlobLinkItem(pk, keys.blob_link_sk(digest), size=size, s3_key=s3_key, mrefs=0, counted=True,
                                 gcpk=GC_LINK, gcat=now),
                    condition=BlobLinkItem.pk.does_not_exist())
@@ -87,8 +88,11 @@ class BlobTables:
             t.owner = None
             touch_repo(t, repo, stored=size)
             link_parts(t, repo, digest, size, shared, soft)
+            t.owner = None
+            if upload_id:
+                t.delete(UploadItem(keys.upload_pk(upload_id), keys.META_SK))
 
-        def refused(codes: list, t: Any) -> None:
+        def refused(codes: list, t: OwnedTransaction) -> None:
             owners = t.refused(codes)
             if "link" in owners:
                 raise _AlreadyLinked()

@@ -13,8 +13,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
-from .dynamo_models import (_CONFLICT_RETRIES, GC_LINK, BlobLinkItem, ExpiryItem, ManifestItem, RepoItem, TagItem,
-                            _connection, _reasons, catalog_page, conditional, touch_repo)
+from .dynamo_models import (_CONFLICT_RETRIES, GC_LINK, BlobLinkItem, ExpiryItem, Item, ManifestItem, RepoItem,
+                            TagItem, _connection, _reasons, catalog_page, conditional, touch_repo)
 from .dynamo_quota import manifest_part, refusal, warned
 from .dynamo_tx import OwnedTransaction
 from .ports import (ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
@@ -68,7 +68,8 @@ class ManifestTables:
         `parts` (other stores' writes, e.g. a Helm index entry) commit in it too."""
         repo = manifest.repo
         pk = keys.repo_pk(repo)
-        checks = [(BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
+        checks: list[tuple[type[Item], str, str, str]] = [
+            (BlobLinkItem, keys.blob_link_sk(d), d, "blob") for d in dict.fromkeys(blobs)]
         checks += [(ManifestItem, keys.manifest_sk(d), d, "manifest") for d in dict.fromkeys(manifests)
                    if d != manifest.digest]
         room = _MAX_CONDITION_CHECKS - sum(p.ops for p in parts)
@@ -153,18 +154,20 @@ class ManifestTables:
     def put_derived(self, source_digest: str, media_type: str, derived: ManifestRecord) -> None:
         """Keep a conversion: the derived manifest (by its digest) and the cache entry, together."""
         pk = keys.repo_pk(derived.repo)
-        fields = dict(digest=derived.digest, media_type=derived.media_type, size=derived.size,
-                      body=derived.body)
+
+        def item(sk: str) -> ManifestItem:
+            return ManifestItem(pk, sk, digest=derived.digest, media_type=derived.media_type,
+                                size=derived.size, body=derived.body)
+
         try:
             with TransactWrite(connection=_connection()) as t:
                 # never over a pushed manifest of the same digest (its refcounts would be lost)
-                t.save(ManifestItem(pk, keys.manifest_sk(derived.digest), **fields),
-                       condition=ManifestItem.counted.does_not_exist())
-                t.save(ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields))
+                t.save(item(keys.manifest_sk(derived.digest)), condition=ManifestItem.counted.does_not_exist())
+                t.save(item(keys.derived_sk(source_digest, media_type)))
         except TransactWriteError as err:
             if _reasons(err)[:1] != ["ConditionalCheckFailed"]:
                 raise
-            ManifestItem(pk, keys.derived_sk(source_digest, media_type), **fields).save()
+            item(keys.derived_sk(source_digest, media_type)).save()
 
     def _check_exist(self, repo: str, checks: list) -> None:
         pk = keys.repo_pk(repo)

@@ -10,7 +10,7 @@ import time
 from typing import Any, Optional
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -77,7 +77,7 @@ class Item(Model):
     garbage_index = _GarbageIndex()
 
     @classmethod
-    def _get_connection(cls):  # type: ignore[override]
+    def _get_connection(cls) -> TableConnection:
         # Subclasses reuse the base's connection instead of building their own client.
         if cls is not Item:
             return Item._get_connection()
@@ -197,6 +197,8 @@ class UploadItem(Item):
     verify_state = BinaryAttribute(null=True, legacy_encoding=False)
     copy_mpu_id = UnicodeAttribute(null=True)
     copy_parts = UnicodeAttribute(null=True)  # JSON [[number, etag], ...]
+    direct_key = UnicodeAttribute(null=True)
+    direct_etag = UnicodeAttribute(null=True)
 
 
 class VerifyingItem(Item):

@@ -40,6 +40,7 @@ class UploadTables:
             part_size=int(it.part_size or 0), direct_state=it.direct_state,
             verify_state=it.verify_state or b"", copy_mpu_id=it.copy_mpu_id,
             copy_parts=json.loads(it.copy_parts) if it.copy_parts else [],
+            direct_key=it.direct_key, direct_etag=it.direct_etag,
         )
 
     def save_upload(self, session: UploadSession, expected_offset: int) -> bool:
@@ -62,6 +63,7 @@ class UploadTables:
             part_size=s.part_size or None, direct_state=s.direct_state,
             verify_state=s.verify_state or None, copy_mpu_id=s.copy_mpu_id,
             copy_parts=json.dumps(s.copy_parts) if s.copy_parts else None,
+            direct_key=s.direct_key, direct_etag=s.direct_etag,
         )
 
     # -- direct uploads -----------------------------------------------------

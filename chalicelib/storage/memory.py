@@ -238,10 +238,11 @@ class MemoryMetadataStore:
         return None
 
     def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
-                  written_at: Optional[float] = None) -> bool:
+                  written_at: Optional[float] = None, upload_id: Optional[str] = None) -> bool:
         """Create the link once (False when linked already) and count the reference. With
         `written_at` (when the caller started writing the bytes), refused (BlobCollected)
-        while a collection claims the blob or when it deleted the bytes after that."""
+        while a collection claims the blob or when it deleted the bytes after that. The
+        session `upload_id` goes with the link, as in the adapter's transaction."""
         with self._lock:
             if (repo, digest) in self._links:
                 return False
@@ -260,6 +261,8 @@ class MemoryMetadataStore:
                     b.since = now
                 raise
             count()
+            if upload_id:
+                self._uploads.pop(upload_id, None)
             self._links[(repo, digest)] = BlobLink(repo, digest, size, s3_key)
             self._link_gc[(repo, digest)] = [0, now]   # nothing references it yet
             if b is None:

@@ -37,6 +37,11 @@ def _etag(data: bytes) -> str:
     return '"' + hashlib.md5(data).hexdigest() + '"'  # noqa: S324 - S3's ETag, not security
 
 
+def _multipart_etag(chosen: list) -> str:
+    md5s = b"".join(bytes.fromhex(e.strip('"')) for _, e, _ in chosen)
+    return f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'  # noqa: S324 - S3's ETag
+
+
 def _sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
@@ -48,6 +53,7 @@ class MemoryBlobStore:
         self._bucket = bucket
         self._lock = threading.Lock()
         self._objects: dict = {}   # key -> (bytes, sha256 checksum or None)
+        self._etags: dict = {}     # key -> the ETag of the object's current version
         self._uploads: dict = {}   # upload id -> {"key", "sha256": bool, "parts": {n: (bytes, etag, sha)}}
 
     def _object(self, key: str) -> bytes:
@@ -64,6 +70,7 @@ class MemoryBlobStore:
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._objects[key] = (bytes(data), None)
+            self._etags[key] = _etag(data)
 
     def get(self, key: str) -> bytes:
         with self._lock:
@@ -76,10 +83,12 @@ class MemoryBlobStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._objects.pop(key, None)
+            self._etags.pop(key, None)
 
     def copy(self, src: str, dst: str, size: int = 0) -> None:
         with self._lock:
             self._objects[dst] = self._objects.get(src) or (self._object(src), None)
+            self._etags[dst] = _etag(self._objects[dst][0])
 
     def copy_fresh(self, src: str, dst: str) -> bool:
         with self._lock:
@@ -133,10 +142,13 @@ class MemoryBlobStore:
                 return None
             return [(n, len(d), e, c) for n, (d, e, c) in sorted(up["parts"].items())]
 
-    def _complete(self, key: str, mpu_id: str, parts: list) -> None:
-        """`parts`: [(number, etag, sha256 or None)], ascending, each as uploaded."""
+    def _complete(self, key: str, mpu_id: str, parts: list, fresh: bool = False) -> str:
+        """`parts`: [(number, etag, sha256 or None)], ascending, each as uploaded; `fresh`:
+        only if no object is at `key` (If-None-Match: *)."""
         with self._lock:
             up = self._upload(key, mpu_id)
+            if fresh and key in self._objects:
+                raise FakeS3Error("PreconditionFailed", key)
             numbers = [int(p[0]) for p in parts]
             if not parts or numbers != sorted(set(numbers)):
                 raise FakeS3Error("InvalidPartOrder", key)
@@ -154,13 +166,20 @@ class MemoryBlobStore:
                 digests = b"".join(base64.b64decode(c) for _, _, c in chosen)
                 composite = f"{_sha256_b64(digests)}-{len(chosen)}"
             self._objects[key] = (data, composite)
+            self._etags[key] = _multipart_etag(chosen)
             del self._uploads[mpu_id]
+            return self._etags[key]
 
     def complete_multipart(self, key: str, mpu_id: str, parts: list) -> None:
         self._complete(key, mpu_id, [(n, e, None) for n, e in parts])
 
-    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None:
-        self._complete(key, mpu_id, [(n, e, c) for n, e, c in parts])
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list, fresh: bool = False) -> str:
+        return self._complete(key, mpu_id, [(n, e, c) for n, e, c in parts], fresh)
+
+    def delete_if(self, key: str, etag: str) -> None:
+        with self._lock:
+            if key in self._objects and self._etags.get(key) == etag:
+                del self._objects[key], self._etags[key]
 
     def abort_multipart(self, key: str, mpu_id: str) -> None:
         with self._lock:

@@ -1,36 +1,35 @@
 """In-memory fake of the UiReads port, over the metadata fake's dictionaries."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .ports import RepoStats, UiTagRecord
+from .ports import TAG_PAGE_READ_FACTOR, RepoStats, UiTagRecord
 
-
-def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:
-    from .memory import _page as page
-
-    return page(names, n, last)
+if TYPE_CHECKING:  # for types only: memory.py imports this module
+    from .memory import MemoryMetadataStore
 
 
 class MemoryUiReads:
     """UiReads over the metadata fake's dictionaries."""
 
-    def __init__(self, meta: "MemoryMetadataStore") -> None:  # noqa: F821 - memory.py imports this module
+    def __init__(self, meta: MemoryMetadataStore) -> None:
         self._meta = meta
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
         m = self._meta
         with m._lock:
-            now = m._clock()
-            names = sorted(t for (r, t), rec in m._tags.items()
-                           if r == repo and (rec.expires_at is None or rec.expires_at > now))
-            page, more = _page(names, n, last)
-            out = []
-            for tag in page:
+            now, budget = m._clock(), TAG_PAGE_READ_FACTOR * (n + 1)
+            names = sorted(t for (r, t) in m._tags if r == repo and (last is None or t > last))
+            out: list[UiTagRecord] = []
+            for tag in names[:budget]:   # expired ones count against the read budget, as in DynamoDB
                 t = m._tags[(repo, tag)]
+                if t.expires_at is not None and t.expires_at <= now:
+                    continue
                 out.append(UiTagRecord(repo, tag, t.digest, t.media_type, t.size, t.body, t.s3_key,
                                        expires_at=t.expires_at, pushed=m._tag_pushed.get((repo, tag))))
-            return out, more
+                if len(out) > n:
+                    return out[:n], out[n - 1].tag
+            return out, (names[budget - 1] if len(names) >= budget else None)
 
     def repo_visibility(self, repo: str) -> Optional[bool]:
         with self._meta._lock:

@@ -5,7 +5,7 @@ The records are plain dataclasses so the domain never sees pynamodb or boto3.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
 
 @dataclass
@@ -35,6 +35,10 @@ class TagRecord:
     body: Optional[bytes] = None
     s3_key: Optional[str] = None
     expires_at: Optional[int] = None  # epoch seconds; reads treat it as gone from then on
+
+
+# What a manifest read serves: the manifest's own record or a tag's denormalised copy of it.
+StoredManifest = Union[ManifestRecord, TagRecord]
 
 
 @dataclass
@@ -82,7 +86,7 @@ class UploadSession:
     tail_size: int = 0
     tail_inline: Optional[bytes] = None
     expires: int = 0
-    # Direct-to-S3 uploads (domain/direct.py): the method ("put" or "multipart") once
+    # Direct-to-S3 uploads (domain/direct.py, direct_close.py): the method ("put" or "multipart") once
     # planned, the declared size and digest, the part size; while closing, the state
     # ("verifying", "copying"), the SHA-256 state of the bytes hashed so far (`offset`
     # counts them) and the multipart copy to the blob's key.
@@ -94,6 +98,26 @@ class UploadSession:
     verify_state: bytes = b""
     copy_mpu_id: Optional[str] = None
     copy_parts: list = field(default_factory=list)  # [[part_number, etag], ...]
+    # A multipart plan made with the digest known uploads straight to the blob's key
+    # (`direct_key`; None: the staging key) and completes there if nothing is (no copy);
+    # `direct_etag` is the completed object's ETag, so a refusal deletes only that object.
+    direct_key: Optional[str] = None
+    direct_etag: Optional[str] = None
+
+
+def missing_object(exc: BaseException) -> bool:
+    """True when a BlobStore call failed because its object or multipart upload is gone.
+    Adapters raise S3's error shape (`.response["Error"]["Code"]`), the fake included."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "NoSuchUpload", "NotFound", "404")
+
+
+def taken(exc: BaseException) -> bool:
+    """True when a conditional write (If-None-Match, If-Match) found another object."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return code in ("PreconditionFailed", "412")
 
 
 class ReferenceMissing(Exception):
@@ -150,7 +174,11 @@ class MetadataStore(Protocol):
     def get_blob_link(self, repo: str, digest: str) -> Optional[BlobLink]: ...
     def get_blob(self, digest: str) -> Optional[BlobLink]: ...
     def find_blob_link(self, repos: list[str], digest: str) -> Optional[BlobLink]: ...
-    def link_blob(self, repo: str, digest: str, size: int, s3_key: str) -> bool: ...
+    # `written_at`: when the caller started writing the bytes (BlobCollected if a collection took
+    # them since). `upload_id`: the finished upload session, deleted with the link (one write,
+    # not two); when the link existed already, nothing is written and the caller drops the session.
+    def link_blob(self, repo: str, digest: str, size: int, s3_key: str,
+                  written_at: Optional[float] = None, upload_id: Optional[str] = None) -> bool: ...
     def unlink_blob(self, repo: str, digest: str) -> bool: ...
     def put_v1_images(self, repo: str, images: list) -> None: ...
     def get_v1_image(self, image_id: str) -> list: ...
@@ -172,7 +200,8 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def size(self, key: str) -> Optional[int]: ...  # None: no such object
     def delete(self, key: str) -> None: ...
-    def copy(self, src: str, dst: str) -> None: ...
+    # `size` picks the copy: one CopyObject up to 5 GiB, a managed multipart copy beyond.
+    def copy(self, src: str, dst: str, size: int = 0) -> None: ...
     def presign_get(self, key: str, ttl: int) -> str: ...
     def create_multipart(self, key: str) -> str: ...
     def upload_part(self, key: str, mpu_id: str, number: int, data: bytes) -> str: ...
@@ -184,7 +213,9 @@ class BlobStore(Protocol):
     def presign_part_sha256(self, key: str, mpu_id: str, number: int, sha256_b64: str,
                             size: int, ttl: int) -> str: ...
     def list_parts(self, key: str, mpu_id: str) -> Optional[list]: ...
-    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None: ...
+    # fresh: complete only if no object is at `key` (else an exception, `taken`); the ETag
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list, fresh: bool = False) -> str: ...
+    def delete_if(self, key: str, etag: str) -> None: ...  # only that version of the object
     def head_sha256(self, key: str) -> Optional[tuple[int, Optional[str]]]: ...
     def read_range(self, key: str, start: int, length: int) -> Iterator[bytes]: ...
     def copy_fresh(self, src: str, dst: str) -> bool: ...  # False: `src` does not exist
@@ -270,11 +301,18 @@ class RepoStats:
     stored: Optional[int] = None
 
 
+# A tag page reads at most this many times its size of tag items: expired tags are skipped,
+# but a long run of them ends the page early (with a cursor) instead of reading on unbounded.
+TAG_PAGE_READ_FACTOR = 4
+
+
 class UiReads(Protocol):
     """Read-only queries the web UI needs beyond the distribution API's."""
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
-        """A page of tags with their denormalised manifests: one Query."""
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
+        """Up to `n` live tags after `last` with their denormalised manifests (one Query when
+        none has expired; at most TAG_PAGE_READ_FACTOR × (n + 1) items read), and the tag to go
+        on from (None at the end). A page cut short by expired tags may hold fewer than `n`."""
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
         """When each repository was last pushed to (one BatchGetItem; missing ones left out)."""
     def repo_stats(self, repos: list[str]) -> dict[str, RepoStats]:

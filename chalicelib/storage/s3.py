@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Optional
 
 FIVE_GIB = 5 * 1024**3
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 8 * 1024 * 1024  # read_range pieces: few, large reads (hashing takes any length)
 
 
 class S3BlobStore:
@@ -97,8 +97,8 @@ class S3BlobStore:
 
     def create_multipart_sha256(self, key: str) -> str:
         """A multipart upload whose parts must each carry a SHA-256 checksum."""
-        return self._s3.create_multipart_upload(Bucket=self._bucket, Key=key,
-                                                ChecksumAlgorithm="SHA256")["UploadId"]
+        return self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, ChecksumAlgorithm="SHA256",
+                                                ContentType="application/octet-stream")["UploadId"]
 
     def presign_part_sha256(self, key: str, mpu_id: str, number: int, sha256_b64: str,
                             size: int, ttl: int) -> str:
@@ -125,12 +125,23 @@ class S3BlobStore:
                 return out
             marker = int(resp["NextPartNumberMarker"])
 
-    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list) -> None:
-        """Assemble [(number, etag, sha256_b64)]; S3 checks every part's ETag and checksum."""
-        self._s3.complete_multipart_upload(
-            Bucket=self._bucket, Key=key, UploadId=mpu_id,
+    def complete_multipart_sha256(self, key: str, mpu_id: str, parts: list, fresh: bool = False) -> str:
+        """Assemble [(number, etag, sha256_b64)]; S3 checks every part's ETag and checksum.
+        `fresh`: only if no object is at `key` (If-None-Match: *; else 412 PreconditionFailed,
+        the object and the upload untouched). Returns the object's ETag."""
+        return self._s3.complete_multipart_upload(
+            Bucket=self._bucket, Key=key, UploadId=mpu_id, **({"IfNoneMatch": "*"} if fresh else {}),
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e, **({"ChecksumSHA256": c} if c else {})}
-                                       for n, e, c in parts]})
+                                       for n, e, c in parts]})["ETag"]
+
+    def delete_if(self, key: str, etag: str) -> None:
+        """Delete the object only while it is the version with `etag` (If-Match); a missing or
+        replaced object is left alone."""
+        try:
+            self._s3.delete_object(Bucket=self._bucket, Key=key, IfMatch=etag)
+        except Exception as exc:  # noqa: BLE001 - botocore's ClientError, imported lazily
+            if _code(exc) not in ("404", "NoSuchKey", "NotFound", "PreconditionFailed", "412"):
+                raise
 
     def head_sha256(self, key: str) -> Optional[tuple[int, Optional[str]]]:
         """(size, S3's recorded SHA-256 in base64) of an object; None when it is missing."""

@@ -8,31 +8,41 @@ from pynamodb.exceptions import DoesNotExist
 
 from . import keys
 from .dynamo import RepoItem, TagItem
-from .ports import RepoStats, UiTagRecord
+from .ports import TAG_PAGE_READ_FACTOR, RepoStats, UiTagRecord
 
 
 class DynamoUiReads:
     """UiReads on the registry table: a tag page with its manifests is one Query."""
 
-    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], bool]:
-        """Up to `n` tags after `last`, each with the manifest its item carries."""
-        cond = TagItem.sk > keys.tag_sk(last) if last else TagItem.sk.startswith(keys.TAG_PREFIX)
+    def tag_items(self, repo: str, n: int, last: Optional[str]) -> tuple[list[UiTagRecord], Optional[str]]:
+        """Up to `n` live tags after `last`, each with the manifest its item carries."""
         out: list[UiTagRecord] = []
         now = time.time()
-        # page_size, not limit: expired tags are skipped, and the query goes on to the next
-        # page until n + 1 live tags are seen, so `more` (the next-page marker) stays right.
-        for it in TagItem.query(keys.repo_pk(repo), cond, page_size=n + 1, consistent_read=True):
-            if not it.sk.startswith(keys.TAG_PREFIX):
-                break
-            if it.expires_at is not None and it.expires_at <= now:
-                continue  # expired: hidden at once (the lifecycle run deletes it)
-            out.append(UiTagRecord(repo, it.sk[len(keys.TAG_PREFIX):], it.digest, it.media_type,
-                                   int(it.size or 0), it.body, it.s3_key,
-                                   expires_at=int(it.expires_at) if it.expires_at is not None else None,
-                                   pushed=int(it.pushed) if it.pushed is not None else None))
-            if len(out) > n:
-                break
-        return out[:n], len(out) > n
+        budget, want, cursor = TAG_PAGE_READ_FACTOR * (n + 1), n + 1, last
+        while budget > 0:
+            # Limit n + 1: with nothing expired the page is one Query. Expired ones seen: read on
+            # past them, another n + 1 (twice what is missing if more): at most 4 Queries a page.
+            k = min(budget, want)
+            cond = TagItem.sk > keys.tag_sk(cursor) if cursor else TagItem.sk.startswith(keys.TAG_PREFIX)
+            read = 0
+            for it in TagItem.query(keys.repo_pk(repo), cond, limit=k, page_size=k, consistent_read=True):
+                read += 1
+                if not it.sk.startswith(keys.TAG_PREFIX):
+                    return out, None
+                cursor = it.sk[len(keys.TAG_PREFIX):]
+                if it.expires_at is not None and it.expires_at <= now:
+                    continue  # expired: hidden at once (the lifecycle run deletes it)
+                out.append(UiTagRecord(repo, cursor, it.digest, it.media_type, int(it.size or 0), it.body,
+                                       it.s3_key,
+                                       expires_at=int(it.expires_at) if it.expires_at is not None else None,
+                                       pushed=int(it.pushed) if it.pushed is not None else None))
+                if len(out) > n:
+                    return out[:n], out[n - 1].tag
+            if read < k:
+                return out, None  # the repository's tags end here
+            budget -= read
+            want = max(n + 1, 2 * (n + 1 - len(out)))
+        return out, cursor  # budget spent on expired tags: the next page goes on from here
 
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """One GetItem of the repository item: None when missing, else its public flag."""

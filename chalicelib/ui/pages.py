@@ -100,12 +100,12 @@ def repository(ctx: Ctx) -> Response:
     repo = param(ctx, "name", REPO_RE)
     last = param(ctx, "last", TAG_RE, required=False) or None
     public = need_readable(ctx, repo)
-    items, more = gw.reads().tag_items(repo, TAGS_PER_PAGE, last)
+    items, next_last = gw.reads().tag_items(repo, TAGS_PER_PAGE, last)
     rows = [views.tag_row(ctx.target, repo, t.tag, t.digest, t.media_type, t.size, t.body, t.pushed,
                           t.expires_at) for t in items]
     ns = repo.split("/", 1)[0]
     return page(ctx, "repo.html", title=repo, repo=repo, rows=rows, quote=quote, public=public,
-                 next_last=rows[-1].tag if more and rows else "",
+                 next_last=next_last or "",
                  can_admin=bool(ctx.user) and can_administer(ctx.principal, ns), namespace=ns)
 
 

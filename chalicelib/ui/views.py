@@ -46,6 +46,12 @@ def parse_json(body: Optional[bytes]) -> Optional[dict]:
     return doc if isinstance(doc, dict) else None
 
 
+def _object(doc: dict, key: str) -> dict:
+    """doc[key] when it is a JSON object, else {} (pushed documents may hold anything)."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def platform_of(p: Any) -> str:
     if not isinstance(p, dict):
         return "-"
@@ -58,7 +64,7 @@ def platform_of(p: Any) -> str:
 def kind_of(media_type: str, doc: Optional[dict]) -> tuple[str, str]:
     """(kind, detail): image, index, Helm chart or artifact (with its type)."""
     doc = doc or {}
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    config = _object(doc, "config")
     if media_type in INDEX_TYPES:
         return "index", doc.get("artifactType") or ""
     if config.get("mediaType") == HELM_CONFIG:
@@ -100,7 +106,7 @@ def total_size(media_type: str, size: int, doc: Optional[dict]) -> Optional[int]
         return None
     if media_type in INDEX_TYPES:
         return size + sum(_size(d) for d in _descriptors(doc, "manifests"))
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    config = _object(doc, "config")
     return size + _size(config) + sum(_size(d) for d in _descriptors(doc, "layers"))
 
 
@@ -205,8 +211,8 @@ def manifest_view(repo: str, reference: str, digest: str, media_type: str, body:
     doc = parse_json(body) or {}
     kind, detail = kind_of(media_type, doc)
     config = doc.get("config") if isinstance(doc.get("config"), dict) else None
-    img = (config_doc or {}).get("config") if isinstance((config_doc or {}).get("config"), dict) else {}
-    labels = img.get("Labels") if isinstance(img.get("Labels"), dict) else {}
+    img = _object(config_doc or {}, "config")
+    labels = _object(img, "Labels")
     history = [h for h in (config_doc or {}).get("history") or [] if isinstance(h, dict)]
     subject = doc.get("subject", {}).get("digest") if isinstance(doc.get("subject"), dict) else None
     children = [{"digest": d.get("digest"), "media_type": d.get("mediaType"), "size": _size(d),
@@ -215,7 +221,7 @@ def manifest_view(repo: str, reference: str, digest: str, media_type: str, body:
     referrers = [{"digest": d.get("digest"), "artifact_type": d.get("artifactType") or d.get("mediaType"),
                   "type": referrer_type(d.get("artifactType") or d.get("mediaType")), "size": _size(d)}
                  for d in _descriptors(referrers_index, "manifests")]
-    annotations = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
+    annotations = _object(doc, "annotations")
     return ManifestView(
         repo=repo, reference=reference, digest=digest, media_type=media_type, kind=kind, detail=detail,
         size=len(body), subject=subject,

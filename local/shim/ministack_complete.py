@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 from typing import Any, Optional
 
 from ministack.services import s3
@@ -70,8 +71,20 @@ def _assemble(path: str, parts: list) -> None:
         os.close(fd)
 
 
+_ONE_AT_A_TIME = threading.Lock()
+
+
 def complete_multipart_upload(bucket_name: str, key: str, body: bytes, query_params: dict,
                               headers: Optional[dict] = None) -> tuple:
+    """One completion at a time: the If-None-Match / If-Match check and the object taking
+    its key are then one step, as in S3 (two uploads completing at one key with
+    If-None-Match: * leave the first object and refuse the second with 412)."""
+    with _ONE_AT_A_TIME:
+        return _complete(bucket_name, key, body, query_params, headers)
+
+
+def _complete(bucket_name: str, key: str, body: bytes, query_params: dict,
+              headers: Optional[dict] = None) -> tuple:
     headers = headers or {}
     bucket = s3._ensure_bucket(bucket_name)
     if bucket is None:

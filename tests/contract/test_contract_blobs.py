@@ -100,3 +100,35 @@ def test_copy_part(impl, key):
     e2 = impl.blobs.copy_part(key + ".src", key, mpu, 2, 5 * MIB, len(src) - 1)
     impl.blobs.complete_multipart(key, mpu, [[1, e1], [2, e2]])
     assert impl.blobs.get(key) == src
+
+
+def test_fresh_completion_never_replaces_an_object_and_delete_if_takes_only_its_version(impl, key):
+    """Direct uploads planned with the digest complete at the blob's key only if no object
+    is there (If-None-Match: *), and a refused one is deleted by its ETag (If-Match)."""
+    from chalicelib.storage.ports import taken
+
+    def staged(data: bytes) -> tuple:
+        mpu = impl.blobs.create_multipart_sha256(key)
+        impl.blobs.upload_part(key, mpu, 1, data)
+        (n, _, etag, sha), = impl.blobs.list_parts(key, mpu)
+        return mpu, [(n, etag, sha)]
+
+    mpu, parts = staged(b"first")
+    etag = impl.blobs.complete_multipart_sha256(key, mpu, parts, fresh=True)
+    assert isinstance(etag, str) and etag
+    mpu, parts = staged(b"second")
+    with pytest.raises(Exception) as err:
+        impl.blobs.complete_multipart_sha256(key, mpu, parts, fresh=True)
+    assert taken(err.value) and aws_failure(err.value) != 429
+    assert impl.blobs.get(key) == b"first"                  # never replaced
+    assert impl.blobs.list_parts(key, mpu) is not None       # the refused upload is still open
+    impl.blobs.abort_multipart(key, mpu)
+    impl.blobs.put(key, b"replaced by a proven writer")
+    impl.blobs.delete_if(key, etag)                          # not that version any more: kept
+    assert impl.blobs.get(key) == b"replaced by a proven writer"
+    mpu, parts = staged(b"third")
+    impl.blobs.delete(key)
+    etag = impl.blobs.complete_multipart_sha256(key, mpu, parts, fresh=True)
+    impl.blobs.delete_if(key, etag)
+    assert impl.blobs.size(key) is None
+    impl.blobs.delete_if(key, etag)                          # missing is fine

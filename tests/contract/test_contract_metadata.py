@@ -240,6 +240,20 @@ def test_upload_round_trip_and_stale_offset(impl, repo):
     impl.meta.delete_upload(s.upload_id)                              # deleting twice is fine
 
 
+def test_link_with_its_upload_deletes_the_session_in_the_same_write(impl, repo):
+    s, d = _session(repo), _digest("finished upload")
+    impl.meta.create_upload(s)
+    assert impl.meta.link_blob(repo, d, 9, f"blobs/{d}", upload_id=s.upload_id) is True
+    assert impl.meta.get_upload(s.upload_id) is None
+    assert impl.meta.get_blob_link(repo, d).size == 9
+    again = _session(repo)
+    impl.meta.create_upload(again)
+    # linked already: nothing is written, the session stays for the caller to drop
+    assert impl.meta.link_blob(repo, d, 9, f"blobs/{d}", upload_id=again.upload_id) is False
+    assert impl.meta.get_upload(again.upload_id) == again
+    assert impl.meta.link_blob(f"{repo}-b", d, 9, f"blobs/{d}", upload_id=uuid.uuid4().hex) is True  # no session: fine
+
+
 def test_expired_upload_reads_as_absent(impl, repo):
     s = _session(repo)
     s.expires = int(time.time()) - 5

@@ -56,11 +56,33 @@ def test_tag_pages_skip_expired_tags_without_losing_the_next_page(impl, repo):
         impl.meta.put_manifest(m, f"t{i:02d}", [], [], TagWrite(expires_at=exp))
     seen, last, pages = [], None, 0
     while True:
-        page, more = impl.ui.tag_items(repo, 3, last)
+        page, last = impl.ui.tag_items(repo, 3, last)
         pages += 1
         seen += [(t.tag, t.expires_at) for t in page]
-        if not more:
+        if last is None:
             break
-        last = page[-1].tag
     assert seen == [("t00", None), ("t06", None), ("t07", None), ("t08", None), ("t09", future)]
     assert pages == 2
+
+
+def test_a_long_run_of_expired_tags_ends_the_page_early_with_a_cursor(impl, repo):
+    """Pages of 2 read at most 4 × 3 items: t01..t30 expired cut the first page short (t00
+    alone, going on from the 12th tag read), a page may be empty, and paging on still finds every
+    live tag."""
+    from chalicelib.storage.ports import TAG_PAGE_READ_FACTOR, ManifestRecord, TagWrite
+    from support import sha256
+
+    assert TAG_PAGE_READ_FACTOR == 4
+    past = int(time.time()) - 60
+    for i in range(35):
+        body = f'{{"j":{i}}}'.encode()
+        m = ManifestRecord(repo=repo, digest=sha256(body), media_type="application/json", size=len(body), body=body)
+        impl.meta.put_manifest(m, f"t{i:02d}", [], [], TagWrite(expires_at=past if 1 <= i <= 30 else None))
+    page, nxt = impl.ui.tag_items(repo, 2, None)
+    assert ([t.tag for t in page], nxt) == (["t00"], "t11")
+    page, nxt = impl.ui.tag_items(repo, 2, nxt)
+    assert ([t.tag for t in page], nxt) == ([], "t23")      # nothing live in this stretch
+    page, nxt = impl.ui.tag_items(repo, 2, nxt)
+    assert ([t.tag for t in page], nxt) == (["t31", "t32"], "t32")
+    page, nxt = impl.ui.tag_items(repo, 2, nxt)
+    assert ([t.tag for t in page], nxt) == (["t33", "t34"], None)

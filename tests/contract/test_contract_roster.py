@@ -53,3 +53,42 @@ def test_roster_follows_robots(impl):
     assert [b.revoked for b in acc.namespace_members(ns).robots] == [False, False]
     assert acc.set_revoked(f"{ns}+gone", True) is False                         # no account: no entry
     assert [b.name for b in acc.namespace_members(ns).robots] == [f"{ns}+build", f"{ns}+ci"]
+
+
+def test_backfill_adds_grants_and_robots_written_before_the_roster(impl):
+    import pytest
+
+    if impl.name == "fake":
+        pytest.skip("the fake derives its roster from the grants: nothing to backfill")
+    from chalicelib.storage import keys
+    from chalicelib.storage.accounts_dynamo import RosterItem
+    from infra.roster_backfill import backfill_roster
+    from chalicelib.storage.ports import RosterRobot
+
+    ns = _ns()
+    acc = impl.accounts
+    alice, gone = f"alice-{ns}", f"gone-{ns}"
+    for name in (alice, gone):
+        acc.create_account(name, "h")
+    acc.put_grant(alice, "NS", ns, "write")
+    acc.put_grant(alice, "REPO", f"{ns}/app", "admin")
+    acc.put_grant(gone, "NS", ns, "read")
+    acc.create_account(f"{ns}+ci", "h", robot_namespace=ns)
+    acc.create_account(f"{ns}+old", "h", robot_namespace=ns)
+    acc.set_revoked(f"{ns}+old", True)
+    for it in RosterItem.query(keys.namespace_pk(ns)):      # as if written before the roster
+        if it.sk != keys.META_SK:
+            it.delete()
+    acc.delete_grant(gone, "NS", ns)                        # removed since: must not come back
+    assert acc.namespace_members(ns).members == []
+    first = backfill_roster()
+    assert first.members >= 2 and first.robots >= 2
+    r = acc.namespace_members(ns)
+    assert r.members == [RosterMember(alice, "write", None), RosterMember(alice, "admin", f"{ns}/app")]
+    assert [(b.name, b.revoked) for b in r.robots] == [(f"{ns}+ci", False), (f"{ns}+old", True)]
+    assert all(isinstance(b, RosterRobot) and b.created for b in r.robots)
+    acc.set_revoked(f"{ns}+ci", True)
+    backfill_roster()                                       # again: nothing overwritten, nothing doubled
+    r = acc.namespace_members(ns)
+    assert len(r.members) == 2 and [(b.name, b.revoked) for b in r.robots] == [(f"{ns}+ci", True),
+                                                                                (f"{ns}+old", True)]

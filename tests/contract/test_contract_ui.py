@@ -17,14 +17,14 @@ def _put(impl, repo: str, tag: str, seed: str) -> ManifestRecord:
 def test_tag_items_page_with_their_manifests(impl, repo):
     before = int(time.time())
     ms = {tag: _put(impl, repo, tag, tag) for tag in ("c", "a", "b")}
-    page, more = impl.ui.tag_items(repo, 2, None)
-    assert more is True
+    page, nxt = impl.ui.tag_items(repo, 2, None)
+    assert nxt == "b"
     assert [(t.tag, t.digest, t.body, t.size) for t in page] == [
         (tag, ms[tag].digest, ms[tag].body, ms[tag].size) for tag in ("a", "b")]
     assert all(t.pushed is not None and before <= t.pushed <= time.time() + 1 for t in page)
-    page, more = impl.ui.tag_items(repo, 2, "b")
-    assert ([t.tag for t in page], more) == (["c"], False)
-    assert impl.ui.tag_items(f"{repo}-none", 5, None) == ([], False)
+    page, nxt = impl.ui.tag_items(repo, 2, "b")
+    assert ([t.tag for t in page], nxt) == (["c"], None)
+    assert impl.ui.tag_items(f"{repo}-none", 5, None) == ([], None)
 
 
 def test_visibility_and_last_pushes(impl, repo):

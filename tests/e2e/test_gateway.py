@@ -82,6 +82,8 @@ def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, loc
         assert any(e.get("digest") == layer and e.get("size") == len(layout["blobs"][layer]) for e in log), log
         # skopeo announces the layer's length: its parts went to S3 while skopeo was still sending
         assert [e.get("how") for e in log if e.get("digest") == layer] == ["streamed"], log
+        # skopeo asked for the layer first (HEAD, 404): planned with its digest, completed in place
+        assert [e.get("hinted") for e in log if e.get("digest") == layer] == [True], log
         # pulled back from the registry itself, byte-identical
         out = tmp / "pulled"
         skopeo.copy(f"{limited.host}/admin/{uniq}:v1", f"oci:{out}:v1", timeout=900)

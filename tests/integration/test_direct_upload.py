@@ -173,9 +173,12 @@ def test_expired_url_refused(client, repo):
     assert up.close(sha256(data)) == sha256(data)
 
 
-def test_verification_spans_calls_and_manifests_wait_for_it(client, repo):
+def test_verification_spans_calls_and_manifests_wait_for_it(client, repo, monkeypatch):
     """With no time budget each close hashes one slice: 202s with a growing Range; a
     manifest naming the blob meanwhile gets MANIFEST_BLOB_UNKNOWN saying why."""
+    from chalicelib.domain import direct_close
+
+    monkeypatch.setattr(direct_close, "READ_PIECE", 2 * MIB)  # slices smaller than the blob
     data = os.urandom(12 * MIB)
     digest = sha256(data)
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -273,12 +276,13 @@ def test_200_mib_blob_under_lambda_limits_no_request_over_6_mb(registry, repo, l
 def test_large_blobs_are_promoted_by_part_copies_across_calls(client, repo, monkeypatch):
     """Above COPY_ONE_CALL the proven object is copied part by part, resumably, so no
     call waits for one long CopyObject (scaled down here: 5 MiB copy parts)."""
-    from chalicelib.domain import direct
+    from chalicelib.domain import direct, direct_close
 
     monkeypatch.setattr(direct, "COPY_ONE_CALL", 5 * MIB)
-    monkeypatch.setattr(direct, "COPY_PART", 5 * MIB)
-    monkeypatch.setattr(direct, "COPY_THREADS", 1)
-    monkeypatch.setattr(direct, "COPY_MARGIN_S", 0.0)
+    monkeypatch.setattr(direct_close, "COPY_ONE_CALL", 5 * MIB)
+    monkeypatch.setattr(direct_close, "COPY_PART", 5 * MIB)
+    monkeypatch.setattr(direct_close, "COPY_THREADS", 1)
+    monkeypatch.setattr(direct_close, "COPY_MARGIN_S", 0.0)
     data = os.urandom(16 * MIB + 3)
     digest = sha256(data)
     up = open_upload(client, repo)

@@ -1,5 +1,10 @@
 """Garbage collection over real HTTP (docs/lifecycle.md#garbage-collection): the admin
-route and the CLI, dry run vs real run, S3 objects deleted, and a run racing pushes."""
+route and the CLI, dry run vs real run, S3 objects deleted, a run racing pushes, and a
+collection's AWS calls.
+
+`make test` runs this module apart, in pytest processes of its own: a collection with grace 0
+is registry-wide and would take the in-flight blobs (uploaded, not yet in a manifest) of the
+other modules sharing the session's registry."""
 from __future__ import annotations
 
 import json
@@ -11,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from support import Client, sha256
+from support import Client, count_aws_calls, sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 OCI = "application/vnd.oci.image.manifest.v1+json"
@@ -162,3 +167,32 @@ def test_gc_racing_pushes_keeps_every_referenced_blob(registry, repo):
         for d, data in blobs.items():
             r = check.request("GET", f"/v2/{repo}/blobs/{d}", allow_redirects=True)
             assert r.status_code == 200 and r.content == data, (tag, d)
+
+
+def _settle() -> None:
+    from chalicelib import bootstrap
+
+    bootstrap.events().wait_idle(10, retries=True)
+    bootstrap.meter().flush()
+
+
+def test_gc_calls_grow_with_the_garbage(client, repo, registry):
+    """A collection: one Query per page of candidates, one transaction per link, and per blob
+    a claim, its S3 DeleteObject and its tombstone; the report's awsCalls are these counts."""
+    client.login(repo)
+
+    digest, _ = client.push_image(repo, "v1", layers=2, seed=repo)   # blobs no other test has
+    _settle()
+    requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin).raise_for_status()
+    assert client.request("DELETE", f"/v2/{repo}/manifests/{digest}").status_code == 202
+    _settle()
+    with count_aws_calls() as aws:
+        r = requests.post(f"{registry.url}/admin/gc", json={"grace": 0}, auth=registry.admin)
+    report = r.json()
+    assert (report["links"], report["blobs"]) == (3, 3), report   # the image's config and two layers
+    # 2 Query pages (links, blobs) + 3 link transactions + 3 claims + 3 tombstones; the request
+    # also logs the admin in and runs the tag lifecycle (its own calls, not the collection's)
+    assert report["awsCalls"] == {"dynamodb": 11, "s3": 3}
+    assert aws.calls["s3.DeleteObject"] == 3
+    assert aws.calls["dynamodb.UpdateItem"] == 6
+    assert aws.calls["dynamodb.TransactWriteItems"] == 3 + 2   # + the login's attempt reserved and given back

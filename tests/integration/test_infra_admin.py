@@ -110,3 +110,17 @@ def test_names_with_a_trailing_newline_are_refused_everywhere(deployed):
             call()
     assert acc.store.get_account("bob\n") is None
     assert is_tag("latest") and not is_tag("latest\n")
+
+
+def test_backfill_roster_lists_a_grant_made_before_the_roster(deployed, capsys):
+    from chalicelib import bootstrap
+    from chalicelib.storage import dynamo, keys
+
+    assert admin.main(["--user", "erin"], stdin=io.StringIO("correct horse battery\n")) == 0
+    store = bootstrap.accounts().store
+    store.create_account("frank", "h")
+    dynamo.AccountItem(keys.user_pk("frank"), keys.grant_sk("NS", "erin"), role="write").save()  # no roster entry
+    assert store.namespace_members("erin").members == []
+    assert admin.main(["--backfill-roster"]) == 0
+    assert "1 members, 0 robots written" in capsys.readouterr().out
+    assert [(m.account, m.role) for m in store.namespace_members("erin").members] == [("frank", "write")]

@@ -44,7 +44,7 @@ class Counting(Client):
 
 
 def usage(registry, ns: str, fmt: str = "json", auth=None, **q) -> requests.Response:
-    return requests.get(f"{registry.url}/admin/usage", params={"namespace": ns, "format": fmt, **q},
+    return requests.get(f"{registry.url}/admin/usage", params={"namespace": ns, "format": fmt, "from": today(), **q},
                         auth=auth or registry.admin)
 
 
