@@ -96,7 +96,7 @@ class DynamoQuotaStore:
         """Read `stored`, then write the limits and both rooms while `stored` is unchanged."""
         while True:
             stored = self.get_quota(namespace).stored
-            actions = [QuotaItem.quota.set(quota) if quota is not None else QuotaItem.quota.remove(),
+            actions: list[Any] = [QuotaItem.quota.set(quota) if quota is not None else QuotaItem.quota.remove(),
                        QuotaItem.soft.set(soft) if soft is not None else QuotaItem.soft.remove(),
                        QuotaItem.room.set((quota if quota is not None else NO_LIMIT) - stored),
                        QuotaItem.soft_room.set((soft if soft is not None else NO_LIMIT) - stored)]

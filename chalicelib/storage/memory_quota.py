@@ -2,14 +2,14 @@
 calls under its lock, and the QuotaStore fake."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .quota_ports import QuotaExceeded, QuotaRecord, namespace_of, note_warning
 
 __all__ = ["QuotaExceeded", "add_link", "remove_link", "check_manifest", "MemoryQuotaStore"]
 
 
-def add_link(state, repo: str, digest: str, size: int) -> Callable[[], None]:
+def add_link(state: Any, repo: str, digest: str, size: int) -> Callable[[], None]:
     """Check a new link against the namespace's quota (QuotaExceeded); returns the write."""
     ns = namespace_of(repo)
     held = state.ns_blobs.get((ns, digest))
@@ -33,7 +33,7 @@ def _warn(ns: str, q: list) -> None:
     note_warning(QuotaRecord(ns, q[0], q[1], q[2]) if q[1] is not None and q[2] > q[1] else None)
 
 
-def remove_link(state, repo: str, digest: str) -> None:
+def remove_link(state: Any, repo: str, digest: str) -> None:
     ns = namespace_of(repo)
     held = state.ns_blobs.get((ns, digest))
     if held is None:
@@ -44,7 +44,7 @@ def remove_link(state, repo: str, digest: str) -> None:
         state.quotas[ns][2] -= held[1]
 
 
-def check_manifest(state, repo: str) -> None:
+def check_manifest(state: Any, repo: str) -> None:
     """A manifest put is refused while the namespace is over its quota."""
     ns = namespace_of(repo)
     q = state.quotas.get(ns)
@@ -54,7 +54,7 @@ def check_manifest(state, repo: str) -> None:
 
 
 class MemoryQuotaStore:
-    def __init__(self, state) -> None:
+    def __init__(self, state: Any) -> None:
         self.state = state
 
     def get_quota(self, namespace: str) -> QuotaRecord:
