@@ -238,8 +238,9 @@ def meter() -> Any:
 def usage() -> Any:
     """The usage report use cases."""
     from .domain.metering import Usage
+    from .storage.dynamo_quota import DynamoQuotaStore
 
-    return Usage(usage_store(), meter())
+    return Usage(usage_store(), meter(), DynamoQuotaStore())
 
 
 def _webhook_store() -> Any:

@@ -164,6 +164,13 @@ class QuotaItem(Item):
     soft_room = NumberAttribute(null=True)
 
 
+class StorageDayItem(Item):
+    """QUOTA#<ns>/DAY#<yyyy-mm-dd>: the day's changes of the namespace's stored bytes (StorageDay)."""
+
+    bytes = NumberAttribute(null=True)
+    weighted = NumberAttribute(null=True)
+
+
 class NsBlobItem(Item):
     """QUOTA#<ns>/BLOB#<digest>: the namespace's links to a blob (its size counted once)."""
 

@@ -7,13 +7,23 @@ A condition on the soft limit fails only when a write crosses it: the write is t
 again without it and reported as a warning (one refused transaction, only then)."""
 from __future__ import annotations
 
+import time
 from typing import Any, Optional
 
 from pynamodb.exceptions import DoesNotExist
 
 from . import keys
-from .dynamo_models import NsBlobItem, QuotaItem, conditional
-from .quota_ports import QuotaExceeded, QuotaRecord, namespace_of, note_warning
+from .dynamo_models import NsBlobItem, QuotaItem, StorageDayItem, conditional
+from .quota_ports import QuotaExceeded, QuotaRecord, StorageDay, day_of, namespace_of, note_warning
+
+DAY_PREFIX = "DAY#"
+
+
+def _changed(t: Any, ns: str, delta: int) -> None:
+    """The day's record of the change (metering integrates stored bytes over time from it)."""
+    now = int(time.time())
+    t.update(StorageDayItem(keys.quota_pk(ns), DAY_PREFIX + day_of(now)),
+             actions=[StorageDayItem.bytes.add(delta), StorageDayItem.weighted.add(delta * now)])
 
 NO_LIMIT = 10 ** 18   # `room` while no limit is set
 
@@ -44,6 +54,8 @@ def link_parts(t: Any, repo: str, digest: str, size: int, shared: bool, soft: bo
     t.update(_meta(ns), actions=[QuotaItem.stored.add(size), QuotaItem.room.set((QuotaItem.room | NO_LIMIT) - size),
                                  QuotaItem.soft_room.set((QuotaItem.soft_room | NO_LIMIT) - size)],
              condition=_within(size, soft))
+    t.owner = None
+    _changed(t, ns, size)
 
 
 def manifest_part(t: Any, repo: str, soft: bool) -> None:
@@ -81,6 +93,7 @@ def unlink_parts(t: Any, repo: str, digest: str) -> None:
     t.delete(NsBlobItem(pk, sk), condition=NsBlobItem.nrefs == n)
     t.update(_meta(ns), actions=[QuotaItem.stored.add(-size), QuotaItem.room.set((QuotaItem.room | NO_LIMIT) + size),
                                  QuotaItem.soft_room.set((QuotaItem.soft_room | NO_LIMIT) + size)])
+    _changed(t, ns, -size)
 
 
 class DynamoQuotaStore:
@@ -91,6 +104,11 @@ class DynamoQuotaStore:
             return QuotaRecord(namespace)
         return QuotaRecord(namespace, None if it.quota is None else int(it.quota),
                            None if it.soft is None else int(it.soft), int(it.stored or 0))
+
+    def storage_days(self, namespace: str) -> list[StorageDay]:
+        return [StorageDay(it.sk[len(DAY_PREFIX):], int(it.bytes or 0), int(it.weighted or 0))
+                for it in StorageDayItem.query(keys.quota_pk(namespace), StorageDayItem.sk.startswith(DAY_PREFIX),
+                                               consistent_read=True)]
 
     def set_quota(self, namespace: str, quota: Optional[int], soft: Optional[int]) -> QuotaRecord:
         """Read `stored`, then write the limits and both rooms while `stored` is unchanged."""

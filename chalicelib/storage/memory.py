@@ -55,6 +55,7 @@ class MemoryState:
     repos: dict = field(default_factory=dict)        # repo -> _Repo
     quotas: dict = field(default_factory=dict)       # namespace -> [quota, soft, stored] (memory_quota.py)
     ns_blobs: dict = field(default_factory=dict)     # (namespace, digest) -> [links, size]
+    ns_days: dict = field(default_factory=dict)      # (namespace, day) -> [bytes, weighted] (StorageDay)
 
 
 def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:

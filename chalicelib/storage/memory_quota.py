@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from .quota_ports import QuotaExceeded, QuotaRecord, namespace_of, note_warning
+import time
+
+from .quota_ports import QuotaExceeded, QuotaRecord, StorageDay, day_of, namespace_of, note_warning
 
 __all__ = ["QuotaExceeded", "add_link", "remove_link", "check_manifest", "MemoryQuotaStore"]
 
@@ -25,6 +27,7 @@ def add_link(state: Any, repo: str, digest: str, size: int) -> Callable[[], None
     def apply() -> None:
         state.ns_blobs[(ns, digest)] = [1, size]
         q[2] += size
+        _changed(state, ns, size)
         _warn(ns, q)
     return apply
 
@@ -42,6 +45,14 @@ def remove_link(state: Any, repo: str, digest: str) -> None:
     if held[0] <= 0:
         del state.ns_blobs[(ns, digest)]
         state.quotas[ns][2] -= held[1]
+        _changed(state, ns, -held[1])
+
+
+def _changed(state: Any, ns: str, delta: int) -> None:
+    now = int(time.time())
+    day = state.ns_days.setdefault((ns, day_of(now)), [0, 0])
+    day[0] += delta
+    day[1] += delta * now
 
 
 def check_manifest(state: Any, repo: str) -> None:
@@ -67,3 +78,8 @@ class MemoryQuotaStore:
             q = self.state.quotas.setdefault(namespace, [None, None, 0])
             q[0], q[1] = quota, soft
             return QuotaRecord(namespace, q[0], q[1], q[2])
+
+    def storage_days(self, namespace: str) -> list[StorageDay]:
+        with self.state.lock:
+            return [StorageDay(day, b, w) for (ns, day), (b, w) in sorted(self.state.ns_days.items())
+                    if ns == namespace]

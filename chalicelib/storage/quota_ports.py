@@ -55,8 +55,28 @@ def take_warning() -> Optional[QuotaRecord]:
     return record
 
 
+@dataclass
+class StorageDay:
+    """What changed a namespace's stored bytes on one UTC day: the sum of the sizes added
+    (minus removed) `bytes`, and of each size times the epoch second it changed `weighted`.
+    From these the bytes stored at any moment and their integral over time follow
+    (domain/storage_usage.py)."""
+
+    day: str
+    bytes: int = 0
+    weighted: int = 0
+
+
+def day_of(ts: float) -> str:
+    import time as _time
+
+    return _time.strftime("%Y-%m-%d", _time.gmtime(ts))
+
+
 class QuotaStore(Protocol):
     def get_quota(self, namespace: str) -> QuotaRecord:
         """One consistent read (an unknown namespace: no limits, nothing stored)."""
     def set_quota(self, namespace: str, quota: Optional[int], soft: Optional[int]) -> QuotaRecord:
         """Set (None: remove) the hard and soft limits; `stored` is left alone."""
+    def storage_days(self, namespace: str) -> list[StorageDay]:
+        """Every day the namespace's stored bytes changed, in order (one Query)."""

@@ -82,3 +82,24 @@ def test_collected_links_give_the_bytes_back(impl, ns):
     link = next(ln for ln in page if ln.repo == repo)
     assert impl.gc.drop_link(link, int(time.time()))
     assert impl.quotas.get_quota(ns).stored == 0
+
+
+def test_storage_days_record_the_changes(impl, ns):
+    """What metering integrates (domain/storage_usage.py): per day the bytes added minus
+    removed, and each change weighted by its time."""
+    from chalicelib.domain.storage_usage import per_day
+    from chalicelib.storage.quota_ports import day_of
+
+    d = _d()
+    before = int(time.time())
+    impl.meta.link_blob(f"{ns}/a", d, 100, f"blobs/{d}", time.time())
+    impl.meta.link_blob(f"{ns}/b", d, 100, f"blobs/{d}", time.time())   # counted once
+    days = impl.quotas.storage_days(ns)
+    assert [(x.day, x.bytes) for x in days] == [(day_of(before), 100)]
+    assert before * 100 <= days[0].weighted <= (int(time.time()) + 1) * 100
+    impl.meta.unlink_blob(f"{ns}/a", d)
+    impl.meta.unlink_blob(f"{ns}/b", d)
+    days = impl.quotas.storage_days(ns)
+    assert [x.bytes for x in days] == [0]
+    seconds = per_day(days, [day_of(before)])[day_of(before)]["stored_byte_seconds"]
+    assert 0 <= seconds <= 100 * (int(time.time()) + 1 - before)
