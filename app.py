@@ -7,10 +7,8 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import bootstrap
-
-from chalicelib import bootstrap
-from chalicelib.http import observe
+from chalicelib import container
+from chalicelib.http import inject, observe
 from chalicelib.http.middleware import install
 from chalicelib.routes import admin, base, token, v1, v2
 from chalicelib.routes import helm, tag_admin
@@ -20,7 +18,10 @@ app = Chalice(app_name="oci-registry")
 # Every body is binary to API Gateway so blob bytes arrive untouched.
 app.api.binary_types = ["*/*"]
 install(app)
-observe.add_hook(bootstrap.after_request)  # usage metering, bounded event wait on Lambda
+# The composition root, once per process: settings from the environment, nothing built
+# until a request needs it (a local server or test gateway may serve with its own).
+inject.provide(container.build())
+observe.add_hook(inject.after_request)  # usage metering, bounded event wait on Lambda
 app.register_blueprint(base.bp)
 app.register_blueprint(v2.bp)
 app.register_blueprint(token.bp)
@@ -28,8 +29,6 @@ app.register_blueprint(admin.bp)
 app.register_blueprint(v1.bp)
 app.register_blueprint(helm.bp)
 app.register_blueprint(tag_admin.bp)
-tag_admin.use(bootstrap.tag_admin)  # lazy: nothing is built until a request needs it
-tag_admin.use_gc(lambda: (bootstrap.gc(), bootstrap.settings().gc_grace))
 app.register_blueprint(ui_routes.bp)
 
 

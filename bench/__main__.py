@@ -19,9 +19,9 @@ from .util import PYTHON, ROOT, clean_env, log, temp_dir
 
 # Safety nets, not targets: a section that runs past its limit is stopped and reported.
 TIMEOUT_S = {"quick": {"calls": 150, "coldstart": 120, "cpu": 90, "direct": 300, "e2e": 150, "gateway": 300,
-                       "throughput": 120, "scale": 150, "ui": 120, "memory": 300, "gc": 120},
+                       "throughput": 120, "scale": 150, "ui": 420, "memory": 300, "gc": 120},
              "full": {"calls": 300, "coldstart": 300, "cpu": 300, "direct": 900, "e2e": 600, "gateway": 1800,
-                      "throughput": 300, "scale": 900, "ui": 300, "memory": 900, "gc": 600}}
+                      "throughput": 300, "scale": 900, "ui": 900, "memory": 900, "gc": 600}}
 
 
 def run_section(name: str, quick: bool, work: Path) -> dict:

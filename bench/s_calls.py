@@ -62,10 +62,13 @@ def design_minimum(records: list[dict], sizes: dict[str, int]) -> tuple[int, int
                 patches[sid] = patches.get(sid, 0) + 1
             elif m == "PUT" and sid:
                 ddb += 2                                 # read session, link transaction (drops the session)
-                n = patches.pop(sid, 0) + (1 if r.get("length") else 0)
+                n_patch = patches.pop(sid, 0)
+                n = n_patch + (1 if r.get("length") else 0)
                 size = sizes.get((q.get("digest") or [""])[0], r.get("length", 0))
-                if size < MIN_PART:
+                if size < MIN_PART or n_patch == 0:
                     s3 += 1                              # one PutObject to the final key
+                elif n_patch == 1 and not r.get("length"):
+                    s3 += 3                              # one body staged (PutObject), copy, delete
                 else:                                    # create, one write per chunk, complete, copy, delete
                     s3 += 1 + max(n, 1) + 3
             continue

@@ -48,8 +48,8 @@ t2 = time.perf_counter()
 r2 = app.app(event("/v2/bench/cold/manifests/v1"), Ctx())
 t3 = time.perf_counter()
 try:
-    from chalicelib import bootstrap
-    s3_built = "s3" in getattr(bootstrap, "_state", {})
+    from chalicelib.http.inject import services
+    s3_built = services().built("client:s3")
 except Exception:
     s3_built = None
 print(json.dumps({"import": t1 - t0, "first": t2 - t1, "second": t3 - t2,

@@ -87,7 +87,7 @@ def run(quick: bool, work: Path) -> dict:
     n = 300 if quick else 3000
     reg = InProcessRegistry().start()   # moto + table + app; requests below bypass HTTP
     try:
-        from chalicelib import bootstrap
+        from chalicelib.http.inject import services
 
         inv = Invoker(reg.app)
         lay = build_layout(work / "cpu", 2, 4096, seed="cpu")
@@ -123,7 +123,7 @@ def run(quick: bool, work: Path) -> dict:
                                                    {"Content-Type": "application/octet-stream"}, blob, 201),
             "version check GET /v2/": ("GET", "/v2/", "", None, b"", 200),
         }
-        stub = Stub([bootstrap.s3_client(), bootstrap.dynamodb_client()])
+        stub = Stub([services().s3_client(), services().dynamodb_client()])
         out: dict[str, Any] = {"n": n, "ops": {}}
         log(f"cpu: {len(ops)} operations x {n} warm requests, AWS stubbed")
         for name, (method, path, query, headers, body, want) in ops.items():

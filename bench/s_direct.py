@@ -103,9 +103,9 @@ def _calls(srv: Any, rec: Recorder, counter: Any, work: Path) -> dict:
     random_file(mid, 12 * MIB)
     random_file(other, 12 * MIB)  # a blob of its own: the registry must not hold it at the plan
     def in_place(path: Path) -> None:  # the digest in the plan: completed at the blob's key
-        from chalicelib import bootstrap
+        from chalicelib.http.inject import services
 
-        reg = bootstrap.registry()
+        reg = services().registry()
         old = reg.settings
         reg.settings = dataclasses.replace(old, direct_put_max=MIB)  # 12 MiB with its digest: parts
         try:
@@ -130,9 +130,9 @@ def _calls(srv: Any, rec: Recorder, counter: Any, work: Path) -> dict:
 
 
 def _put_objects(srv: Any, paths: list, concurrent: bool) -> float:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    s3, bucket = bootstrap.s3_client(), bootstrap.settings().bucket_name
+    s3, bucket = services().s3_client(), services().settings.bucket_name
 
     def put(p: Path) -> None:
         with open(p, "rb") as f:

@@ -3,19 +3,23 @@ on the local server, no asset over 100 KB).
 
 The tags are seeded with BatchWriteItem like the scale section; the pages are
 then requested over HTTP by a logged-in session, recording wall latency, the
-handler's CPU, the DynamoDB calls and the bytes of each page.
+handler's CPU, the DynamoDB calls and the bytes of each page. Then the same pages
+on what `make run` serves: `python -m local` with its default strict backends
+(DynamoDB Local), 1,000 tags pushed over HTTP, wall latency only (another process).
 """
 from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from .images import sha256
 from .s_scale import seed
-from .servers import InProcessRegistry
+from .servers import InProcessRegistry, LocalServerProcess
 from .util import log, summary
 
 ADMIN = ("admin", "bench-admin-password")
@@ -40,6 +44,66 @@ def _repo_item() -> None:
                          pushed=int(time.time()))
     it.gsi2pk, it.gsi2sk = keys.CATALOG_PK, REPO
     it.save()
+
+
+def _push_blob(http: requests.Session, base: str, repo: str, data: bytes) -> str:
+    digest = sha256(data)
+    r = http.post(f"{base}/v2/{repo}/blobs/uploads/")
+    r.raise_for_status()
+    loc = r.headers["Location"]
+    loc = loc if loc.startswith("http") else base + loc
+    r = http.put(loc, params={"digest": digest}, data=data,
+                 headers={"Content-Type": "application/octet-stream"})
+    r.raise_for_status()
+    return digest
+
+
+def _local_stack(work: Path, k: int) -> dict:
+    """The pages on `python -m local` (strict backends, REGISTRY_AUTH=none: no session Query)."""
+    import json
+
+    reg = LocalServerProcess(work / "ui-local").start(timeout=180)
+    out: dict[str, Any] = {"pages": {}}
+    try:
+        http, base = requests.Session(), reg.url
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        layer = b"bench ui layer " * 64
+        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                          "digest": _push_blob(http, base, REPO, config), "size": len(config)},
+               "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                           "digest": _push_blob(http, base, REPO, layer), "size": len(layer)}]}
+        body = json.dumps(doc).encode()
+
+        def push(tags: range) -> None:
+            s = requests.Session()
+            for i in tags:
+                s.put(f"{base}/v2/{REPO}/manifests/t{i:07d}", data=body,
+                      headers={"Content-Type": doc["mediaType"]}).raise_for_status()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(push, [range(j, TAGS, 4) for j in range(4)]))
+        out["seed_s"] = time.perf_counter() - t0
+        mid = f"t{TAGS // 2:07d}"
+        pages = {"repositories": f"{base}/ui/", "tags, first page": f"{base}/ui/repo?name={REPO}",
+                 "tags, middle page": f"{base}/ui/repo?name={REPO}&last={mid}",
+                 "manifest": f"{base}/ui/manifest?name={REPO}&ref={mid}"}
+        for name, url in pages.items():
+            http.get(url).raise_for_status()  # warm-up
+            wall = []
+            for _ in range(k):
+                t0 = time.perf_counter()
+                r = http.get(url)
+                wall.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+            out["pages"][name] = {"wall_ms": summary(wall), "bytes": len(r.content),
+                                  "under_target": summary(wall)["p50"] < TARGET_MS}
+            log(f"ui (python -m local): {name}: {summary(wall)['p50']:.1f} ms wall p50, {len(r.content)} B")
+        return out
+    finally:
+        reg.stop()
 
 
 def run(quick: bool, work: Path) -> dict:
@@ -79,6 +143,10 @@ def run(quick: bool, work: Path) -> dict:
         for asset in ("ui.css", "ui.js", "favicon.svg"):
             size = len(s.get(f"{reg.url}/ui/static/{asset}").content)
             out["assets"][asset] = {"bytes": size, "under_limit": size <= ASSET_LIMIT}
-        return out
     finally:
         reg.stop()
+    try:
+        out["local_stack"] = _local_stack(work, k)
+    except Exception as exc:  # noqa: BLE001 - the moto numbers stand on their own
+        out["local_stack"] = {"error": repr(exc)}
+    return out

@@ -60,21 +60,26 @@ class InProcessRegistry:
             os.environ["REGISTRY_LAMBDA_LIMITS"] = "1"
         else:
             os.environ.pop("REGISTRY_LAMBDA_LIMITS", None)
-        from chalicelib import bootstrap
+        from chalicelib import container
+        from chalicelib.http import inject
         from local.embedded import provision
         from local.server import LambdaGateway
         from werkzeug.serving import WSGIRequestHandler, make_server
 
-        bootstrap.reset()
-        provision()
+        from local.keys import ensure_key_files
+
+        ensure_key_files()
+        import app as chalice_app
+
+        services = container.build()  # this server's container, from the environment above
+        inject.provide(services)      # requests invoked on the app directly (s_cpu) use it too
+        provision(services)
         if self.auth:
             from local.embedded import ensure_admin
 
-            ensure_admin()
-        import app as chalice_app
-
+            ensure_admin(services)
         self.app = chalice_app.app
-        gateway = LambdaGateway(chalice_app.app, self.lambda_limits)
+        gateway = LambdaGateway(chalice_app.app, self.lambda_limits, services=services)
 
         def recording(environ: dict, start_response: Callable) -> Any:
             status: list = []
@@ -103,7 +108,7 @@ class InProcessRegistry:
         self._server = make_server("127.0.0.1", 0, recording, threaded=True, request_handler=Quiet)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.port}"
-        self.boto.attach([bootstrap.s3_client(), bootstrap.dynamodb_client()])
+        self.boto.attach([services.s3_client(), services.dynamodb_client()])
         return self
 
     @property

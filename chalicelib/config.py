@@ -71,25 +71,17 @@ def _platform(value: str) -> tuple:
 
 
 def _schema1_key() -> Optional[bytes]:
-    """REGISTRY_SCHEMA1_KEY (PEM), or REGISTRY_SCHEMA1_KEY_FILE (created when missing)."""
+    """REGISTRY_SCHEMA1_KEY (PEM), or the file REGISTRY_SCHEMA1_KEY_FILE names when it exists
+    (reading settings writes nothing: the local server creates missing keys, local/keys.py)."""
     pem = os.environ.get("REGISTRY_SCHEMA1_KEY", "")
     if pem:
         return pem.encode()
     path = os.environ.get("REGISTRY_SCHEMA1_KEY_FILE", "")
-    if not path:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:  # unset or missing: only unsigned v1+json is offered
         return None
-    if not os.path.exists(path):
-        from .manifests.jws import generate_key
-
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(generate_key())
-        except FileExistsError:
-            pass
-    with open(path, "rb") as f:
-        return f.read()
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,22 @@ def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
+MAX_TOKEN_ANSWER = 1 << 20  # a token answer is a few KiB
+
+
+def read_capped(r: requests.Response, limit: int) -> Optional[bytes]:
+    """A streamed answer's body, or None when it is over `limit` bytes (never held whole)."""
+    try:
+        if int(r.headers.get("Content-Length") or 0) > limit:
+            return None
+        body = r.raw.read(limit + 1, decode_content=True)
+    except ValueError:
+        return None
+    finally:
+        r.close()
+    return body if len(body) <= limit else None
+
+
 class TokenAuth(requests.auth.AuthBase):
     """The Docker token dance for one repository scope: on a challenge, fetch a token for
     `scope` (Basic credentials when we have them) and retry once. Bodies that cannot be
@@ -203,10 +219,18 @@ class TokenAuth(requests.auth.AuthBase):
         if self.scope:
             query["scope"] = self.scope.split(" ")
         with self._lock:
-            r = requests.get(params["realm"], params=query, auth=self.creds, timeout=self.timeout)
+            r = requests.get(params["realm"], params=query, auth=self.creds, timeout=self.timeout, stream=True)
             if r.status_code != 200:
+                r.close()
                 return False
-            doc = r.json()
+            body = read_capped(r, MAX_TOKEN_ANSWER)
+            try:
+                doc = json.loads(body) if body is not None else None
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                raise requests.RequestException(f"the token endpoint's answer is not a JSON object of at most "
+                                                f"{MAX_TOKEN_ANSWER >> 20} MiB")
             token = doc.get("token") or doc.get("access_token")
             # renew a little early (a fifth of the life, at most 15 s); a token that expires
             # anyway mid-push is renewed on the registry's 401 (bodies here are replayable)

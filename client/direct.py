@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ PART_RETRIES = 3
 CLOSE_TIMEOUT_S = 6 * 3600
 CLOSE_RETRIES = 8          # closing calls answered 5xx (or unanswered) in a row before giving up
 MIB = 1024 * 1024
+MAX_ANSWER = 16 * MIB      # a plan or status answer (1000 presigned URLs is ~2 MiB)
 DEFAULT_PART = 16 * MIB
 MAX_PARTS = 10_000  # give up closing when verification stops advancing for this long
 
@@ -104,14 +106,44 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def _capped(resp: requests.Response, limit: int) -> Optional[bytes]:
+    """A streamed answer's body, or None past `limit` bytes: a plan or status answer is
+    at most a few MiB (1000 presigned URLs); a broken or hostile server cannot make the
+    client hold more."""
+    try:
+        if resp._content_consumed:  # type: ignore[attr-defined]  # read already (not streamed)
+            return resp.content if len(resp.content or b"") <= limit else None
+        if int(resp.headers.get("Content-Length") or 0) > limit:
+            return None
+        body = resp.raw.read(limit + 1, decode_content=True)
+    except ValueError:
+        return None
+    finally:
+        resp.close()
+    return body if len(body) <= limit else None
+
+
+def _json(resp: requests.Response, what: str) -> dict:
+    body = _capped(resp, MAX_ANSWER)
+    try:
+        doc = json.loads(body) if body is not None else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise DirectUploadError(f"{what}: the registry's answer is not a JSON object of at most "
+                                f"{MAX_ANSWER // MIB} MiB", resp.status_code, "ANSWER")
+    return doc
+
+
 def _error(resp: requests.Response, what: str) -> DirectUploadError:
     code = detail = None
+    body = _capped(resp, 64 * 1024) or b""
     try:
-        err = resp.json()["errors"][0]
+        err = json.loads(body)["errors"][0]
         code, detail = err.get("code"), err.get("detail")
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         pass
-    return DirectUploadError(f"{what}: HTTP {resp.status_code} {code or resp.text[:300]}",
+    return DirectUploadError(f"{what}: HTTP {resp.status_code} {code or body[:300].decode('utf-8', 'replace')}",
                              resp.status_code, code, detail)
 
 
@@ -136,9 +168,10 @@ class DirectUpload:
 
     def open(self) -> bool:
         """Open a session; True when the registry offers direct uploads."""
-        r = self.http.post(self._url(f"/v2/{self.repo}/blobs/uploads/"), allow_redirects=False)
+        r = self.http.post(self._url(f"/v2/{self.repo}/blobs/uploads/"), allow_redirects=False, stream=True)
         if r.status_code != 202:
             raise _error(r, "opening an upload")
+        r.close()
         self.location = r.headers["Location"]
         return offers_direct(r.headers)
 
@@ -155,20 +188,20 @@ class DirectUpload:
         if parts:
             body["parts"] = [{"number": p[0], "sha256": p[1], **({"size": p[2]} if len(p) > 2 else {})}
                              for p in parts]
-        r = self.http.post(self._url(f"{self.location}/direct"), json=body, allow_redirects=False)
+        r = self.http.post(self._url(f"{self.location}/direct"), json=body, allow_redirects=False, stream=True)
         if r.status_code != 200:
             raise _error(r, "planning the upload")
-        doc = r.json()
+        doc = _json(r, "planning the upload")
         with self._lock:
             self.plan_doc = doc
         return doc
 
     def status(self) -> dict:
         """GET <Location>/direct: what S3 already holds."""
-        r = self.http.get(self._url(f"{self.location}/direct"), allow_redirects=False)
+        r = self.http.get(self._url(f"{self.location}/direct"), allow_redirects=False, stream=True)
         if r.status_code != 200:
             raise _error(r, "reading the upload's status")
-        return r.json()
+        return _json(r, "reading the upload's status")
 
     def send(self, url: str, headers: dict, body: Any) -> None:
         """PUT bytes to a presigned S3 URL (no registry credentials)."""
@@ -189,12 +222,13 @@ class DirectUpload:
         while True:
             try:
                 r = self.http.put(self._url(self.location or ""), params={"digest": digest},
-                                  data=b"", allow_redirects=False)
+                                  data=b"", allow_redirects=False, stream=True)
             except requests.ConnectionError:
                 if failures >= CLOSE_RETRIES:
                     raise
                 r = None
             if r is not None and r.status_code == 201:
+                r.close()
                 return r.headers.get("Docker-Content-Digest", digest)
             if r is None or r.status_code in (500, 502, 503, 504):
                 # a call cut short (the 29 s gateway limit, a crash) loses only its own slice
@@ -202,13 +236,17 @@ class DirectUpload:
                 failures += 1
                 if failures > CLOSE_RETRIES:
                     raise _error(r, "closing the upload") if r is not None else DirectUploadError("no answer")
+                if r is not None:
+                    r.close()
                 time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
                 continue
             if r.status_code == 404 and (failures or answered) and self._blob_exists(digest):
+                r.close()
                 return digest  # an earlier (or a concurrent) close committed it and ended the session
             answered += 1
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
+            r.close()
             done = int((r.headers.get("Range") or "0-0").rsplit("-", 1)[-1])
             if done != verified:
                 verified, last_progress = done, time.monotonic()

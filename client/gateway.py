@@ -30,7 +30,7 @@ import requests
 
 from .api import ClientError, normalize_url
 from .direct import DirectUploadError, push_blob
-from .gateway_auth import TokenBook
+from .gateway_auth import TokenBook, own_base
 from .gateway_hints import Hints
 from .gateway_spool import Spool
 from .upload import Blob
@@ -167,10 +167,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _rewrite(self, value: str) -> str:
-        """Upstream absolute URLs (Location, token realm) point back at the gateway."""
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        """Upstream absolute URLs (Location, token realm) point back at the gateway's own
+        address, never at the client's Host (gateway_auth.own_base says why)."""
         self.gw.book.note_challenge(value)
-        return value.replace(self.gw.upstream, f"http://{host}")
+        return value.replace(self.gw.upstream, own_base(self.server.server_address, self.headers.get("Host")))
 
     # -- pass-through -----------------------------------------------------------------
     def _forward(self) -> Optional[requests.Response]:

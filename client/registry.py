@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional
 import requests
 
 from .api import ClientError, _error_from
-from .auth import TokenAuth, find_credentials
+from .auth import TokenAuth, find_credentials, read_capped
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -25,6 +25,7 @@ _NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _LOCAL = ("localhost", "127.", "[::1]")
+MAX_MANIFEST = 8 << 20     # the registry's own cap is 4 MiB
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,12 @@ class Repo:
 
     # -- manifests -------------------------------------------------------------
     def get_manifest(self, reference: str, accept: tuple[str, ...] = MANIFEST_TYPES) -> tuple[bytes, str]:
-        r = self.request("GET", f"/v2/{self.name}/manifests/{reference}", headers={"Accept": ", ".join(accept)})
-        return r.content, r.headers.get("Content-Type", "").split(";")[0]
+        r = self.request("GET", f"/v2/{self.name}/manifests/{reference}", headers={"Accept": ", ".join(accept)},
+                         stream=True)
+        body = read_capped(r, MAX_MANIFEST)
+        if body is None:  # registries refuse manifests over 4 MiB; more is a broken or hostile server
+            raise ClientError(f"the manifest {reference} is over {MAX_MANIFEST >> 20} MiB")
+        return body, r.headers.get("Content-Type", "").split(";")[0]
 
     def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
         r = self.request("PUT", f"/v2/{self.name}/manifests/{reference}", ok=(201,), data=body,

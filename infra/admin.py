@@ -13,7 +13,6 @@ predate the namespace roster (infra/roster_backfill.py), so the web UI lists the
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from typing import Any, Callable, Optional, TextIO
@@ -38,25 +37,27 @@ def read_password(stdin: TextIO) -> tuple[str, bool]:
     return secrets.token_urlsafe(18), True
 
 
+def _container(table: str, region: str) -> Any:
+    """The registry's composition root on the deployed table (settings otherwise from the
+    environment; nothing is written to it)."""
+    import dataclasses
+
+    from chalicelib import container
+    from chalicelib.config import Settings
+
+    return container.build(dataclasses.replace(Settings.from_env(), table_name=table, region=region))
+
+
 def create_admin(user: str, password: str, table: str, region: str) -> None:
     """Create the first administrator in `table` with the registry's domain code."""
-    os.environ["REGISTRY_TABLE"] = table
-    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-    from chalicelib import bootstrap
-
-    bootstrap.reset()
-    bootstrap.accounts().create_first_admin(user, password)
+    _container(table, region).accounts().create_first_admin(user, password)
 
 
 def backfill(table: str, region: str) -> str:
     """Write the roster entries missing for existing grants and robots in `table`."""
-    os.environ["REGISTRY_TABLE"] = table
-    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-    from chalicelib import bootstrap
     from .roster_backfill import backfill_roster
 
-    bootstrap.reset()
-    bootstrap.metadata()  # binds the models to the table
+    _container(table, region).metadata()  # binds the models to the table
     n = backfill_roster()
     return f"roster backfilled in {table}: {n.members} members, {n.robots} robots written, {n.skipped} skipped"
 

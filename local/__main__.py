@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from .server import LambdaGateway
 
@@ -60,17 +61,22 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(data_dir, "token-key.pem"))
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(data_dir, "schema1-key.pem"))
     from .embedded import ensure_admin, provision
+    from .keys import ensure_key_files
 
-    provision()
+    ensure_key_files()
+    import app as chalice_app  # builds the process's container from the environment set above
+    from chalicelib.http import inject
+
+    services = inject.services()
+    provision(services)
     from infra.roster_backfill import backfill_roster_once
 
     backfill_roster_once()  # grants and robots kept from before the namespace roster existed
     admin_line = ""
     if os.environ.get("REGISTRY_AUTH", "token") != "none":
-        user, password, created = ensure_admin()
+        user, password, created = ensure_admin(services)
         shown = password if not os.environ.get("REGISTRY_ADMIN_PASSWORD") else "(from REGISTRY_ADMIN_PASSWORD)"
         admin_line = f"administrator: {user} / {shown}" if created else f"administrator: {user}"
-    import app as chalice_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Handler(WSGIRequestHandler):
@@ -78,7 +84,8 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
             if _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None:
                 super().log_request(code, size)
 
-    wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits), None, None
+    wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits,
+                                                         services=services), None, None
     if _truthy("REGISTRY_TLS"):
         from .tls import ensure_certificates, server_context
 
@@ -113,16 +120,14 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
         server.serve_forever()
     finally:
         server.server_close()
-        _flush_usage()
+        _flush_usage(services)
     return 0
 
 
-def _flush_usage() -> None:
+def _flush_usage(services: Any) -> None:
     """Write the usage counts still buffered (docs/metering.md): a clean stop loses none."""
-    from chalicelib import bootstrap
-
     try:
-        bootstrap.meter().flush()
+        services.meter().flush()
     except Exception as exc:  # noqa: BLE001 - the backend may already be gone
         print(f"usage counts not flushed: {exc}", file=sys.stderr)
 

@@ -98,13 +98,13 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("REGISTRY_DATA_DIR") or Path.cwd() / ".local-data")
 
 
-def provision() -> None:
-    """Create the bucket (with the uploads/ lifecycle rule) and the table if missing."""
-    from chalicelib import bootstrap
+def provision(services: Any) -> None:
+    """Create the bucket (with the uploads/ lifecycle rule) and the table if missing, with
+    the clients of `services` (a chalicelib.container.Container)."""
     from chalicelib.storage import dynamo
 
-    s = bootstrap.settings()
-    s3 = bootstrap.s3_client()
+    s = services.settings
+    s3 = services.s3_client()
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if s.bucket_name not in existing:
         if s.region == "us-east-1":
@@ -119,8 +119,7 @@ def provision() -> None:
         # copies into blobs/: aborted when abandoned, as infra/template.py does
         "ID": "abort-abandoned-multipart", "Status": "Enabled", "Filter": {"Prefix": ""},
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}]})
-    bootstrap.metadata()
-    client = bootstrap.dynamodb_client()
+    client = services.dynamodb_client()  # binds the models to the table
     try:
         dynamo.create_table(client)
     except client.exceptions.ClientError as e:  # a kept table: TTL is already on
@@ -128,14 +127,12 @@ def provision() -> None:
             raise
 
 
-def ensure_admin() -> tuple[str, str, bool]:
+def ensure_admin(services: Any) -> tuple[str, str, bool]:
     """The first administrator from REGISTRY_ADMIN_USERNAME / REGISTRY_ADMIN_PASSWORD
     (default user `admin` with a generated password). Returns (user, password, created)."""
     import secrets
 
-    from chalicelib import bootstrap
-
     user = os.environ.get("REGISTRY_ADMIN_USERNAME") or "admin"
     password = os.environ.get("REGISTRY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-    created = bootstrap.accounts().ensure_admin(user, password)
+    created = services.accounts().ensure_admin(user, password)
     return user, password, created

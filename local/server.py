@@ -32,6 +32,7 @@ from werkzeug.wsgi import get_input_stream
 from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES,
                                FrontDoor, front_door)
 from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
+from chalicelib.http.inject import serving
 
 log = logging.getLogger("registry.local")
 
@@ -105,8 +106,12 @@ class _Refused(Exception):
 class LambdaGateway:
     """A WSGI app standing in for the front door in front of the Lambda handler."""
 
-    def __init__(self, chalice_app: Any, lambda_limits: bool = False, front: Optional[str] = None) -> None:
+    def __init__(self, chalice_app: Any, lambda_limits: bool = False, front: Optional[str] = None,
+                 services: Any = None) -> None:
         self.app = chalice_app
+        # The container this gateway's requests are served with (chalicelib/container.py);
+        # None: the one app.py installed for the process.
+        self.services = services
         make_thread_safe(chalice_app)
         self.front: FrontDoor = front_door(front)
         if self.front.name == "function-url":  # no gateway timeout: the function's own
@@ -118,13 +123,13 @@ class LambdaGateway:
     def invoke(self, event: dict) -> dict:
         """Call the Lambda handler the way Lambda would (1.0 response shape)."""
         if not self.lambda_limits:
-            return self._from_response(handle(self.app, event, _Context(900)))
+            return self._from_response(self._handle(event, _Context(900)))
         size = len(json.dumps(event))
         if size > LAMBDA_PAYLOAD_LIMIT:
             return _gateway_error(413, "SIZE_INVALID", {"reason": LAMBDA_BODY_LIMIT_REASON,
                                                         "payloadBytes": size})
         timeout = self.front.timeout
-        future = self._pool.submit(handle, self.app, event, _Context(timeout))
+        future = self._pool.submit(self._handle, event, _Context(timeout))
         try:
             response = future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
@@ -136,6 +141,12 @@ class LambdaGateway:
                 "reason": "response too large for AWS Lambda: a function returns at most 6 MB",
                 "responseBytes": size})
         return self._from_response(response)
+
+    def _handle(self, event: dict, context: Any) -> dict:
+        if self.services is None:
+            return handle(self.app, event, context)
+        with serving(self.services):
+            return handle(self.app, event, context)
 
     def _from_response(self, response: dict) -> dict:
         """A 2.0 response read back as the 1.0 shape `_respond` writes."""

@@ -18,9 +18,9 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 @contextmanager
 def settings(**changes):
     """Run with some registry settings changed (the local server is in this process)."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    reg = bootstrap.registry()
+    reg = services().registry()
     old = reg.settings
     reg.settings = dataclasses.replace(old, **changes)
     try:
@@ -64,10 +64,10 @@ def pull(client: Client, repo: str, digest: str) -> str:
 
 
 def staged_objects(upload_id: str) -> list:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    s3 = bootstrap.s3_client()
-    resp = s3.list_objects_v2(Bucket=bootstrap.settings().bucket_name, Prefix=f"uploads/{upload_id}/")
+    s3 = services().s3_client()
+    resp = s3.list_objects_v2(Bucket=services().settings.bucket_name, Prefix=f"uploads/{upload_id}/")
     return [o["Key"] for o in resp.get("Contents", [])]
 
 

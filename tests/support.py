@@ -34,12 +34,42 @@ _AWS_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_
             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
+@contextmanager
+def table_binding() -> Iterator[None]:
+    """Put back the pynamodb models' table binding (process-wide: every container binds the
+    same models) after a block that binds them elsewhere."""
+    from chalicelib.storage import dynamo
+
+    item = dynamo.Item
+    saved = (item.Meta.table_name, item.Meta.region, getattr(item, "_connection", None))
+    try:
+        yield
+    finally:
+        item.Meta.table_name, item.Meta.region, item._connection = saved
+
+
+def serve(services: Any, lambda_limits: bool = False) -> tuple[Any, threading.Thread, str]:
+    """The Chalice app behind a LambdaGateway on a free loopback port, its requests served
+    with the container `services`: (server, thread, url)."""
+    from werkzeug.serving import make_server
+
+    import app as chalice_app
+    from local.server import LambdaGateway
+
+    gateway = LambdaGateway(chalice_app.app, lambda_limits, services=services)
+    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread, f"http://127.0.0.1:{server.port}"
+
+
 @dataclass
 class RegistryServer:
     """The local server (embedded backend + LambdaGateway) on a free loopback port.
 
     backend: "memory" (moto in this process) or "strict" (ministack S3 + DynamoDB Local
-    subprocesses on their own ports, data in `data_dir`, a fresh temp dir per server)."""
+    subprocesses on their own ports, data in `data_dir`, a fresh temp dir per server).
+    `services` is the container its requests are served with (chalicelib/container.py)."""
 
     url: str
     aws: Any
@@ -49,12 +79,31 @@ class RegistryServer:
     backend: str = "memory"
     data_dir: Optional[str] = None
     _saved_env: dict = field(default_factory=dict, repr=False)
+    services: Any = None
+
+    @contextmanager
+    def variant(self, lambda_limits: bool = False, clients: Optional[dict] = None,
+                **settings: Any) -> Iterator[str]:
+        """A second gateway on the same embedded AWS whose container has `settings` changed
+        (Settings field names) and, optionally, prebuilt AWS clients: yields its URL. This
+        server and every other test's stay as they are."""
+        import dataclasses
+
+        from chalicelib import container
+
+        if lambda_limits:  # the front door's limits, and the settings that follow from them
+            settings.setdefault("lambda_limits", True)
+        services = container.build(dataclasses.replace(self.services.settings, **settings), clients=clients)
+        server, _, url = serve(services, lambda_limits)
+        try:
+            yield url
+        finally:
+            server.shutdown()
+            server.server_close()
 
     def stop(self) -> None:
         import os
         import shutil
-
-        from chalicelib import bootstrap
 
         self.server.shutdown()
         self.server.server_close()
@@ -64,19 +113,18 @@ class RegistryServer:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        bootstrap.reset()
         if self.backend == "strict" and self.data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def start_registry(lambda_limits: bool = False, backend: str = "memory") -> RegistryServer:
     """Start an embedded backend ("memory" or "strict"), provision it, and serve the Chalice
-    app in a thread. One at a time per process: the app's clients are process-wide."""
-    from werkzeug.serving import make_server
-
-    from chalicelib import bootstrap
+    app in a thread with a container of its own. One at a time per process: the pynamodb
+    models' table binding is process-wide."""
+    from chalicelib import container
+    from chalicelib.http import inject
     from local.embedded import EmbeddedAWS, ensure_admin, provision, start_backend
-    from local.server import LambdaGateway
+    from local.keys import ensure_key_files
 
     import os
     import tempfile
@@ -95,16 +143,15 @@ def start_registry(lambda_limits: bool = False, backend: str = "memory") -> Regi
     keys_dir = tempfile.mkdtemp()
     os.environ.setdefault("REGISTRY_TOKEN_KEY_FILE", os.path.join(keys_dir, "token-key.pem"))
     os.environ.setdefault("REGISTRY_SCHEMA1_KEY_FILE", os.path.join(keys_dir, "schema1-key.pem"))
-    bootstrap.reset()
-    provision()
-    ensure_admin()
-    import app as chalice_app
+    ensure_key_files()
+    import app  # noqa: F401 - first: importing it installs a container of its own, replaced below
 
-    server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, lambda_limits), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return RegistryServer(f"http://127.0.0.1:{server.port}", aws, server, thread, admin,
-                          backend, data_dir, saved)
+    services = container.build()   # settings and endpoints from the environment set above
+    provision(services)
+    ensure_admin(services)
+    inject.provide(services)       # app.handler called directly (Lambda events) uses it too
+    server, thread, url = serve(services, lambda_limits)
+    return RegistryServer(url, aws, server, thread, admin, backend, data_dir, saved, services)
 
 
 # Threads that work off the request path (usage flushes, event deliveries): their calls
@@ -127,10 +174,11 @@ class AWSCalls:
         _, service, op = event_name.split(".", 2)
         self.calls[f"{service}.{op}"] += 1
 
-    def attach(self) -> "AWSCalls":
-        from chalicelib import bootstrap
+    def attach(self, services: Any = None) -> "AWSCalls":
+        from chalicelib.http.inject import services as installed
 
-        for client in (bootstrap.s3_client(), bootstrap.dynamodb_client()):
+        svc = services or installed()
+        for client in (svc.s3_client(), svc.dynamodb_client()):
             client.meta.events.register("before-call.*.*", self._handler)
             self._clients.append(client)
         return self

@@ -28,7 +28,7 @@ COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (res
 COPY_PART = 64 * MIB          # at least; raised so a copy needs at most 10,000 parts
 COPY_THREADS = 4
 READ_PIECE = 16 * MIB         # one ranged GET while hashing (bounded: an S3 that buffers a range stays on budget)
-READ_AHEAD = 4                # ranged GETs in flight while hashing (at most 64 MiB held)
+READ_AHEAD = 3                # ranged GETs in flight while hashing (with the one hashed: 64 MiB held)
 COPY_MARGIN_S = 5.0           # start a copy only with this much of the call's budget left
 
 
@@ -212,8 +212,9 @@ class DirectClose:
                 if not piece:  # the object is shorter than declared
                     self._discard(s, digest)
                     raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})
-                h.update(piece)
-                pos += len(piece)
+                for chunk in piece:
+                    h.update(chunk)
+                    pos += len(chunk)
                 if time.monotonic() > deadline:
                     break
         finally:
@@ -238,16 +239,17 @@ class DirectClose:
             raise _Superseded()  # a concurrent close advanced (or committed) it meanwhile
         return pos
 
-    def _read_ahead(self, key: str, pos: int, end: int) -> Generator[bytes, None, None]:
-        """The object's bytes from `pos` to `end` in pieces of READ_PIECE, in order, with
-        READ_AHEAD bounded ranged GETs in flight (one S3 stream is slower than hashing);
-        b"" for a piece the object is too short for. Closing it drops what is in flight."""
+    def _read_ahead(self, key: str, pos: int, end: int) -> Generator[list, None, None]:
+        """The object's bytes from `pos` to `end` in pieces of READ_PIECE (lists of chunks,
+        never joined: memory stays at the pieces in flight), in order, with READ_AHEAD
+        bounded ranged GETs in flight (one S3 stream is slower than hashing); [] for a
+        piece the object is too short for. Closing it drops what is in flight."""
         pool = ThreadPoolExecutor(READ_AHEAD)
 
-        def fetch(at: int) -> bytes:
+        def fetch(at: int) -> list:
             length = min(READ_PIECE, end - at)
-            data = b"".join(self.blobs.read_range(key, at, length))
-            return data if len(data) == length else b""
+            chunks = list(self.blobs.read_range(key, at, length))
+            return chunks if sum(map(len, chunks)) == length else []
 
         pending: deque = deque()
         try:
@@ -265,8 +267,11 @@ class DirectClose:
         """Copy the proven bytes to the blob's key (unless the registry has them), link."""
         src, key = data_key(s), keys.blob_key(digest)
         written = time.time()
-        if s.direct_key:  # completed in place: the proven object is the blob
-            self._link(s, digest, key, written)
+        if s.direct_key:  # completed in place: the proven object is the blob, its bytes written
+            # since the session began (earlier than the completion: a collection of the blob
+            # after that refuses the link, BlobCollected, rather than link bytes it deleted)
+            began = s.expires - self.settings.upload_ttl if s.expires else written
+            self._link(s, digest, key, min(written, began))
             return self._done(s, digest, was_pending)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key

@@ -18,7 +18,6 @@ written by helm_index.py.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -27,7 +26,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..auth.policy import Principal, allowed_actions
 from ..auth.scopes import PULL
-from ..manifests.base import go_json
+from ..manifests.base import go_json, loads  # loads: the strict parser (no NaN, no duplicate keys)
 from ..oci.digest import compute, looks_like_digest
 from ..oci.errors import RegistryError
 from ..oci.mediatypes import OCI_MANIFEST
@@ -165,7 +164,7 @@ class HelmIndexHook:
             log.warning("helm config of %s@%s is %s bytes: not indexed", repo, digest, link.size)
             return None
         try:
-            meta = normalize_metadata(json.loads(self.blobs.get(link.s3_key)))
+            meta = normalize_metadata(loads(self.blobs.get(link.s3_key)))
             check_metadata(meta)
         except (ValueError, UnicodeDecodeError, RecursionError, RegistryError) as exc:
             log.warning("helm chart %s@%s has an unusable config, not indexed: %s", repo, digest, exc)

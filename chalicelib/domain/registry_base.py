@@ -45,16 +45,15 @@ class Page:
 class RegistryBase:
     """The state every use case reads: storage ports, settings, hooks, tag rules, notifier."""
 
-    # Set by the composition root (domain/notify.py): events after each commit, uploaded bytes.
-    notify: Notifier = Notifier()
-
     def __init__(self, meta: MetadataStore, blobs: BlobStore, settings: Any,
-                 hooks: Sequence[ManifestHook] = ()) -> None:
+                 hooks: Sequence[ManifestHook] = (), tag_rules: Optional[TagRules] = None,
+                 notify: Optional[Notifier] = None) -> None:
         self.meta = meta
         self.blobs = blobs
         self.settings = settings
         self.hooks = list(hooks)  # e.g. the Helm chart index (domain/hooks.py)
-        self.tag_rules: Optional[TagRules] = None  # tag policies and expiry (set by the composition root)
+        self.tag_rules = tag_rules  # tag policies and expiry (domain/tag_policy.py)
+        self.notify = notify or Notifier()  # events after each commit, uploaded bytes (domain/notify.py)
 
     def page_size(self, n: Optional[int]) -> int:
         if n is None:

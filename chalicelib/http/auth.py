@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .. import bootstrap
+from .inject import services
 from ..auth.scopes import PULL, PUSH, Scope, challenge
 from ..auth.tokens import InvalidToken
 from ..domain.accounts import is_repository_name
@@ -46,7 +46,7 @@ def base_url(request: Any) -> str:
     The Host header is echoed into challenges (`realm`), so it must be a host[:port]
     and nothing else; otherwise `localhost` stands in.
     """
-    configured = bootstrap.settings().public_url
+    configured = services().settings.public_url
     if configured:
         return configured
     host = request.headers.get("host") or ""
@@ -60,7 +60,7 @@ def base_url(request: Any) -> str:
 
 def _challenge_error(request: Any, scope: "Optional[Scope] | list[Scope]", reason: str,
                      error: Optional[str] = None) -> RegistryError:
-    s = bootstrap.settings()
+    s = services().settings
     header = challenge(f"{base_url(request)}/token", s.service, scope, error)
     return RegistryError("UNAUTHORIZED", {"reason": reason}, headers={"WWW-Authenticate": header, **API_VERSION})
 
@@ -82,16 +82,17 @@ def _claims(request: Any, scope: "Optional[Scope] | list[Scope]" = None) -> Opti
     value = request.headers.get("authorization") or ""
     if not value.lower().startswith("bearer "):
         return None
-    s = bootstrap.settings()
+    s = services().settings
     try:
-        claims = bootstrap.token_verifier().verify(value[7:].strip(), audience=s.service, issuer=s.issuer,
+        claims = services().token_verifier().verify(value[7:].strip(), audience=s.service, issuer=s.issuer,
                                                    leeway=s.token_leeway)
     except InvalidToken as exc:
         raise _challenge_error(request, scope, f"invalid token: {exc}", "invalid_token") from None
-    if claims.get("typ") == "refresh":
-        # refresh tokens only buy access tokens at /token; they are not bearer tokens
-        raise _challenge_error(request, scope, "invalid token: a refresh token is not an access token",
-                               "invalid_token")
+    if claims.get("typ", "access") != "access":
+        # only access tokens are bearer tokens: refresh tokens only buy access tokens at /token,
+        # and any other kind signed by the same key (UI sessions) is not one either
+        raise _challenge_error(request, scope, f"invalid token: a {str(claims.get('typ'))[:16]} token is not "
+                               "an access token", "invalid_token")
     return claims
 
 
@@ -112,7 +113,7 @@ def access_of(claims: dict) -> Access:
 def authenticate(request: Any, scope: Optional[Scope] = None) -> Access:
     """Any valid token (even anonymous) passes; no token gets the challenge,
     naming `scope` when the endpoint needs one (so clients ask for it)."""
-    if bootstrap.settings().auth_mode == "none":
+    if services().settings.auth_mode == "none":
         return Access(everything=True, catalog=True)
     claims = _claims(request, scope)
     if claims is None:
@@ -126,7 +127,7 @@ def authorize(request: Any, repo: str, action: str) -> Access:
     A missing and a private repository look the same: the decision never reads
     whether the repository exists.
     """
-    if bootstrap.settings().auth_mode == "none":
+    if services().settings.auth_mode == "none":
         return Access(everything=True, catalog=True)
     wanted: list[Scope] = [Scope("repository", repo, (action,) if action == PULL else (PULL, action))]
     source = mount_source(request)
@@ -134,7 +135,7 @@ def authorize(request: Any, repo: str, action: str) -> Access:
         wanted.append(Scope("repository", source, (PULL,)))  # ask for what the mount reads too
     claims = _claims(request, wanted)
     if claims is None:
-        if action == PULL and repo in bootstrap.accounts().store.public_repos([repo]):
+        if action == PULL and repo in services().accounts().store.public_repos([repo]):
             return Access(repositories={repo: {PULL}})
         raise _challenge_error(request, wanted, "authentication required")
     acc = access_of(claims)

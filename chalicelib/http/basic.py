@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .. import bootstrap
+from .inject import services
 from ..auth.policy import Principal, allowed_actions
 from ..domain.accounts import is_repository_name
 from ..oci.errors import RegistryError
@@ -16,15 +16,15 @@ def principal(request: Any) -> Principal:
     creds = basic_credentials(request)
     if not creds:
         return Principal()
-    return bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+    return services().accounts().login(creds[0], creds[1], source_ip(request))
 
 
 def checker(request: Any, action: str) -> Callable[[str], bool]:
     """A predicate: may the caller take `action` on a repository?"""
-    if bootstrap.settings().auth_mode == "none":
+    if services().settings.auth_mode == "none":
         return lambda repo: True
     p = principal(request)
-    store = bootstrap.accounts().store
+    store = services().accounts().store
 
     def can(repo: str) -> bool:
         if not is_repository_name(repo):  # never a key read for a malformed name

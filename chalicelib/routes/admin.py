@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..domain.events import EVENT_TYPES
 from ..domain.metering import as_csv, as_json
 from ..http.auth import basic_credentials, source_ip
@@ -26,7 +26,7 @@ def _actor(request: Any):
     if not creds:
         raise RegistryError("UNAUTHORIZED", {"reason": "Basic credentials required"},
                             headers={"WWW-Authenticate": 'Basic realm="registry admin"'})
-    return bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+    return services().accounts().login(creds[0], creds[1], source_ip(request))
 
 
 def _json(request: Any, name: str, schema: dict, floats: bool = False) -> dict:
@@ -64,49 +64,49 @@ def _admin_route(path: str, method: str, schema: dict):
 @_admin_route("/admin/users", "POST", obj(("username", "password"), username=USER, password=SECRET,
                                                 admin={"type": "boolean"}))
 def create_user(request, actor, body) -> Response:
-    bootstrap.accounts().create_user(actor, body["username"], body["password"], body.get("admin", False))
+    services().accounts().create_user(actor, body["username"], body["password"], body.get("admin", False))
     return json_response({"username": body.get("username")}, status=201)
 
 
 @_admin_route("/admin/users/{username}/password", "PUT", obj(("password",), password=SECRET))
 def set_password(request, actor, body, username: str) -> Response:
-    bootstrap.accounts().set_password(actor, username, body["password"])
+    services().accounts().set_password(actor, username, body["password"])
     return empty(204)
 
 
 @_admin_route("/admin/namespaces", "POST", obj(("name",), name=USER, owner=ACCOUNT))
 def create_namespace(request, actor, body) -> Response:
-    bootstrap.accounts().create_namespace(actor, body["name"], body.get("owner"))
+    services().accounts().create_namespace(actor, body["name"], body.get("owner"))
     return json_response({"name": body.get("name")}, status=201)
 
 
 @_admin_route("/admin/namespaces/{namespace}/robots", "POST", obj(("name",), name=USER))
 def create_robot(request, actor, body, namespace: str) -> Response:
-    username, secret = bootstrap.accounts().create_robot(actor, namespace, body["name"])
+    username, secret = services().accounts().create_robot(actor, namespace, body["name"])
     return json_response({"username": username, "secret": secret}, status=201)
 
 
 @_admin_route("/admin/robots/{robot}/rotate", "POST", EMPTY)
 def rotate_robot(request, actor, body, robot: str) -> Response:
-    return json_response({"username": robot, "secret": bootstrap.accounts().rotate_robot(actor, robot)})
+    return json_response({"username": robot, "secret": services().accounts().rotate_robot(actor, robot)})
 
 
 @_admin_route("/admin/robots/{robot}", "DELETE", EMPTY)
 def revoke_robot(request, actor, body, robot: str) -> Response:
-    bootstrap.accounts().revoke_robot(actor, robot)
+    services().accounts().revoke_robot(actor, robot)
     return empty(204)
 
 
 @_admin_route("/admin/robots/{robot}/restore", "POST", EMPTY)
 def restore_robot(request, actor, body, robot: str) -> Response:
-    bootstrap.accounts().restore_robot(actor, robot)
+    services().accounts().restore_robot(actor, robot)
     return empty(204)
 
 
 @_admin_route("/admin/namespaces/{namespace}/members", "GET", EMPTY)
 def namespace_members(request, actor, body, namespace: str) -> Response:
     """The namespace's owner, members (role on the namespace or one repository) and robots."""
-    r = bootstrap.accounts().namespace_members(actor, namespace)
+    r = services().accounts().namespace_members(actor, namespace)
     return json_response({"namespace": namespace, "owner": r.owner,
                           "members": [{"account": m.account, "role": m.role, "repository": m.repository}
                                       for m in r.members],
@@ -117,7 +117,7 @@ def namespace_members(request, actor, body, namespace: str) -> Response:
 @_admin_route("/admin/grants", "PUT", obj(("account", "role"), account=ACCOUNT, role=ROLE,
                                                namespace=NAMESPACE, repository=REPOSITORY))
 def put_grant(request, actor, body) -> Response:
-    bootstrap.accounts().set_grant(actor, body["account"], body["role"],
+    services().accounts().set_grant(actor, body["account"], body["role"],
                                    namespace=body.get("namespace"), repository=body.get("repository"))
     return empty(204)
 
@@ -125,7 +125,7 @@ def put_grant(request, actor, body) -> Response:
 @_admin_route("/admin/grants", "DELETE", obj(("account",), account=ACCOUNT, namespace=NAMESPACE,
                                                   repository=REPOSITORY))
 def delete_grant(request, actor, body) -> Response:
-    bootstrap.accounts().set_grant(actor, body["account"], None,
+    services().accounts().set_grant(actor, body["account"], None,
                                    namespace=body.get("namespace"), repository=body.get("repository"))
     return empty(204)
 
@@ -133,7 +133,7 @@ def delete_grant(request, actor, body) -> Response:
 @_admin_route("/admin/visibility", "PUT", obj(("repository", "public"), repository=REPOSITORY,
                                                    public={"type": "boolean"}))
 def set_visibility(request, actor, body) -> Response:
-    bootstrap.accounts().set_public(actor, body["repository"], body["public"])
+    services().accounts().set_public(actor, body["repository"], body["public"])
     return empty(204)
 
 
@@ -143,12 +143,12 @@ LIMIT = {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 60}
 
 @_admin_route("/admin/quotas/{namespace}", "GET", EMPTY)
 def get_quota(request, actor, body, namespace: str) -> Response:
-    return json_response(bootstrap.quotas().get(actor, namespace), headers={"Cache-Control": "no-store"})
+    return json_response(services().quotas().get(actor, namespace), headers={"Cache-Control": "no-store"})
 
 
 @_admin_route("/admin/quotas/{namespace}", "PUT", obj((), quota=LIMIT, soft=LIMIT))
 def set_quota(request, actor, body, namespace: str) -> Response:
-    return json_response(bootstrap.quotas().set(actor, namespace, body.get("quota"), body.get("soft")))
+    return json_response(services().quotas().set(actor, namespace, body.get("quota"), body.get("soft")))
 
 
 # -- usage (docs/metering.md) and webhooks (docs/events.md) ----------------------
@@ -168,7 +168,7 @@ def get_usage(request, actor, body) -> Response:
     if unknown or fmt not in ("json", "csv") or ("day" in q) == ("namespace" in q):
         raise RegistryError("UNSUPPORTED", {"reason": "query: namespace=NS [from=, to=] or day=yyyy-mm-dd, "
                                             "and format=json|csv", "unknown": unknown}, status=400)
-    usage = bootstrap.usage()
+    usage = services().usage()
     if "day" in q:
         rows, name = usage.day_report(actor, q["day"]), f"usage-{q['day']}"
     else:
@@ -183,17 +183,17 @@ def get_usage(request, actor, body) -> Response:
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks", "POST", WEBHOOK)
 def add_webhook(request, actor, body, namespace: str) -> Response:
-    rec = bootstrap.webhooks().add(actor, namespace, body["url"], body.get("events"))
+    rec = services().webhooks().add(actor, namespace, body["url"], body.get("events"))
     return json_response({"id": rec.webhook_id, "url": rec.url, "events": rec.events, "secret": rec.secret,
                           "created": rec.created}, status=201, headers={"Cache-Control": "no-store"})
 
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks", "GET", EMPTY)
 def list_webhooks(request, actor, body, namespace: str) -> Response:
-    return json_response({"webhooks": bootstrap.webhooks().list(actor, namespace)})
+    return json_response({"webhooks": services().webhooks().list(actor, namespace)})
 
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks/{webhook_id}", "DELETE", EMPTY)
 def delete_webhook(request, actor, body, namespace: str, webhook_id: str) -> Response:
-    bootstrap.webhooks().delete(actor, namespace, webhook_id)
+    services().webhooks().delete(actor, namespace, webhook_id)
     return empty(204)

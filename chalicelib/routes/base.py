@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..domain.registry import Page
 from ..http.auth import CATALOG_SCOPE, authenticate, catalog_challenge
 from ..http.errors import error_boundary
@@ -39,11 +39,11 @@ def _catalog(request) -> Response:
         raise catalog_challenge(request)
     n, last = page_params(request)
     if access.everything:
-        page = bootstrap.registry().catalog(n, last)
+        page = services().registry().catalog(n, last)
     else:
-        size = bootstrap.registry().page_size(n)
-        principal = bootstrap.accounts().principal(access.subject)
-        page = Page(*bootstrap.accounts().catalog(principal, size, last)) if size else Page([], False)
+        size = services().registry().page_size(n)
+        principal = services().accounts().principal(access.subject)
+        page = Page(*services().accounts().catalog(principal, size, last)) if size else Page([], False)
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link("/v2/_catalog", len(page.items), page.items[-1])

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from chalice import Response
 
-from .. import bootstrap
+from ..http.inject import inject
+from ..domain.registry import Registry
 from ..http import observe
 from ..http.headers import API_VERSION
 from .common import empty
@@ -13,24 +14,27 @@ PATH = rf"(?P<name>.+)/blobs/(?P<digest>{DIGEST})"
 
 
 @endpoint(PATH, "HEAD")
-def head_blob(request, name: str, digest: str) -> Response:
+@inject("registry")
+def head_blob(request, name: str, digest: str, registry: Registry) -> Response:
     """Size and digest from the repository's link; no S3 call."""
-    link = bootstrap.registry().stat_blob(name, digest)
+    link = registry.stat_blob(name, digest)
     return Response(body=b"", status_code=200, headers={
         **API_VERSION, "Content-Length": str(link.size), "Docker-Content-Digest": digest,
         "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
 
 
 @endpoint(PATH, "GET")
-def get_blob(request, name: str, digest: str) -> Response:
+@inject("registry")
+def get_blob(request, name: str, digest: str, registry: Registry) -> Response:
     """307 to a short-lived presigned S3 URL; Range requests go to S3 directly."""
-    link, url = bootstrap.registry().blob_url(name, digest)
+    link, url = registry.blob_url(name, digest)
     observe.redirected(link.size)
     return empty(307, {"Location": url, "Docker-Content-Digest": digest})
 
 
 @endpoint(PATH, "DELETE")
-def delete_blob(request, name: str, digest: str) -> Response:
+@inject("registry")
+def delete_blob(request, name: str, digest: str, registry: Registry) -> Response:
     """Unlink the blob from this repository."""
-    bootstrap.registry().delete_blob(name, digest)
+    registry.delete_blob(name, digest)
     return empty(202)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..auth.scopes import PUSH
 from ..domain.direct import DirectUploads
 from ..http.headers import body_bytes
@@ -18,7 +18,7 @@ PATH = r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)/direct"
 
 
 def _direct() -> DirectUploads:
-    reg = bootstrap.registry()
+    reg = services().registry()
     return DirectUploads(reg.meta, reg.blobs, reg.settings)
 
 

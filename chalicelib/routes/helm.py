@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from chalice import Blueprint, Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..auth.policy import Principal, allowed_actions, namespace_of
 from ..auth.scopes import PUSH
 from ..domain.helm import check_namespace, readable_repos
@@ -65,11 +65,11 @@ def _helm_errors(fn: Callable[..., Response]) -> Callable[..., Response]:
 
 def _caller(request: Any) -> Optional[Principal]:
     """The Basic-authenticated caller, anonymous without credentials, None when auth is off."""
-    return None if bootstrap.settings().auth_mode == "none" else basic.principal(request)
+    return None if services().settings.auth_mode == "none" else basic.principal(request)
 
 
 def _readable(principal: Optional[Principal]) -> Callable:
-    return lambda repos: readable_repos(principal, repos, bootstrap.accounts().store.public_repos)
+    return lambda repos: readable_repos(principal, repos, services().accounts().store.public_repos)
 
 
 def _login_required(reason: str) -> RegistryError:
@@ -85,7 +85,7 @@ def index(namespace: str) -> Response:
 def _index(request: Any, namespace: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
-    entries = bootstrap.helm().chart_entries(namespace)
+    entries = services().helm().chart_entries(namespace)
     allowed = _readable(principal)({e.repo for e in entries})
     if principal is not None and principal.anonymous and not allowed:
         # Nothing public here (or nothing at all: the two look the same): logging in may help.
@@ -106,7 +106,7 @@ def _chart_file(request: Any, namespace: str, filename: str) -> Response:
     check_namespace(namespace)
     principal = _caller(request)
     try:
-        url = bootstrap.helm().chart_file_url(namespace, filename, _readable(principal))
+        url = services().helm().chart_file_url(namespace, filename, _readable(principal))
     except RegistryError as err:
         if err.status == 404 and principal is not None and principal.anonymous:
             raise _login_required("authentication required") from None
@@ -150,7 +150,7 @@ def _upload(request: Any, namespace: str) -> Response:
         return principal is None or PUSH in allowed_actions(principal, repo, False)
 
     force = (query(request, "force") or "").lower() in ("1", "true", "yes", "on")
-    bootstrap.helm().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
+    services().helm().upload_chart(namespace, chart, prov, force=force, may_push=may_push)
     return json_response({"saved": True}, status=201)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from chalice import Response
 
-from .. import bootstrap
+from ..http.inject import inject
+from ..domain.registry import Registry
 from urllib.parse import quote
 
 from ..http.headers import next_link, query
@@ -13,11 +14,12 @@ from .dispatch import DIGEST, endpoint
 
 
 @endpoint(rf"(?P<name>.+)/referrers/(?P<digest>{DIGEST})", "GET")
-def referrers(request, name: str, digest: str) -> Response:
+@inject("registry")
+def referrers(request, name: str, digest: str, registry: Registry) -> Response:
     """An OCI index of the manifests whose subject is `digest`."""
     artifact_type = query(request, "artifactType")
     n, last = page_params(request)
-    index, after = bootstrap.registry().referrers(name, digest, artifact_type, n, last)
+    index, after = registry.referrers(name, digest, artifact_type, n, last)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     if after:
         extra = f"&artifactType={quote(artifact_type, safe='')}" if artifact_type else ""

@@ -3,13 +3,14 @@ and the scheduled tag lifecycle run. Basic credentials, as the rest of /admin.""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 
 from ..domain.tag_admin import TagAdmin
 from ..http.errors import error_boundary
 from ..http.headers import query
+from ..http.inject import services
 from ..http.json_schema import REPOSITORY, obj
 from ..oci.errors import RegistryError
 from .admin import _actor, _json
@@ -18,22 +19,10 @@ from .common import json_response
 bp = Blueprint(__name__)
 JSON = ["*/*"]
 log = logging.getLogger("registry")
-_provider: list[Callable[[], TagAdmin]] = []
-_gc: list[Callable[[], Any]] = []   # () -> (GarbageCollector, default grace)
-
-
-def use(provider: Callable[[], TagAdmin]) -> None:
-    """Injected by the entry point (app.py): how to get the TagAdmin use cases."""
-    _provider[:] = [provider]
-
-
-def use_gc(provider: Callable[[], Any]) -> None:
-    """Injected by the entry point: () -> (the garbage collector, its default grace)."""
-    _gc[:] = [provider]
 
 
 def _admin() -> TagAdmin:
-    return _provider[0]()
+    return services().tag_admin()
 
 # fnmatch patterns over tag names: the tag alphabet plus * ? [ ] !
 PATTERN = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_.*?\[\]!-]+\Z"}
@@ -105,8 +94,8 @@ def retention(request, actor, body) -> Response:
 def collect_garbage(request, actor, body) -> Response:
     from ..domain.gc import admin_run
 
-    collector, default_grace = _gc[0]()
-    return json_response(admin_run(collector, actor, body.get("grace", default_grace),
+    svc = services()
+    return json_response(admin_run(svc.gc(), actor, body.get("grace", svc.settings.gc_grace),
                                    bool(body.get("dryRun", False)), _admin().lifecycle))
 
 
@@ -116,8 +105,8 @@ def scheduled_run(event: Any = None) -> dict:
     report = _admin().lifecycle.run(dry_run=False)
     log.info("tag lifecycle run: %d expired tags, %d repositories visited, %d with removals",
              len(report["expiredTags"]), report["repositoriesVisited"], len(report["retention"]))
-    collector, grace = _gc[0]()
-    gc = collector.run(grace, budget=200.0)
+    svc = services()
+    gc = svc.gc().run(svc.settings.gc_grace, budget=200.0)
     log.info("gc: %d links, %d blobs, %d bytes freed, complete=%s", gc["links"], gc["blobs"], gc["bytesFreed"],
              gc["complete"])
     return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"],

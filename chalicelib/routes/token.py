@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..auth.policy import Principal
 from ..auth.scopes import parse_scopes, quoted
 from ..auth.tokens import InvalidToken, access_claims, encode
@@ -53,16 +53,16 @@ def _issue(request, principal: Principal, scope_values: list[str], offline: bool
            refresh_exp: Optional[int] = None) -> Response:
     """An access token for the granted scopes; with `offline`, also a refresh token bound
     to the account's credential generation, expiring at `refresh_exp` when it replaces one."""
-    s = bootstrap.settings()
+    s = services().settings
     requested = _scopes(scope_values)
-    granted = bootstrap.accounts().grant(principal, requested)
+    granted = services().accounts().grant(principal, requested)
     # What was asked and refused lets the registry answer 403 instead of a new challenge.
     denied = [{"type": r.type, "name": r.name, "actions": [a for a in r.actions if a not in g.actions]}
               for r, g in zip(requested, granted) if set(r.actions) - set(g.actions)]
     claims = access_claims(principal.name, [g.claim() for g in granted if g.actions],
                            issuer=s.issuer, audience=s.service, ttl=s.token_ttl,
                            extra={"denied": denied} if denied else None)
-    token = encode(claims, bootstrap.token_signer())
+    token = encode(claims, services().token_signer())
     doc = {"token": token, "access_token": token, "expires_in": s.token_ttl,
            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["iat"]))}
     if offline and not principal.anonymous:
@@ -70,7 +70,7 @@ def _issue(request, principal: Principal, scope_values: list[str], offline: bool
                                 ttl=s.refresh_ttl, kind="refresh", extra={"gen": principal.generation})
         if refresh_exp is not None:
             refresh["exp"] = refresh_exp  # a refresh never extends the original login
-        doc["refresh_token"] = encode(refresh, bootstrap.token_signer())
+        doc["refresh_token"] = encode(refresh, services().token_signer())
     return json_response(doc, headers={"Cache-Control": "no-store"})
 
 
@@ -92,7 +92,7 @@ def _token_get(request) -> Response:
     principal = Principal()
     if creds:
         try:
-            principal = bootstrap.accounts().login(creds[0], creds[1], source_ip(request))
+            principal = services().accounts().login(creds[0], creds[1], source_ip(request))
         except RegistryError as err:
             raise _login_failed(request, err)
     offline = (request.query_params or {}).get("offline_token") == "true"
@@ -114,7 +114,7 @@ def _token_post(request) -> Response:
         raise invalid("body", "not an application/x-www-form-urlencoded form") from None
     check("token:form", FORM, form)
     grant = form["grant_type"]
-    accounts = bootstrap.accounts()
+    accounts = services().accounts()
     refresh_exp: Optional[int] = None
     if grant == "password":
         try:
@@ -122,9 +122,9 @@ def _token_post(request) -> Response:
         except RegistryError as err:
             raise _login_failed(request, err)
     else:
-        s = bootstrap.settings()
+        s = services().settings
         try:
-            claims = bootstrap.token_verifier().verify(form.get("refresh_token", ""), audience=s.service,
+            claims = services().token_verifier().verify(form.get("refresh_token", ""), audience=s.service,
                                                        issuer=s.issuer, leeway=s.token_leeway)
         except InvalidToken as exc:
             raise RegistryError("UNAUTHORIZED", {"reason": f"invalid refresh token: {exc}"}) from None

@@ -6,7 +6,7 @@ import re
 
 from chalice import Blueprint, Response
 
-from .. import bootstrap
+from ..http.inject import services
 from ..auth.scopes import PULL
 from ..domain.v1 import V1Pull
 from ..http.basic import checker, require
@@ -52,7 +52,7 @@ def _repositories(request, path: str) -> Response:
         raise RegistryError("UNSUPPORTED", {"reason": "no such V1 endpoint", "path": path}, status=404)
     name = m.group("name")
     require(request, name, PULL)
-    v1 = V1Pull(bootstrap.registry())
+    v1 = V1Pull(services().registry())
     if m.group("images"):
         return _json([{"id": image_id} for image_id in dict.fromkeys(v1.tags(name).values())])
     if m.group("tag"):
@@ -71,11 +71,11 @@ def _images(request, image_id: str, what: str) -> Response:
     _read_only(request.method)
     if what not in ("json", "ancestry", "layer"):
         raise RegistryError("UNSUPPORTED", {"reason": "no such V1 endpoint"}, status=404)
-    repo, layer, size, v1_json, ancestry = V1Pull(bootstrap.registry()).image(image_id, checker(request, PULL))
+    repo, layer, size, v1_json, ancestry = V1Pull(services().registry()).image(image_id, checker(request, PULL))
     if what == "json":
         return Response(body=v1_json, status_code=200, headers={
             "Content-Type": "application/json", "X-Docker-Size": str(size), **V1_HEADERS})
     if what == "ancestry":
         return _json(ancestry)
-    _, url = bootstrap.registry().blob_url(repo, layer)
+    _, url = services().registry().blob_url(repo, layer)
     return empty(307, {"Location": url, **V1_HEADERS})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .dynamo_blobs import BlobTables
 from .dynamo_manifests import ManifestTables
-# The models and helpers stay importable from here (other adapters, bootstrap, tests, bench).
+# The models and helpers stay importable from here (other adapters, the container, tests, bench).
 from .dynamo_models import (AccountItem, BlobItem, BlobLinkItem, ExpiryItem, Item, ManifestItem, NamespaceItem,
                             RepoItem, TagItem, ThrottleItem, UploadItem, V1ImageItem, VerifyingItem, _connection,
                             _reasons, bind, catalog_page, conditional, create_table, policy_condition, touch_repo)

@@ -224,7 +224,7 @@ class ExpiryItem(Item):
 
 
 def bind(table_name: str, region: str) -> None:
-    """Point every model at `table_name` (called once by bootstrap)."""
+    """Point every model at `table_name` (once per container: chalicelib/container)."""
     Item.Meta.table_name = table_name
     Item.Meta.region = region
     Item._connection = None

@@ -195,7 +195,9 @@ def helm_digest_sk(repo: str, digest: str) -> str:
 # -- direct-to-S3 uploads (domain/direct.py, docs/direct-upload.md) -------------
 # S3: the client's presigned PUT or multipart upload lands at upload_data_key(<uuid>)
 # (under uploads/, so the lifecycle rule cleans up anything abandoned); only a
-# proven blob is copied to blob_key(<digest>).
+# proven blob is copied to blob_key(<digest>). A multipart plan made with the digest
+# goes to blob_key(<digest>) itself (session field direct_key), completed there only
+# if no object is (If-None-Match: *) and linked once proven (domain/direct_close.py).
 # BLOB#<digest>     VERIFYING#<repo>   a direct upload of <digest> into <repo> is being
 #                                      verified: upload id; TTL attribute `expires`
 #                                      (outside REPO# so tag listings never see it)

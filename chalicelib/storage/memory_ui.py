@@ -49,13 +49,5 @@ class MemoryUiReads:
             return out
 
     def last_pushes(self, repos: list[str]) -> dict[str, int]:
-        with self._meta._lock:
-            out = {}
-            for name in list(dict.fromkeys(repos))[:100]:
-                r = self._meta.state.repos.get(name)
-                if r is None:
-                    continue
-                when = r.pushed if r.pushed is not None else (r.created or None)  # visibility alone: none
-                if when is not None:
-                    out[name] = int(when)
-            return out
+        # as the DynamoDB adapter: the push times of repo_stats
+        return {name: st.pushed for name, st in self.repo_stats(repos).items() if st.pushed is not None}

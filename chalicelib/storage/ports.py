@@ -7,6 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
+# Ports kept in modules of their own, importable from here like the rest.
+from .accounts_ports import AccountRecord, AccountStore, NamespaceRoster, RosterMember, RosterRobot  # noqa: F401
+from .lifecycle_ports import (INDEX_MEDIA_TYPES, DueExpiry, ManifestEntry, TagEntry,  # noqa: F401
+                              TagLifecycleStore)
+
 
 @dataclass
 class ManifestRecord:
@@ -222,68 +227,6 @@ class BlobStore(Protocol):
     def copy_part(self, src: str, dst: str, mpu_id: str, number: int, start: int, end: int) -> str: ...
 
 
-@dataclass
-class AccountRecord:
-    """A user or robot with its roles, as one Query returns them."""
-
-    name: str
-    password_hash: Optional[str] = None
-    admin: bool = False
-    robot_namespace: Optional[str] = None
-    revoked: bool = False
-    generation: int = 0
-    namespace_roles: dict = field(default_factory=dict)
-    repository_roles: dict = field(default_factory=dict)
-
-
-@dataclass
-class RosterMember:
-    """A role held in a namespace: on the namespace itself (`repository` None) or on one
-    of its repositories."""
-
-    account: str
-    role: str
-    repository: Optional[str] = None
-
-
-@dataclass
-class RosterRobot:
-    name: str                 # <ns>+<short name>
-    revoked: bool = False
-    created: Optional[int] = None
-
-
-@dataclass
-class NamespaceRoster:
-    """Who holds roles in a namespace and its robots, as one Query of the namespace returns
-    them (kept beside each grant and robot, in the same transaction)."""
-
-    owner: Optional[str] = None
-    members: list = field(default_factory=list)   # RosterMember, by account then repository
-    robots: list = field(default_factory=list)    # RosterRobot, by name
-
-
-class AccountStore(Protocol):
-    """Users, robots, grants, namespaces, visibility and login throttling."""
-
-    def get_account(self, name: str) -> Optional[AccountRecord]: ...
-    def create_account(self, name: str, password_hash: str, admin: bool = False,
-                       robot_namespace: Optional[str] = None) -> bool: ...
-    def set_password(self, name: str, password_hash: str, restore: bool = False) -> bool: ...
-    def set_revoked(self, name: str, revoked: bool) -> bool: ...
-    def put_grant(self, name: str, kind: str, target: str, role: str) -> None: ...
-    def delete_grant(self, name: str, kind: str, target: str) -> bool: ...
-    def create_namespace(self, ns: str, owner: str) -> bool: ...
-    def create_first_admin(self, name: str, password_hash: str) -> Optional[str]: ...
-    def namespace_exists(self, ns: str) -> bool: ...
-    def set_public(self, repo: str, public: bool) -> None: ...
-    def public_repos(self, repos: list[str]) -> set[str]: ...
-    def list_repos_with_visibility(self, n: int, last: Optional[str]) -> tuple[list[tuple[str, bool]], bool]: ...
-    def reserve_attempts(self, limits: dict[str, int], window_start: int, window_end: int) -> Optional[str]: ...
-    def release_attempts(self, keys: list[str], window_start: int) -> None: ...
-    def namespace_members(self, ns: str) -> NamespaceRoster: ...
-
-
 # -- web UI reads (chalicelib/ui) ---------------------------------------------
 @dataclass
 class UiTagRecord(TagRecord):
@@ -319,71 +262,3 @@ class UiReads(Protocol):
         """Last push and stored bytes of each repository (one BatchGetItem; missing ones left out)."""
     def repo_visibility(self, repo: str) -> Optional[bool]:
         """None when nothing was ever pushed (nor visibility set), else whether it is public."""
-
-
-# -- tag lifecycle: policies, expiry, retention (domain/tag_policy.py, domain/retention.py)
-@dataclass
-class TagEntry:
-    """A tag as the lifecycle sees it (expired ones included: the caller filters)."""
-
-    tag: str
-    digest: str
-    pushed: Optional[int] = None
-    expires_at: Optional[int] = None
-
-
-# Manifest media types whose bodies retention reads (their children stay while they do).
-INDEX_MEDIA_TYPES = ("application/vnd.oci.image.index.v1+json",
-                     "application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-@dataclass
-class ManifestEntry:
-    """A manifest as retention sees it. `pushed` is None for conversions made on read
-    and for manifests pushed before push times were kept: retention leaves those alone.
-    `body` is given for image indexes and manifest lists only (retention reads their children)."""
-
-    digest: str
-    media_type: str
-    pushed: Optional[int] = None
-    subject: Optional[str] = None
-    body: Optional[bytes] = None
-    s3_key: Optional[str] = None
-
-
-@dataclass
-class DueExpiry:
-    """An entry of the expiry index: `tag` of `repo` expires at `expires_at` (maybe stale:
-    the tag may have been re-pushed or its expiry changed since)."""
-
-    repo: str
-    tag: str
-    expires_at: int
-    digest: Optional[str] = None  # the manifest the tag named when the entry was written
-
-
-class TagLifecycleStore(Protocol):
-    """Per-repository tag policies, tag expiry and the deletes retention makes."""
-
-    def get_policy(self, repo: str) -> tuple[Optional[dict], Optional[int]]:
-        """(policy document or None, revision or None when never set)."""
-    def put_policy(self, repo: str, doc: Optional[dict]) -> int:
-        """Replace the policy (None clears it); returns the new revision."""
-    def policy_repos(self, n: int, last: Optional[str]) -> tuple[list[str], bool]:
-        """Repositories that have a policy, in name order after `last`."""
-    def tag_entries(self, repo: str, n: int, last: Optional[str]) -> tuple[list[TagEntry], bool]:
-        """A page of tags in lexical order after `last`, with digest, push and expiry times."""
-    def manifest_entries(self, repo: str, n: int, last: Optional[str]) -> tuple[list[ManifestEntry], bool]:
-        """A page of the repository's manifests in digest order after `last`."""
-    def set_tag_expiry(self, repo: str, tag: str, expires_at: Optional[int]) -> Optional[TagEntry]:
-        """Set (or clear, None) a tag's expiry; None when there is no such tag."""
-    def due_expiries(self, now: int, n: int) -> list[DueExpiry]:
-        """Up to `n` expiry index entries due at `now`, earliest first."""
-    def delete_tag_if(self, repo: str, tag: str, policy_rev: Optional[int]) -> bool:
-        """Delete a tag while the policy is still at `policy_rev` (else PolicyChanged);
-        False when there was no such tag."""
-    def remove_tag(self, repo: str, tag: str, digest: Optional[str], expires_at: Optional[int] = None) -> bool:
-        """Delete a tag only while it names `digest` (when given) and still expires at
-        `expires_at` (when given); drops that expiry index entry either way. False: not deleted."""
-    def remove_manifest(self, repo: str, digest: str, pushed: int) -> bool:
-        """Delete a manifest only while its push time is still `pushed` (not re-pushed)."""

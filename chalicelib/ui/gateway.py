@@ -1,41 +1,45 @@
-"""The UI's only access to the wired use cases and adapters (swap for injection later)."""
+"""The UI's only access to the wired use cases and adapters: the container being served
+(http/inject.py), through the same use cases as the API."""
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from .. import bootstrap
+from ..http.inject import services
 from ..auth.policy import Principal
+from ..auth.tokens import Signer, Verifier
+from ..config import Settings
+from ..domain.accounts import Accounts
+from ..domain.metering import Usage
+from ..domain.registry import Registry
+from ..domain.tag_admin import TagAdmin
 
 
 class Gateway:
     """What the UI pages read and do, through the same use cases as the API."""
 
-    def settings(self) -> Any:
-        return bootstrap.settings()
+    def settings(self) -> Settings:
+        return services().settings
 
-    def registry(self) -> Any:
-        return bootstrap.registry()
+    def registry(self) -> Registry:
+        return services().registry()
 
-    def accounts(self) -> Any:
-        return bootstrap.accounts()
+    def accounts(self) -> Accounts:
+        return services().accounts()
 
-    def tag_admin(self) -> Any:
-        return bootstrap.tag_admin()
+    def tag_admin(self) -> TagAdmin:
+        return services().tag_admin()
 
-    def usage(self) -> Any:
-        return bootstrap.usage()
+    def usage(self) -> Usage:
+        return services().usage()
 
-    def signer(self) -> Any:
-        return bootstrap.token_signer()
+    def signer(self) -> Signer:
+        return services().token_signer()
 
-    def verifier(self) -> Any:
-        return bootstrap.token_verifier()
+    def verifier(self) -> Verifier:
+        return services().token_verifier()
 
     def reads(self) -> Any:
-        bootstrap.metadata()  # binds the models to the table
-        from ..storage.ui_dynamo import DynamoUiReads
-
-        return DynamoUiReads()
+        return services().ui_reads()
 
     def login(self, username: str, password: str, source: str) -> Principal:
         return self.accounts().login(username, password, source)

@@ -71,15 +71,19 @@ def _assemble(path: str, parts: list) -> None:
         os.close(fd)
 
 
-_ONE_AT_A_TIME = threading.Lock()
+_LOCKS: dict = {}  # (bucket, key) -> lock; one per key ever completed (a test server's lifetime)
+_LOCKS_LOCK = threading.Lock()
 
 
 def complete_multipart_upload(bucket_name: str, key: str, body: bytes, query_params: dict,
                               headers: Optional[dict] = None) -> tuple:
-    """One completion at a time: the If-None-Match / If-Match check and the object taking
-    its key are then one step, as in S3 (two uploads completing at one key with
-    If-None-Match: * leave the first object and refuse the second with 412)."""
-    with _ONE_AT_A_TIME:
+    """One completion at a time per key: the If-None-Match / If-Match check and the object
+    taking its key are then one step, as in S3 (two uploads completing at one key with
+    If-None-Match: * leave the first object and refuse the second with 412); completions
+    at other keys go on meanwhile."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault((bucket_name, key), threading.Lock())
+    with lock:
         return _complete(bucket_name, key, body, query_params, headers)
 
 

@@ -10,7 +10,7 @@ Each test takes `impl`, an `Impl` whose `meta`, `blobs`, `accounts`, `helm` and
 
 `REGISTRY_CONTRACT_IMPLS=fake,moto` (comma list) limits a run. The adapters' backends
 start once per session each; since the adapters' models and clients are process-wide,
-every setting they change (environment, bootstrap's cache, the table binding) is put
+every setting they change (environment, the table binding) is put
 back after each test, so a registry server of tests/integration in the same process
 finds its own again.
 """
@@ -60,16 +60,13 @@ class _Process:
     """Snapshot and restore of what binding the adapters changes process-wide."""
 
     def __init__(self) -> None:
-        from chalicelib import bootstrap
         from chalicelib.storage import dynamo
 
         self.env = {k: os.environ.get(k) for k in _ENV}
-        self.state = dict(bootstrap._state)
         meta = dynamo.Item.Meta
         self.table = (meta.table_name, meta.region, getattr(dynamo.Item, "_connection", None))
 
     def restore(self) -> None:
-        from chalicelib import bootstrap
         from chalicelib.storage import dynamo
 
         for k, v in self.env.items():
@@ -77,8 +74,6 @@ class _Process:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        bootstrap._state.clear()
-        bootstrap._state.update(self.state)
         dynamo.Item.Meta.table_name, dynamo.Item.Meta.region, dynamo.Item._connection = self.table
 
 
@@ -86,7 +81,7 @@ class _Backend:
     """One started backend: its environment, and the adapters' table binding on it."""
 
     def __init__(self, kind: str) -> None:
-        from chalicelib import bootstrap
+        from chalicelib import container
         from chalicelib.storage import dynamo
         from local.embedded import EmbeddedAWS, provision, start_backend
 
@@ -100,11 +95,11 @@ class _Backend:
                 self.aws = start_backend("strict", self.data_dir)
             else:
                 self.aws = EmbeddedAWS().start()
-            bootstrap.reset()
-            provision()
+            services = container.build()  # the backend's own clients, from the environment above
+            provision(services)
             self.env = {k: os.environ.get(k) for k in _ENV}
-            self.bucket = bootstrap.settings().bucket_name
-            self.s3 = bootstrap.s3_client()
+            self.bucket = services.settings.bucket_name
+            self.s3 = services.s3_client()
             self.connection = dynamo.Item._connection
             self.table = (dynamo.Item.Meta.table_name, dynamo.Item.Meta.region)
         finally:

@@ -60,6 +60,24 @@ def _record(**metrics: float) -> None:
             fh.write(json.dumps(metrics) + "\n")
 
 
+def _gateway_log(gateway: Gateway) -> list[dict]:
+    """The gateway's JSON log lines (one per upload it forwarded)."""
+    return [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
+
+
+def _assert_streamed_then_readable(limited: LimitedRegistry, gateway: Gateway, repo: str, digest: str,
+                                   data: bytes) -> None:
+    """The gateway sent the blob's parts to S3 while reading them, and the registry serves the bytes."""
+    from support import Client
+
+    log = _gateway_log(gateway)
+    assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
+    reader = Client(limited.url, auth=ADMIN)
+    reader.login(repo, "pull")
+    r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+    assert r.status_code == 200 and r.content == data
+
+
 def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, local_registry, tmp, uniq):
     require_binaries("skopeo")
     layout = _layout_with_layer(tmp / "src", 200 * MiB, seed=11)
@@ -78,7 +96,7 @@ def test_skopeo_pushes_a_200_mib_layer_through_the_gateway(limited, gateway, loc
         skopeo.copy(layout["ref"], f"{gateway.host}/admin/{uniq}:v1", timeout=900)
         through = time.monotonic() - started
         rss = gateway.peak_rss_mib()
-        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
+        log = _gateway_log(gateway)
         assert any(e.get("digest") == layer and e.get("size") == len(layout["blobs"][layer]) for e in log), log
         # skopeo announces the layer's length: its parts went to S3 while skopeo was still sending
         assert [e.get("how") for e in log if e.get("digest") == layer] == ["streamed"], log
@@ -184,12 +202,7 @@ def test_a_body_of_unknown_length_is_streamed_with_an_open_size(limited, gateway
             assert r.status_code == 202, r.text
         r = c.request("PUT", location, params={"digest": digest})
         assert r.status_code == 201, r.text
-        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
-        assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
-        reader = Client(limited.url, auth=ADMIN)
-        reader.login(repo, "pull")
-        r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
-        assert r.status_code == 200 and r.content == data
+        _assert_streamed_then_readable(limited, gateway, repo, digest, data)
 
 
 def test_a_streamed_upload_cut_mid_body_resumes_from_its_range(limited, gateway, uniq):
@@ -224,12 +237,7 @@ def test_a_streamed_upload_cut_mid_body_resumes_from_its_range(limited, gateway,
         assert r.status_code == 202 and r.headers["Range"] == f"0-{len(data) - 1}", r.text
         r = c.request("PUT", location, params={"digest": digest})
         assert r.status_code == 201, r.text
-        log = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
-        assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
-        reader = Client(limited.url, auth=ADMIN)
-        reader.login(repo, "pull")
-        r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
-        assert r.status_code == 200 and r.content == data
+        _assert_streamed_then_readable(limited, gateway, repo, digest, data)
 
 
 def test_gateway_passes_registry_errors_through(limited, gateway, tmp):

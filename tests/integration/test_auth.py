@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -121,12 +120,12 @@ def reset_login_throttle(*accounts: str) -> None:
     """Forget login attempts from this machine (and of `accounts`) in the current and
     previous window. The local server reports every caller as 127.0.0.1, so the
     per-source limit (50 per 5 min) would otherwise be shared by the whole test session."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.domain.accounts import FAILURE_WINDOW
     from chalicelib.storage import keys
     from chalicelib.storage.dynamo import ThrottleItem
 
-    bootstrap.metadata()
+    services().metadata()
     start = int(time.time()) // FAILURE_WINDOW * FAILURE_WINDOW
     for key in ["ip:127.0.0.1", *(f"user:{a}" for a in accounts)]:
         for window in (start, start - FAILURE_WINDOW):
@@ -269,7 +268,7 @@ def test_jwt_claims_and_signature_verified_independently(registry, repo):
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     before = int(time.time())
     r = get_token(registry.url, f"repository:{repo}:pull,push", "registry:catalog:*", creds=registry.admin)
@@ -279,11 +278,11 @@ def test_jwt_claims_and_signature_verified_independently(registry, repo):
     header, claims, sig = json.loads(b64d(head_b64)), json.loads(b64d(body_b64)), b64d(sig_b64)
     assert header == {"alg": "ES256", "typ": "JWT"}
     assert len(sig) == 64  # JWS ES256: raw r || s, not DER
-    key = load_pem_public_key(bootstrap.token_signer().public_key_pem())
+    key = load_pem_public_key(services().token_signer().public_key_pem())
     assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
     der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
     key.verify(der, f"{head_b64}.{body_b64}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if bad
-    ttl = bootstrap.settings().token_ttl
+    ttl = services().settings.token_ttl
     assert claims["exp"] - claims["iat"] == ttl == doc["expires_in"]
     assert before - 1 <= claims["iat"] <= time.time() + 1 and claims["nbf"] <= claims["iat"]
     assert claims["aud"] == SERVICE and claims["iss"] == ISSUER and claims["sub"] == "admin"
@@ -296,12 +295,12 @@ def test_jwt_claims_and_signature_verified_independently(registry, repo):
 
 
 def _mint(repo: str, ttl: int = 60, audience: str = SERVICE, issuer: str = ISSUER, **extra: Any) -> str:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.auth.tokens import access_claims, encode
 
     access = [{"type": "repository", "name": repo, "actions": ["pull", "push", "delete"]}]
     return encode(access_claims("admin", access, issuer=issuer, audience=audience, ttl=ttl, **extra),
-                  bootstrap.token_signer())
+                  services().token_signer())
 
 
 def test_minted_token_is_accepted(registry, pushed):
@@ -701,23 +700,10 @@ def test_kms_signer_tokens_verify(kms):
 
 @pytest.fixture
 def kms_signing(registry, kms):
-    """The registry signs with a KMS key (REGISTRY_KMS_KEY_ID) for the test's duration."""
-    from chalicelib import bootstrap
-
+    """A variant of the registry that signs with a KMS key (REGISTRY_KMS_KEY_ID): (key, url)."""
     key = _kms_key(kms)
-    saved = {k: os.environ.get(k) for k in ("REGISTRY_KMS_KEY_ID", "AWS_ENDPOINT_URL_KMS")}
-    os.environ["REGISTRY_KMS_KEY_ID"] = key
-    os.environ["AWS_ENDPOINT_URL_KMS"] = registry.aws.url
-    bootstrap.reset()
-    try:
-        yield key
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        bootstrap.reset()
+    with registry.variant(kms_key_id=key, clients={"kms": kms}) as url:
+        yield key, url
 
 
 def test_registry_signs_with_kms(registry, kms, kms_signing, repo):
@@ -726,14 +712,15 @@ def test_registry_signs_with_kms(registry, kms, kms_signing, repo):
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    token = token_for(registry.url, f"repository:{repo}:pull,push", creds=registry.admin)
+    key_id, url = kms_signing
+    token = token_for(url, f"repository:{repo}:pull,push", creds=registry.admin)
     head, body, sig = token.split(".")
     raw = b64d(sig)
-    key = load_der_public_key(kms.get_public_key(KeyId=kms_signing)["PublicKey"])
+    key = load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
     key.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
                f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
     # the registry accepts its KMS-signed tokens end to end ...
-    c = Client(registry.url, auth=registry.admin)
+    c = Client(url, auth=registry.admin)
     digest, _ = c.push_image(repo, "v1")
     assert claims_of(c.http.auth.token)["iss"] == ISSUER
     # ... and no longer accepts tokens signed with the local key
@@ -742,7 +729,7 @@ def test_registry_signs_with_kms(registry, kms, kms_signing, repo):
     local = LocalSigner(LocalSigner.generate_pem())
     stray = encode(access_claims("admin", [{"type": "repository", "name": repo, "actions": ["pull"]}],
                                  issuer=ISSUER, audience=SERVICE, ttl=60), local)
-    r = requests.get(f"{registry.url}/v2/{repo}/manifests/{digest}", headers=bearer(stray))
+    r = requests.get(f"{url}/v2/{repo}/manifests/{digest}", headers=bearer(stray))
     assert r.status_code == 401
 
 
@@ -804,30 +791,9 @@ def test_kms_signer_handles_tokens_over_4096_bytes():
 # ---------------------------------------------------------------------------
 @pytest.fixture
 def short_tokens(registry):
-    """A second gateway (same embedded AWS) while tokens live 2 s with no leeway."""
-    from werkzeug.serving import make_server
-
-    from chalicelib import bootstrap
-    from local.server import LambdaGateway
-
-    saved = {k: os.environ.get(k) for k in ("REGISTRY_TOKEN_TTL", "REGISTRY_TOKEN_LEEWAY")}
-    os.environ["REGISTRY_TOKEN_TTL"], os.environ["REGISTRY_TOKEN_LEEWAY"] = "2", "0"
-    bootstrap.reset()
-    import app as chalice_app
-
-    server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app), threaded=True)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        bootstrap.reset()
+    """A second gateway (same embedded AWS) whose tokens live 2 s with no leeway."""
+    with registry.variant(token_ttl=2, token_leeway=0) as url:
+        yield url
 
 
 def test_token_expiring_mid_push_is_renewed(registry, short_tokens, repo):

@@ -22,32 +22,24 @@ import pytest
 import requests
 
 from support import Client
-from test_auth import (ISSUER, SERVICE, Admin, bearer, challenge_of, claims_of, code_of, get_token,
+from test_auth import (ISSUER, SERVICE, bearer, challenge_of, claims_of, code_of, get_token,
                        reset_login_throttle, show, uid, wait_for_fresh_login_window)
+# test_auth's fixtures, used here too (imported fixtures register with pytest): `admin`, and
+# the autouse one that forgets failed logins after each test
+from test_auth import _forget_failed_logins, admin  # noqa: F401
 
 LONG_NAME = "a" * 3000
 
 
-@pytest.fixture(autouse=True)
-def _forget_failed_logins():
-    yield
-    reset_login_throttle()
-
-
-@pytest.fixture
-def admin(registry) -> Admin:
-    return Admin(registry.url, registry.admin)
-
-
 def _mint(repo: str, **overrides: Any) -> str:
     """A token signed with the registry's key, with claims overridden as given."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.auth.tokens import access_claims, encode
 
     access = [{"type": "repository", "name": repo, "actions": ["pull", "push", "delete"]}]
     claims = access_claims("admin", access, issuer=ISSUER, audience=SERVICE, ttl=60)
     claims.update(overrides)
-    return encode(claims, bootstrap.token_signer())
+    return encode(claims, services().token_signer())
 
 
 def assert_oci_4xx(r: requests.Response, *statuses: int) -> None:

@@ -26,18 +26,18 @@ def quiet_background(registry):
     """Metering flushes and event deliveries run off the request path, on threads of the
     same process and clients: let them finish before a count starts, so that a count
     holds only the request's own calls (flush costs: test_metering.py)."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     yield
-    bootstrap.events().wait_idle(10, retries=True)
-    bootstrap.meter().flush()
+    services().events().wait_idle(10, retries=True)
+    services().meter().flush()
 
 
 def _settle() -> None:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    bootstrap.events().wait_idle(10, retries=True)
-    bootstrap.meter().flush()
+    services().events().wait_idle(10, retries=True)
+    services().meter().flush()
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_metering_adds_no_call_to_a_pull(client, image):
     import json
     from datetime import datetime, timezone
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     repo, digest, body = image
     layer = json.loads(body)["layers"][0]
@@ -193,7 +193,7 @@ def test_metering_adds_no_call_to_a_pull(client, image):
         assert client.request("GET", f"/v2/{repo}/blobs/{layer['digest']}").status_code == 307
     assert dict(aws.calls) == {"dynamodb.GetItem": 2}
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    counted = bootstrap.meter().pending()[(day, repo.split("/")[0])]
+    counted = services().meter().pending()[(day, repo.split("/")[0])]
     assert counted == {"requests": 2, "pulls": 1, "bytes_served": layer["size"]}
 
 

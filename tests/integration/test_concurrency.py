@@ -98,10 +98,10 @@ def test_create_upload_retried_after_a_lost_response_is_not_an_error(registry, r
     import time
     import uuid
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.storage.ports import UploadSession
 
-    meta = bootstrap.metadata()
+    meta = services().metadata()
     session = UploadSession(upload_id=str(uuid.uuid4()), repo=repo, expires=int(time.time()) + 600)
     meta.create_upload(session)
     meta.create_upload(session)  # the retry

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from client.direct import BytesSource, push_blob
-from direct_support import MIB, blob_visible, pull, token  # noqa: F401 (autouse fixture)
+from direct_support import MIB, blob_visible, pull, settings, token  # noqa: F401 (autouse fixture)
 from support import sha256
 
 pytestmark = pytest.mark.backends("strict")
@@ -77,11 +77,15 @@ def proxy(registry, request) -> Iterator[FaultyProxy]:
     p.stop()
 
 
-@pytest.mark.parametrize("size", [MIB + 3, 11 * MIB], ids=["single-put", "multipart"])
-def test_a_close_cut_short_is_repeated(client, repo, proxy, size):
+@pytest.mark.parametrize("size,how", [(MIB + 3, "put"), (11 * MIB, "staged"), (11 * MIB, "in-place")],
+                         ids=["single-put", "multipart-staged", "multipart-in-place"])
+def test_a_close_cut_short_is_repeated(client, repo, proxy, size, how):
     data = os.urandom(size)
-    # the client's session (its token) sends the registry requests through the proxy
-    digest = push_blob(client.http, proxy.url, repo, BytesSource(data), part_size=5 * MIB)
+    # the client's session (its token) sends the registry requests through the proxy; 11 MiB
+    # with the digest in the plan is one PUT unless the single-PUT limit is below it
+    with settings(direct_put_max=MIB if how == "in-place" else 64 * MIB):
+        digest = push_blob(client.http, proxy.url, repo, BytesSource(data), part_size=5 * MIB,
+                           single_put=how != "staged")
     assert digest == sha256(data) and proxy.broken == 1
     assert blob_visible(client, repo, digest)
     assert pull(client, repo, digest) == digest

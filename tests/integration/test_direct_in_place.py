@@ -29,11 +29,11 @@ def multipart_even_with_the_digest():
 
 def _blob_object(digest: str):
     """(size, SHA-256 checksum) of the object at the blob's key, or None."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    s3 = bootstrap.s3_client()
+    s3 = services().s3_client()
     try:
-        head = s3.head_object(Bucket=bootstrap.settings().bucket_name, Key=_key(digest), ChecksumMode="ENABLED")
+        head = s3.head_object(Bucket=services().settings.bucket_name, Key=_key(digest), ChecksumMode="ENABLED")
     except Exception:  # noqa: BLE001 - botocore's ClientError: no object
         return None
     return head["ContentLength"], head.get("ChecksumSHA256")

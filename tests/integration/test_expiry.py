@@ -14,12 +14,12 @@ pytestmark = pytest.mark.backends("memory", "strict")
 
 
 def _set_expires(pk: str, when: int) -> None:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.storage import keys
     from chalicelib.storage.dynamo import Item
 
-    bootstrap.metadata()
-    bootstrap.dynamodb_client().update_item(
+    services().metadata()
+    services().dynamodb_client().update_item(
         TableName=Item.Meta.table_name, Key={"PK": {"S": pk}, "SK": {"S": keys.META_SK}},
         UpdateExpression="SET expires = :e", ExpressionAttributeValues={":e": {"N": str(when)}},
         ConditionExpression="attribute_exists(PK)")
@@ -44,7 +44,7 @@ def test_expired_upload_session_is_unknown(client, repo):
 def test_expired_login_throttle_window_no_longer_counts(registry):
     """Each login window is its own item (THROTTLE#<key>#<window start>): a past window's
     item, still there because TTL deletes lazily, is never read again."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.domain.accounts import FAILURE_WINDOW
     from chalicelib.storage import keys
     from chalicelib.storage.dynamo import Item
@@ -54,10 +54,10 @@ def test_expired_login_throttle_window_no_longer_counts(registry):
         time.sleep(left + 0.5)  # both requests below in the same window
     start = int(time.time()) // FAILURE_WINDOW * FAILURE_WINDOW
     user = f"ghost{uuid.uuid4().hex[:8]}"
-    bootstrap.metadata()
+    services().metadata()
 
     def full_window(window_start: int) -> None:
-        bootstrap.dynamodb_client().put_item(TableName=Item.Meta.table_name, Item={
+        services().dynamodb_client().put_item(TableName=Item.Meta.table_name, Item={
             "PK": {"S": keys.throttle_pk(f"user:{user}", window_start)}, "SK": {"S": keys.META_SK},
             "failures": {"N": "1000"}, "expires": {"N": str(window_start + FAILURE_WINDOW)}})
 

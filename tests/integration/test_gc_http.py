@@ -27,12 +27,12 @@ def _gc(registry, **body) -> requests.Response:
 
 
 def _in_s3(digest: str) -> bool:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.storage import keys
 
-    s3 = bootstrap.s3_client()
+    s3 = services().s3_client()
     try:
-        s3.head_object(Bucket=bootstrap.settings().bucket_name, Key=keys.blob_key(digest))
+        s3.head_object(Bucket=services().settings.bucket_name, Key=keys.blob_key(digest))
         return True
     except s3.exceptions.ClientError:
         return False
@@ -170,10 +170,10 @@ def test_gc_racing_pushes_keeps_every_referenced_blob(registry, repo):
 
 
 def _settle() -> None:
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    bootstrap.events().wait_idle(10, retries=True)
-    bootstrap.meter().flush()
+    services().events().wait_idle(10, retries=True)
+    services().meter().flush()
 
 
 def test_gc_calls_grow_with_the_garbage(client, repo, registry):

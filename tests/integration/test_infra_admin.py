@@ -30,21 +30,28 @@ def deployed(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("REGISTRY_TABLE", "unused")
-    from chalicelib import bootstrap
+    from support import table_binding
 
-    with mock_aws():
+    with table_binding(), mock_aws():
         body = {"Resources": {"RegistryTable": template.table_resource()},
                 "Outputs": {"TableName": {"Value": {"Ref": "RegistryTable"}}}}
         cfn = boto3.client("cloudformation", region_name="us-east-1")
         cfn.create_stack(StackName="oci-registry-qa", TemplateBody=json.dumps(body))
         yield admin.stack_outputs(cfn, "oci-registry-qa")["TableName"]
-    bootstrap.reset()
 
 
-def _login(user: str, password: str):
-    from chalicelib import bootstrap
+def _accounts(table: str):
+    """The registry's Accounts on the deployed table (a container of this test's own)."""
+    import dataclasses
 
-    return bootstrap.accounts().login(user, password, "192.0.2.1")
+    from chalicelib import container
+    from chalicelib.config import Settings
+
+    return container.build(dataclasses.replace(Settings.from_env(), table_name=table)).accounts()
+
+
+def _login(table: str, user: str, password: str):
+    return _accounts(table).login(user, password, "192.0.2.1")
 
 
 def test_creates_the_first_admin_from_stdin_and_refuses_a_second(deployed, capsys):
@@ -52,15 +59,13 @@ def test_creates_the_first_admin_from_stdin_and_refuses_a_second(deployed, capsy
     out = capsys.readouterr()
     assert "created administrator alice" in out.out and deployed in out.out
     assert "correct horse" not in out.out + out.err
-    p = _login("alice", "correct horse battery")
+    p = _login(deployed, "alice", "correct horse battery")
     assert p.admin and p.name == "alice"
     # One administrator only: another name, or the same one again, is refused.
     assert admin.main(["--user", "bob"], stdin=io.StringIO("another password\n")) == 1
     assert "administrator exists" in capsys.readouterr().err
     assert admin.main(["--user", "alice"], stdin=io.StringIO("another password\n")) == 1
-    from chalicelib import bootstrap
-
-    assert bootstrap.accounts().store.get_account("bob") is None
+    assert _accounts(deployed).store.get_account("bob") is None
 
 
 def test_generated_password_goes_to_the_terminal_only(deployed, capsys):
@@ -71,7 +76,7 @@ def test_generated_password_goes_to_the_terminal_only(deployed, capsys):
     assert len(password) >= 20
     out = capsys.readouterr()
     assert password not in out.out + out.err
-    assert _login("carol", password).admin
+    assert _login(deployed, "carol", password).admin
 
 
 @pytest.mark.parametrize("user, stdin, message", [
@@ -95,12 +100,11 @@ def test_empty_stdin_and_missing_stack(deployed, monkeypatch):
 
 def test_names_with_a_trailing_newline_are_refused_everywhere(deployed):
     """`$` matches before a final newline: every name check must be a full match."""
-    from chalicelib import bootstrap
     from chalicelib.oci.errors import RegistryError
     from chalicelib.oci.names import is_tag, validate_name
 
     assert admin.main(["--user", "root1"], stdin=io.StringIO("long enough password\n")) == 0
-    acc = bootstrap.accounts()
+    acc = _accounts(deployed)
     root = acc.principal("root1")
     for call in (lambda: acc.create_user(root, "bob\n", "long enough password"),
                  lambda: acc.create_namespace(root, "team\n"),
@@ -113,11 +117,10 @@ def test_names_with_a_trailing_newline_are_refused_everywhere(deployed):
 
 
 def test_backfill_roster_lists_a_grant_made_before_the_roster(deployed, capsys):
-    from chalicelib import bootstrap
     from chalicelib.storage import dynamo, keys
 
     assert admin.main(["--user", "erin"], stdin=io.StringIO("correct horse battery\n")) == 0
-    store = bootstrap.accounts().store
+    store = _accounts(deployed).store
     store.create_account("frank", "h")
     dynamo.AccountItem(keys.user_pk("frank"), keys.grant_sk("NS", "erin"), role="write").save()  # no roster entry
     assert store.namespace_members("erin").members == []

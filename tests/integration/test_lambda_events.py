@@ -26,13 +26,13 @@ class Ctx:
 
 def bearer(*repos: str) -> tuple[str, str]:
     """An Authorization header with a token minted by the registry's own signer."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.auth.tokens import access_claims, encode
 
-    s = bootstrap.settings()
+    s = services().settings
     access = [{"type": "repository", "name": r, "actions": ["pull", "push", "delete"]} for r in repos]
     claims = access_claims("admin", access, issuer=s.issuer, audience=s.service, ttl=60)
-    return ("Authorization", f"Bearer {encode(claims, bootstrap.token_signer())}")
+    return ("Authorization", f"Bearer {encode(claims, services().token_signer())}")
 
 
 @pytest.fixture(params=["rest", "function-url", "http-api"])

@@ -145,13 +145,13 @@ def test_bad_usage_queries_are_400s(registry, query):
 
 
 def test_a_flush_is_one_write_per_namespace_and_day(registry, ns):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     c = Client(registry.url, auth=registry.admin)
     repo = f"{ns}/flush"
     c.login(repo)
     c.push_image(repo, "v1")
-    meter = bootstrap.meter()
+    meter = services().meter()
     meter.flush()
     for _ in range(5):
         assert c.request("GET", f"/v2/{repo}/manifests/v1", headers={"Accept": OCI}).status_code == 200

@@ -98,3 +98,21 @@ def test_manifest_with_duplicate_keys_is_refused(client, repo):
                        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     assert r.status_code == 400 and _err(r)["code"] == "MANIFEST_INVALID", r.text
     assert client.request("GET", f"/v2/{repo}/manifests/dup").status_code == 404
+
+
+@pytest.mark.parametrize("extra", [',"name":"%s"', ',"description":NaN'])
+def test_helm_config_is_read_strictly(registry, client, extra):
+    """A chart whose config (Chart.yaml as JSON) is not strict JSON is stored, never indexed."""
+    from helm_support import HELM_CHART, HELM_CONFIG, OCI, chart_tgz, index_of, meta_of, uid, versions
+
+    ns, name = uid(), "strict"
+    repo = f"{ns}/{name}"
+    meta = meta_of(name, "1.0.0")
+    config = (json.dumps(meta)[:-1] + (extra % name if "%s" in extra else extra) + "}").encode()
+    tgz = chart_tgz(name, "1.0.0")
+    doc = {"schemaVersion": 2,
+           "config": {"mediaType": HELM_CONFIG, "digest": client.push_blob(repo, config), "size": len(config)},
+           "layers": [{"mediaType": HELM_CHART, "digest": client.push_blob(repo, tgz), "size": len(tgz)}]}
+    r = client.push_manifest(repo, "1.0.0", json.dumps(doc).encode(), OCI)
+    assert r.status_code == 201, r.text
+    assert versions(index_of(registry, ns), name) == []

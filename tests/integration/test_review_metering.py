@@ -8,7 +8,7 @@ import uuid
 
 import requests
 
-from chalicelib import bootstrap
+from chalicelib.http.inject import services
 from support import Client
 
 
@@ -19,7 +19,7 @@ def _rows(registry, day: str) -> dict:
 
 
 def test_made_up_namespaces_leave_no_usage_rows(registry):
-    meter = bootstrap.meter()
+    meter = services().meter()
     meter.flush()
     made_up = [f"z{uuid.uuid4().hex[:12]}" for _ in range(5)]
     for ns in made_up:  # a stranger, and an admin, poking at namespaces that do not exist

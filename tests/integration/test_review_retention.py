@@ -7,7 +7,7 @@ import uuid
 
 import requests
 
-from chalicelib import bootstrap
+from chalicelib.http.inject import services
 
 
 def _retention(registry, body: dict) -> requests.Response:
@@ -23,7 +23,7 @@ def test_a_bad_stored_policy_is_skipped_and_reported(registry, client):
         "repository": good, "policy": {"retention": [{"rule": "keep-last", "tags": "*", "count": 1}]}})
     assert r.status_code == 200, r.text
     # stored by an older version or by hand: shapes the API refuses today
-    bootstrap.tag_rules().store.put_policy(bad, {"retention": [{"rule": "keep-last", "tags": 5, "count": "x"}]})
+    services().tag_rules().store.put_policy(bad, {"retention": [{"rule": "keep-last", "tags": 5, "count": "x"}]})
 
     r = _retention(registry, {})
     assert r.status_code == 200, r.text
@@ -41,15 +41,15 @@ def test_a_bad_stored_policy_is_skipped_and_reported(registry, client):
     assert client.request("GET", f"/v2/{bad}/manifests/v1").status_code == 200  # untouched
 
     for doc in ([1, 2], {"retention": "x"}, {"retention": [{"rule": "expire-tags", "tags": "*", "days": "1"}]}):
-        bootstrap.tag_rules().store.put_policy(bad, doc)
+        services().tag_rules().store.put_policy(bad, doc)
         assert _retention(registry, {"repository": bad}).status_code == 409, doc
-    bootstrap.tag_rules().store.put_policy(bad, None)
+    services().tag_rules().store.put_policy(bad, None)
 
 
 def test_a_push_under_a_bad_stored_policy_is_409_not_500(registry, client, repo):
     client.push_image(repo, "v1")
-    bootstrap.tag_rules().store.put_policy(repo, {"immutableTags": [5]})
-    bootstrap.tag_rules().forget(repo)
+    services().tag_rules().store.put_policy(repo, {"immutableTags": [5]})
+    services().tag_rules().forget(repo)
     try:
         r = client.request("PUT", f"/v2/{repo}/manifests/v2", data=client.request(
             "GET", f"/v2/{repo}/manifests/v1").content,
@@ -63,4 +63,4 @@ def test_a_push_under_a_bad_stored_policy_is_409_not_500(registry, client, repo)
             headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
         assert r.status_code == 201, r.text
     finally:
-        bootstrap.tag_rules().store.put_policy(repo, None)
+        services().tag_rules().store.put_policy(repo, None)

@@ -3,7 +3,6 @@ metadata address is refused when registered, names are resolved and checked at e
 delivery, the connection goes to the checked address, and one attempt has one deadline."""
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
@@ -12,7 +11,6 @@ import uuid
 import pytest
 import requests
 
-from chalicelib import bootstrap
 from chalicelib.storage.events_out import BlockedAddress, PinnedTransport
 from chalicelib.domain.webhooks import address_allowed
 
@@ -26,10 +24,11 @@ BAD_URLS = ["https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/",
 
 
 @pytest.fixture
-def private_refused(monkeypatch):
-    """The registry as deployed on Lambda: webhooks may not reach private addresses."""
-    settings = dataclasses.replace(bootstrap.settings(), webhook_allow_private=False)
-    monkeypatch.setitem(bootstrap._state, "settings", settings)
+def private_refused(registry):
+    """A variant of the registry as deployed on Lambda: webhooks may not reach private
+    addresses. Yields its URL."""
+    with registry.variant(webhook_allow_private=False) as url:
+        yield url
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def ns(registry) -> str:
 
 
 def test_every_spelling_of_a_private_address_is_refused(registry, ns, private_refused):
-    base = f"{registry.url}/admin/namespaces/{ns}/webhooks"
+    base = f"{private_refused}/admin/namespaces/{ns}/webhooks"
     for url in BAD_URLS:
         r = requests.post(base, json={"url": url}, auth=registry.admin)
         assert r.status_code == 400, (url, r.status_code, r.text)

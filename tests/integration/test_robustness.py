@@ -17,9 +17,9 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 @contextmanager
 def aws_fault(operation: str, exc: Exception):
     """Make one DynamoDB operation fail the way AWS would (moto cannot throttle)."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    client = bootstrap.dynamodb_client()
+    client = services().dynamodb_client()
 
     def fail(**kwargs):
         raise exc
@@ -148,24 +148,10 @@ def test_digest_mismatch_discards_upload(client, repo):
 @pytest.fixture(scope="module")
 def limited(registry):
     """A second gateway, on the same embedded AWS, that enforces Lambda's limits."""
-    from chalicelib import bootstrap
     from support import Client
 
-    os.environ["REGISTRY_LAMBDA_LIMITS"] = "1"
-    bootstrap.reset()
-    import app as chalice_app  # noqa: F401
-    from local.server import LambdaGateway
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, lambda_limits=True), threaded=True)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield Client(f"http://127.0.0.1:{server.port}", auth=registry.admin)
-    finally:
-        server.shutdown()
-        os.environ.pop("REGISTRY_LAMBDA_LIMITS", None)
-        bootstrap.reset()
+    with registry.variant(lambda_limits=True) as url:
+        yield Client(url, auth=registry.admin)
 
 
 def test_lambda_limits_refuse_large_bodies_and_advertise_small_chunks(registry, limited, repo):
@@ -205,9 +191,9 @@ def test_media_type_allow_list(client, repo):
     """REGISTRY_ALLOWED_MEDIA_TYPES refuses other config/layer/artifact types, clearly."""
     from dataclasses import replace
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    reg = bootstrap.registry()
+    reg = services().registry()
     original = reg.settings
     reg.settings = replace(original, allowed_media_types=("application/vnd.oci.image.*", "application/vnd.cncf.helm.*"))
     try:

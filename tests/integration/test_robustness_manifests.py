@@ -288,7 +288,7 @@ def test_nan_and_infinity_are_not_json(client, repo, image):
 def test_configured_extra_manifest_type_still_checks_references(client, repo, image):
     from dataclasses import replace
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     artifact = "application/vnd.oci.artifact.manifest.v1+json"
     missing = sha256(b"never pushed")
@@ -297,7 +297,7 @@ def test_configured_extra_manifest_type_still_checks_references(client, repo, im
     body = json.dumps(doc).encode()
     r = put(client, repo, "art", body, artifact)
     assert r.status_code == 400 and error_of(r)["detail"]["mediaType"] == artifact  # not configured
-    reg = bootstrap.registry()
+    reg = services().registry()
     original = reg.settings
     reg.settings = replace(original, extra_manifest_types=("application/vnd.oci.artifact.*",))
     try:
@@ -332,14 +332,14 @@ def test_trailing_newline_in_lambda_event_paths_is_refused(registry, repo, image
     """API Gateway hands the function the decoded path: `latest\n` must not pass as `latest`
     (`$` in a regex also matches before a trailing newline)."""
     import app as chalice_app
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
     from chalicelib.auth.tokens import access_claims, encode
     from local.server import build_event
 
-    s = bootstrap.settings()
+    s = services().settings
     access = [{"type": "repository", "name": repo, "actions": ["pull", "push", "delete"]}]
     token = encode(access_claims("admin", access, issuer=s.issuer, audience=s.service, ttl=60),
-                   bootstrap.token_signer())
+                   services().token_signer())
 
     class Ctx:
         aws_request_id, function_name = "req", "test"

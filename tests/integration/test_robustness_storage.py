@@ -37,31 +37,36 @@ def assert_retryable(r, what: str = "") -> None:
 
 
 @contextmanager
-def storage_at(url: str):
-    """Point the registry's DynamoDB and S3 clients at `url` for the block."""
-    from chalicelib import bootstrap
+def storage_at(registry, client, url: str):
+    """For the block, `client` talks to a variant of the registry whose DynamoDB and S3
+    clients point at `url` (the session server is left as it is)."""
+    import boto3
+    from botocore.config import Config
 
-    names = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
-    saved = {n: os.environ.get(n) for n in names}
-    for n in names:
-        os.environ[n] = url
-    bootstrap.reset()
+    from support import table_binding
+
+    saved = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url  # the variant's pynamodb connection, made on first use
+    s3 = boto3.client("s3", endpoint_url=url, region_name=registry.services.settings.region,
+                      config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    base = client.base
     try:
-        yield
+        with table_binding(), registry.variant(clients={"s3": s3}) as variant:
+            client.base = variant
+            yield
     finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
-        bootstrap.reset()
+        client.base = base
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = saved
 
 
-def test_storage_unreachable_is_503_and_writes_nothing(client, repo):
+def test_storage_unreachable_is_503_and_writes_nothing(registry, client, repo):
     digest, body = client.push_image(repo, "kept")
     client.login(repo)  # a token verifies without storage; get it while storage is up
     new = body.replace(b'"x"', b'"y"')
-    with storage_at(f"http://127.0.0.1:{closed_port()}"):
+    with storage_at(registry, client, f"http://127.0.0.1:{closed_port()}"):
         calls = [("GET", f"/v2/{repo}/manifests/kept", {}, b""),
                  ("HEAD", f"/v2/{repo}/manifests/{digest}", {}, b""),
                  ("PUT", f"/v2/{repo}/manifests/new", {"Content-Type": OCI}, new),
@@ -90,9 +95,9 @@ def service_answers(status: int, operation: str, body: bytes, every: int = 1):
     """The DynamoDB service answers `operation` with `status` and `body` (every `every`th call)."""
     from botocore.awsrequest import AWSResponse
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    client = bootstrap.dynamodb_client()
+    client = services().dynamodb_client()
     count = {"n": 0}
     lock = threading.Lock()
 
@@ -174,9 +179,9 @@ class Failing:
 @pytest.fixture
 def wrap():
     """Swap the registry's metadata or blob adapter for a Failing wrapper, restored after."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    reg = bootstrap.registry()
+    reg = services().registry()
     saved = reg.meta, reg.blobs
 
     def install(which: str) -> Failing:

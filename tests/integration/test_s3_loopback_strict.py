@@ -16,9 +16,9 @@ pytestmark = pytest.mark.backends("strict")
 
 @pytest.fixture
 def s3(registry):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    return bootstrap.s3_client(), bootstrap.settings().bucket_name
+    return services().s3_client(), services().settings.bucket_name
 
 
 def _b64sha(data: bytes) -> str:

@@ -49,12 +49,12 @@ def test_presigned_url_with_a_longer_expiry_than_signed_is_refused(client, repo)
 
 
 def test_expired_presigned_url_is_refused(registry, client, repo):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     url, content = _blob_url(client, repo)
     parts = urlsplit(url)
     bucket, key = parts.path.lstrip("/").split("/", 1)
-    s3 = bootstrap.s3_client()  # the registry's own client and credentials
+    s3 = services().s3_client()  # the registry's own client and credentials
     short = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=1)
     time.sleep(2.5)
     r = requests.get(short)
@@ -78,10 +78,10 @@ def test_unsigned_requests_are_refused(registry, client, repo):
 
 
 def test_presigned_put_checks_the_sha256_checksum(registry):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    s3 = bootstrap.s3_client()
-    bucket = bootstrap.settings().bucket_name
+    s3 = services().s3_client()
+    bucket = services().settings.bucket_name
     body = b"the bytes the client declared"
     checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
     url = s3.generate_presigned_url("put_object", ExpiresIn=60, Params={
@@ -119,14 +119,14 @@ def test_s3_refuses_header_signed_requests_without_the_secret(registry, key_id):
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     key = registry.aws.credentials.access_key_id if key_id == "configured" else key_id
     s3 = boto3.client("s3", endpoint_url=registry.aws.s3_url, region_name="us-east-1",
                       aws_access_key_id=key, aws_secret_access_key="not-the-secret",
                       config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                                     retries={"max_attempts": 1}))
-    bucket = bootstrap.settings().bucket_name
+    bucket = services().settings.bucket_name
     for call in (lambda: s3.list_objects_v2(Bucket=bucket),
                  lambda: s3.put_object(Bucket=bucket, Key="blobs/sha256/" + "1" * 64, Body=b"x"),
                  lambda: s3.list_buckets()):
@@ -141,10 +141,10 @@ def test_dynamodb_local_shows_another_key_id_an_empty_database(registry, key_id)
     the generated id (only in the 0600 credentials file) the registry's table is not there."""
     import boto3
 
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    ours = bootstrap.dynamodb_client()
-    table = bootstrap.settings().table_name
+    ours = services().dynamodb_client()
+    table = services().settings.table_name
     assert table in ours.list_tables()["TableNames"]
     other = boto3.client("dynamodb", endpoint_url=registry.aws.dynamodb_url, region_name="us-east-1",
                          aws_access_key_id=key_id, aws_secret_access_key="whatever")

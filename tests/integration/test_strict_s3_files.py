@@ -18,9 +18,9 @@ MIB = 1 << 20
 
 @pytest.fixture
 def s3(registry):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    return bootstrap.s3_client(), bootstrap.settings().bucket_name
+    return services().s3_client(), services().settings.bucket_name
 
 
 def _parts(sizes: list[int]) -> list[bytes]:

@@ -55,8 +55,10 @@ def _image(client, repo: str, tag, seed: str, labels=None, annotations=None) -> 
 @pytest.mark.backends("memory", "strict")
 def test_expiry_from_the_quay_label_on_the_image_config(client, repo):
     client.login(repo)
-    pushed = time.time()  # 10 s: long enough for the pushes and reads below on a loaded machine
     digest = _image(client, repo, "short", "a", labels={"quay.expires-after": "10s"})
+    # taken once the push answered: the registry's expiry (its push time + 10 s) is at most
+    # this + 10, however long the push took on a loaded machine
+    pushed = time.time()  # 10 s: long enough for the push and reads below on a loaded machine
     _image(client, repo, "stays", "b", labels={"quay.expires-after": "not-a-duration"})  # ignored, as Quay does
     listed = _tags(client, repo)
     assert listed["tags"] == ["short", "stays"] and list(listed["expires"]) == ["short"]

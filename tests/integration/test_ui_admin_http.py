@@ -132,9 +132,9 @@ def test_roster_needs_the_same_rights_as_the_api(registry, team):
 def test_admin_page_reads_the_roster_in_one_query(registry, team):
     s = ui_session(registry, team["boss"], PASSWORD)
     s.get(registry.url + "/ui/admin", params={"ns": team["ns"]})
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    bootstrap.meter().flush()   # the usage report flushes this process's counters first
+    services().meter().flush()   # the usage report flushes this process's counters first
     with count_aws_calls() as aws:
         r = s.get(registry.url + "/ui/admin", params={"ns": team["ns"]})
     assert r.status_code == 200

@@ -70,10 +70,10 @@ class QueryLimits:
     bounds the items a page read."""
 
     def __init__(self) -> None:
-        from chalicelib import bootstrap
+        from chalicelib.http.inject import services
 
         self.limits: list[int] = []
-        self._client = bootstrap.dynamodb_client()
+        self._client = services().dynamodb_client()
 
     def _record(self, params: dict, **_: object) -> None:
         if threading.current_thread().name not in BACKGROUND_THREADS:

@@ -61,9 +61,9 @@ def ns() -> str:
 @pytest.fixture
 def fast_retries(registry) -> Iterator[None]:
     """Short backoff for the session registry's bus (REGISTRY_WEBHOOK_BACKOFF when deployed)."""
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
-    bus = bootstrap.events()
+    bus = services().events()
     saved = bus.backoff, bus.timeout
     bus.backoff, bus.timeout = 0.05, 1.0
     yield
@@ -117,7 +117,7 @@ def test_signed_events_on_push_and_delete(registry, ns, fast_retries):
 
 
 def test_a_failing_receiver_is_retried_and_never_fails_the_push(registry, ns, fast_retries):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     rx = Receiver(answer=lambda n: 500 if n < 2 else 204)
     try:
@@ -129,20 +129,20 @@ def test_a_failing_receiver_is_retried_and_never_fails_the_push(registry, ns, fa
         got = rx.wait(3)
         assert [json.loads(b)["attempt"] for _, b in got] == [1, 2, 3]
         assert len({json.loads(b)["id"] for _, b in got}) == 1          # the same event, redelivered
-        assert bootstrap.events().wait_idle(10, retries=True)
+        assert services().events().wait_idle(10, retries=True)
         time.sleep(0.3)
         assert len(rx.got) == 3                                          # delivered: no more attempts
         assert c.request("DELETE", f"/v2/{repo}/manifests/v1").status_code == 202  # filtered out
-        assert bootstrap.events().wait_idle(10, retries=True) and len(rx.got) == 3
+        assert services().events().wait_idle(10, retries=True) and len(rx.got) == 3
     finally:
         rx.close()
 
 
 def test_retries_are_bounded_and_a_hanging_receiver_does_not_slow_the_push(registry, ns, fast_retries):
-    from chalicelib import bootstrap
+    from chalicelib.http.inject import services
 
     rx = Receiver(answer=lambda n: 503, delay=0.6)   # longer than the bus's timeout
-    bootstrap.events().timeout = 0.3
+    services().events().timeout = 0.3
     try:
         add_hook(registry, ns, rx.url)
         c = Client(registry.url, auth=registry.admin)
@@ -152,8 +152,8 @@ def test_retries_are_bounded_and_a_hanging_receiver_does_not_slow_the_push(regis
         started = time.monotonic()
         assert c.push_manifest(repo, "v2", body).status_code == 201
         assert time.monotonic() - started < 1.0
-        assert bootstrap.events().wait_idle(30, retries=True)
-        attempts = bootstrap.events().attempts
+        assert services().events().wait_idle(30, retries=True)
+        attempts = services().events().attempts
         assert len(rx.got) == 2 * attempts                     # two events, each tried `attempts` times
     finally:
         rx.close()

@@ -99,8 +99,11 @@ def test_deeply_nested_header_is_invalid(keys):
     ("x" * 300, False), ("h\r\nX: y", False),
 ])
 def test_base_url_keeps_only_host_port(monkeypatch, host, kept):
+    from chalicelib.config import Settings
+    from chalicelib.container import build_memory
     from chalicelib.http import auth
+    from chalicelib.http.inject import serving
 
-    monkeypatch.setattr(auth.bootstrap, "settings", lambda: SimpleNamespace(public_url=""))
     request = SimpleNamespace(headers={"host": host, "x-forwarded-proto": 'https"x'})
-    assert auth.base_url(request) == ("http://" + host if kept else "http://localhost")
+    with serving(build_memory(Settings(public_url=""))):
+        assert auth.base_url(request) == ("http://" + host if kept else "http://localhost")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import bootstrap
-from chalicelib.config import s3_loopback
+from chalicelib import container
+from chalicelib.config import Settings, s3_loopback
 
 
 @pytest.fixture(autouse=True)
@@ -14,9 +14,6 @@ def _clean(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
-    bootstrap.reset()
-    yield
-    bootstrap.reset()
 
 
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "http://localhost:1", "http://LOCALHOST",
@@ -46,7 +43,7 @@ def test_the_setting_turns_it_off(monkeypatch, value, expected):
 
 def _client_config(monkeypatch, endpoint):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    return bootstrap.s3_client().meta.config
+    return container.build(Settings()).s3_client().meta.config  # a container of its own
 
 
 def test_the_registry_client_skips_payload_hashing_on_loopback(monkeypatch):
