@@ -28,7 +28,7 @@ A registry of {(results.get('sections', {}).get('gc') or {}).get('total_links', 
 100 repositories, all referenced by manifests except the garbage (links whose manifests were
 deleted more than the grace ago), collected by `domain/gc.py` on the in-memory fakes
 (`bench/s_gc.py`). Each port call is one AWS call of the adapters (a Query page of 100
-candidates, one transaction per link, per blob a claim, its S3 `DeleteObject` and its
+candidates, per link a read of its namespace count and a transaction, per blob a claim, its S3 `DeleteObject` and its
 tombstone), so the counts are a run's AWS cost: they grow with the garbage, not with the
 registry; a run with nothing to collect costs one Query per candidate kind.
 

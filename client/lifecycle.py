@@ -7,6 +7,7 @@
   tag expire REPO TAG (--after 2h | --at 2026-12-31T00:00:00Z | --clear)
   retention [REPO] [--dry-run]        no REPO: the whole lifecycle run (global admins)
   gc [--dry-run] [--grace SECONDS]    garbage collection (global admins)
+  quota show NS | quota set NS [--quota SIZE] [--soft SIZE]   namespace quotas (sizes: 500MB, 10GiB, bytes)
 """
 from __future__ import annotations
 
@@ -61,6 +62,34 @@ def _gc_text(doc: dict) -> str:
             + ("" if doc.get("complete", True) else "; incomplete: run again"))
 
 
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(text: str) -> Optional[int]:
+    """`10GiB`, `500MB`, `1234` (bytes); `none` removes the limit."""
+    t = text.strip().upper().replace(" ", "")
+    if t in ("NONE", "-"):
+        return None
+    num = t.rstrip("KMGTIB")
+    unit = t[len(num):]
+    if unit not in _UNITS or not num:
+        raise ClientError(f"not a size: {text!r} (e.g. 500MB, 10GiB, 1234, none)")
+    return int(float(num) * _UNITS[unit])
+
+
+def _quota_text(doc: dict) -> str:
+    def fmt(v: Optional[int]) -> str:
+        return "none" if v is None else f"{v:,} bytes"
+    lines = [f"namespace {doc['namespace']}: stores {doc['stored']:,} bytes; quota {fmt(doc['quota'])}, "
+             f"soft limit {fmt(doc['soft'])}"]
+    if doc.get("overQuota"):
+        lines.append("over its quota: pushes are refused")
+    elif doc.get("overSoft"):
+        lines.append("over its soft limit: pushes are accepted with a warning")
+    return "\n".join(lines)
+
+
 def add_parsers(cmds: Any) -> None:
     pol = cmds.add_parser("policy", help="a repository's tag policy").add_subparsers(dest="action",
                                                                                   metavar="ACTION")
@@ -96,6 +125,13 @@ def add_parsers(cmds: Any) -> None:
     g.add_argument("--dry-run", action="store_true", help="report what would be collected, delete nothing")
     g.add_argument("--grace", type=int, metavar="SECONDS", help="keep what became unreferenced less than "
                    "this long ago (default: the registry's REGISTRY_GC_GRACE, 86400; 0: collect at once)")
+    q = cmds.add_parser("quota", help="a namespace's storage quota").add_subparsers(dest="action", metavar="ACTION")
+    q.required = True
+    q.add_parser("show", help="limits and bytes stored").add_argument("namespace")
+    qs = q.add_parser("set", help="set the limits (global admins); 'none' removes one")
+    qs.add_argument("namespace")
+    qs.add_argument("--quota", metavar="SIZE", help="refuse pushes beyond this (e.g. 10GiB)")
+    qs.add_argument("--soft", metavar="SIZE", help="warn beyond this")
     # also accepted after the command (`gc --registry URL`)
     g.add_argument("--registry", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -171,6 +207,16 @@ def run(api: AdminClient, args: argparse.Namespace, out: Callable[[Any, str], No
     elif cmd == "gc":
         doc = gc(api, args.dry_run, args.grace)
         out(doc, _gc_text(doc))
+    elif cmd == "quota" and action == "show":
+        _, _, raw = api.request("GET", f"/admin/quotas/{args.namespace}")
+        doc = json.loads(raw)
+        out(doc, _quota_text(doc))
+    elif cmd == "quota" and action == "set":
+        current = json.loads(api.request("GET", f"/admin/quotas/{args.namespace}")[2])
+        body = {"quota": parse_size(args.quota) if args.quota is not None else current["quota"],
+                "soft": parse_size(args.soft) if args.soft is not None else current["soft"]}
+        doc = api._json("PUT", f"/admin/quotas/{args.namespace}", body)
+        out(doc, _quota_text(doc))
     else:
         return False
     return True

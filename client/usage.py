@@ -8,7 +8,8 @@ import sys
 from .api import AdminClient
 
 EVENT_TYPES = ("manifest.pushed", "manifest.deleted", "tag.deleted", "gc.collected", "quota.warning")
-COLUMNS = ("day", "namespace", "requests", "pulls", "pushes", "bytes_served", "bytes_uploaded")
+COLUMNS = ("day", "namespace", "requests", "pulls", "pushes", "bytes_served", "bytes_uploaded", "stored_bytes",
+           "stored_byte_seconds", "stored_gb_months")
 
 
 def add_parsers(cmds: argparse._SubParsersAction) -> None:

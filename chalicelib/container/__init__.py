@@ -164,6 +164,19 @@ class Container:
 
         return self._dynamo("gc_store", DynamoGcStore)
 
+    def quota_store(self) -> Any:
+        from ..storage.dynamo_quota import DynamoQuotaStore
+
+        return self._dynamo("quota_store", DynamoQuotaStore)
+
+    def quotas(self) -> Any:
+        """Namespace quotas' admin use cases (domain/quotas.py)."""
+        def make() -> Any:
+            from ..domain.quotas import Quotas
+
+            return Quotas(self.quota_store())
+        return self._once("quotas", make)
+
     def _publisher(self) -> Any:
         from ..storage.events_out import EventBridgePublisher
 
@@ -275,7 +288,7 @@ class Container:
         def make() -> "Usage":
             from ..domain.metering import Usage
 
-            return Usage(self.usage_store(), self.meter())
+            return Usage(self.usage_store(), self.meter(), self.quota_store())
         return self._once("usage", make)
 
     def events(self) -> "EventBus":

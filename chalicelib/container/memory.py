@@ -69,6 +69,11 @@ class MemoryContainer(Container):
 
         return self._once("gc_store", lambda: MemoryGcStore(self.metadata()))
 
+    def quota_store(self) -> Any:
+        from ..storage.memory_quota import MemoryQuotaStore
+
+        return self._once("quota_store", lambda: MemoryQuotaStore(self.state))
+
     def _publisher(self) -> Any:
         from ..storage.memory_metering import RecordingPublisher
 

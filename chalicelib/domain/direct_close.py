@@ -17,6 +17,7 @@ from typing import Any, Generator, Optional, Union
 from ..oci.errors import RegistryError
 from ..storage import keys
 from ..storage.gc_ports import BlobCollected
+from ..storage.quota_ports import QuotaExceeded
 from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_object, taken
 from .direct_rules import (MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, composite_sha256, data_key, invalid,
                            open_size, part_count, part_length)
@@ -294,6 +295,9 @@ class DirectClose:
         except BlobCollected:
             self.meta.delete_upload(s.upload_id)
             raise collected_meanwhile(digest) from None
+        except QuotaExceeded:   # the session goes; its bytes are a garbage candidate (the store's doing)
+            self.meta.delete_upload(s.upload_id)
+            raise
 
     def _done(self, s: UploadSession, digest: str, was_pending: bool) -> str:
         if was_pending:

@@ -70,7 +70,7 @@ class GarbageCollector:
                         self._calls["dynamodb"] += 1
                     continue
                 if not dry_run:
-                    self._calls["dynamodb"] += 1
+                    self._calls["dynamodb"] += 2   # the namespace count's read, the transaction
                     if not self.store.drop_link(link, int(self.clock())):
                         report["skipped"] += 1   # referenced or re-stamped since it was read
                         continue

@@ -23,6 +23,7 @@ from ..auth.policy import Principal, can_administer
 from ..oci.errors import RegistryError
 from ..oci.names import NAME_RE
 from ..storage.metering_ports import COUNTERS, UsageRow, UsageStore
+from .storage_usage import STORED, per_day
 
 log = logging.getLogger("registry.metering")
 
@@ -185,9 +186,23 @@ class Usage:
     """Usage reports: a namespace's days (its admins, global admins), a day's namespaces
     (global admins: the billing export)."""
 
-    def __init__(self, store: UsageStore, meter: Optional[UsageMeter] = None) -> None:
+    def __init__(self, store: UsageStore, meter: Optional[UsageMeter] = None, storage: Any = None) -> None:
         self.store = store
         self.meter = meter
+        self.storage = storage   # a QuotaStore: stored bytes over time (domain/storage_usage.py)
+
+    def _with_storage(self, rows: list[UsageRow]) -> list[UsageRow]:
+        """Add the stored-bytes columns (one Query of each namespace's storage days)."""
+        if self.storage is None:
+            return rows
+        by_ns: dict[str, list[UsageRow]] = {}
+        for r in rows:
+            by_ns.setdefault(r.namespace, []).append(r)
+        for ns, mine in by_ns.items():
+            stored = per_day(self.storage.storage_days(ns), sorted({r.day for r in mine}))
+            for r in mine:
+                r.counts.update(stored[r.day])
+        return rows
 
     def _fresh(self) -> None:
         # Counts still buffered in this process are written first, so a report read
@@ -209,13 +224,13 @@ class Usage:
         self._fresh()
         days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
         found = {r.day: r for r in self.store.usage_of(namespace, days)}
-        return [found.get(d) or UsageRow(namespace, d, {c: 0 for c in COUNTERS}) for d in days]
+        return self._with_storage([found.get(d) or UsageRow(namespace, d, {c: 0 for c in COUNTERS}) for d in days])
 
     def day_report(self, actor: Principal, day: Any) -> list[UsageRow]:
         _require(actor, None)
         d = _day(day, "day").isoformat()
         self._fresh()
-        return self.store.usage_on(d)
+        return self._with_storage(self.store.usage_on(d))
 
 
 def _require(actor: Principal, namespace: Optional[str]) -> None:
@@ -226,13 +241,18 @@ def _require(actor: Principal, namespace: Optional[str]) -> None:
                                        "and global administrators", "namespace": namespace})
 
 
-COLUMNS = ("day", "namespace") + COUNTERS
+COLUMNS = ("day", "namespace") + COUNTERS + STORED
+
+
+def _num(counts: dict, c: str) -> Any:
+    v = counts.get(c, 0)
+    return float(v) if c == "stored_gb_months" else int(v)
 
 
 def as_json(rows: list[UsageRow]) -> dict:
     """The export document: one object per (day, namespace), every counter present."""
     return {"columns": list(COLUMNS), "rows": [{"day": r.day, "namespace": r.namespace,
-                                                 **{c: int(r.counts.get(c, 0)) for c in COUNTERS}}
+                                                 **{c: _num(r.counts, c) for c in COUNTERS + STORED}}
                                                 for r in rows]}
 
 
@@ -242,5 +262,5 @@ def as_csv(rows: list[UsageRow]) -> str:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(COLUMNS)
     for r in rows:
-        w.writerow([r.day, r.namespace] + [int(r.counts.get(c, 0)) for c in COUNTERS])
+        w.writerow([r.day, r.namespace] + [_num(r.counts, c) for c in COUNTERS + STORED])
     return buf.getvalue()

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..auth.policy import namespace_of
 from ..oci.digest import looks_like_digest
-from .events import MANIFEST_DELETED, MANIFEST_PUSHED, TAG_DELETED, EventBus, make_event
+from .events import MANIFEST_DELETED, MANIFEST_PUSHED, QUOTA_WARNING, TAG_DELETED, EventBus, make_event
 from .metering import UsageMeter
 
 
@@ -26,6 +26,9 @@ class Notifier:
         pass
 
     def uploaded(self, repo: str, size: int) -> None:
+        pass
+
+    def quota_warning(self, namespace: str, usage: dict) -> None:
         pass
 
 
@@ -52,6 +55,10 @@ class EventNotifier(Notifier):
         else:
             event = make_event(TAG_DELETED, namespace_of(repo), {"repository": repo, "tag": reference})
         self.bus.publish(event)
+
+    def quota_warning(self, namespace: str, usage: dict) -> None:
+        if self.bus is not None:
+            self.bus.publish(make_event(QUOTA_WARNING, namespace, usage))
 
     def uploaded(self, repo: str, size: int) -> None:
         if self.meter is not None and size > 0:

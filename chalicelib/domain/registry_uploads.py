@@ -16,6 +16,7 @@ from ..oci.errors import RegistryError
 from ..oci.names import validate_name
 from ..storage import keys
 from ..storage.gc_ports import BlobCollected
+from ..storage.quota_ports import QuotaExceeded
 from ..storage.ports import UploadSession
 from .gc import collected_meanwhile
 from .ranges import RangeInvalid, parse_content_range
@@ -189,6 +190,10 @@ class UploadsMixin(BlobsMixin):
         except BlobCollected:
             self._discard(s, cleanup_only=True)
             raise collected_meanwhile(digest) from None
+        except QuotaExceeded:
+            # Nothing stays: the session goes, the bytes are a garbage candidate (the store's doing).
+            self._discard(s, cleanup_only=True)
+            raise
         self.notify.uploaded(repo, size)
         return digest
 

@@ -137,6 +137,20 @@ def set_visibility(request, actor, body) -> Response:
     return empty(204)
 
 
+# -- quotas (docs/lifecycle.md#quotas) -------------------------------------------
+LIMIT = {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 60}
+
+
+@_admin_route("/admin/quotas/{namespace}", "GET", EMPTY)
+def get_quota(request, actor, body, namespace: str) -> Response:
+    return json_response(services().quotas().get(actor, namespace), headers={"Cache-Control": "no-store"})
+
+
+@_admin_route("/admin/quotas/{namespace}", "PUT", obj((), quota=LIMIT, soft=LIMIT))
+def set_quota(request, actor, body, namespace: str) -> Response:
+    return json_response(services().quotas().set(actor, namespace, body.get("quota"), body.get("soft")))
+
+
 # -- usage (docs/metering.md) and webhooks (docs/events.md) ----------------------
 USAGE_QUERY = frozenset({"namespace", "from", "to", "day", "format"})
 WEBHOOK = obj(("url",), url={"type": "string", "minLength": 1, "maxLength": 2048},

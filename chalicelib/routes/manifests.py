@@ -5,6 +5,7 @@ from typing import Union
 
 from chalice import Response
 
+from ..domain.quotas import WARNING_HEADER, after_commit, forget_warning
 from ..http.inject import inject
 from ..domain.registry import Registry
 from ..http.headers import API_VERSION, body_bytes, header, header_values
@@ -31,9 +32,13 @@ def get_manifest(request, name: str, reference: str, registry: Registry) -> Resp
 @inject("registry")
 def put_manifest(request, name: str, reference: str, registry: Registry) -> Response:
     """Store a manifest by tag or digest."""
-    digest, subject = registry.put_manifest(
-        name, reference, header(request, "content-type"), body_bytes(request))
+    forget_warning()
+    reg = registry
+    digest, subject = reg.put_manifest(name, reference, header(request, "content-type"), body_bytes(request))
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+    warning = after_commit(reg.notify)   # the namespace is over its soft limit
+    if warning:
+        headers[WARNING_HEADER] = warning
     if subject:
         headers["OCI-Subject"] = subject
     return empty(201, headers)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from chalice import Response
 
-from ..http.inject import inject
+from ..domain.quotas import WARNING_HEADER, after_commit, forget_warning
+from ..http.inject import inject, services
 from ..domain.registry import Registry
 from ..domain.registry import UploadResult
 from ..auth.scopes import PUSH
@@ -18,7 +19,11 @@ SESSION = rf"(?P<name>.+)/blobs/uploads/(?P<upload_id>{SEGMENT})"
 
 
 def _committed(name: str, digest: str) -> Response:
-    return empty(201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest})
+    headers = {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+    warning = after_commit(services().registry().notify)   # the namespace went over its soft limit
+    if warning:
+        headers[WARNING_HEADER] = warning
+    return empty(201, headers)
 
 
 def _in_progress(name: str, r: UploadResult, status: int = 202) -> Response:
@@ -31,6 +36,7 @@ def _in_progress(name: str, r: UploadResult, status: int = 202) -> Response:
 @inject("registry")
 def start_upload(request, name: str, registry: Registry) -> Response:
     """Mount, monolithic upload (`?digest=`), or open a session."""
+    forget_warning()
     access = request.access
     mount, source = query(request, "mount"), query(request, "from")
     if mount and source and not require_mount_source(request, access, name, source):
@@ -60,6 +66,7 @@ def patch_upload(request, name: str, upload_id: str, registry: Registry) -> Resp
 @inject("registry")
 def finish_upload(request, name: str, upload_id: str, registry: Registry) -> Response:
     """Close the session with the final digest and optional last chunk."""
+    forget_warning()
     out = registry.finish_upload(name, upload_id, query(request, "digest"),
                                              body_bytes(request), header(request, "content-range"))
     if isinstance(out, UploadResult):  # a direct upload still being verified: PUT again

@@ -12,13 +12,23 @@ from pynamodb.transactions import TransactWrite
 from . import keys
 from .dynamo_models import (_CONFLICT_RETRIES, GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, UploadItem,
                             V1ImageItem, _connection, _reasons, touch_repo)
+from .dynamo_quota import link_parts, refusal, unlink_parts, warned
 from .dynamo_tx import OwnedTransaction, transact
 from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
+from .quota_ports import QuotaExceeded
 from .ports import BlobLink
 
 
 class _AlreadyLinked(Exception):
     """link_blob's condition: the repository has the link already."""
+
+
+class _Shared(Exception):
+    """The namespace's count of the blob is not what the transaction assumed (absent/present)."""
+
+
+class _OverQuota(Exception):
+    """The namespace's limit refused the link."""
 
 
 class BlobTables:
@@ -58,6 +68,7 @@ class BlobTables:
         the finished upload session is deleted in the same transaction."""
         pk = keys.repo_pk(repo)
         now = int(time.time())
+        shared, soft = False, True   # the namespace links it already; the soft limit still holds
 
         def build(t: OwnedTransaction) -> None:
             t.owner = "link"  # pynamodb sends deletes before puts: owners name the refusals
@@ -76,21 +87,42 @@ class BlobTables:
                 & (BlobItem.gone.does_not_exist() | (BlobItem.gone < written_at - SKEW_SECONDS))))
             t.owner = None
             touch_repo(t, repo, stored=size)
+            link_parts(t, repo, digest, size, shared, soft)
+            t.owner = None
             if upload_id:
                 t.delete(UploadItem(keys.upload_pk(upload_id), keys.META_SK))
 
         def refused(codes: list, t: OwnedTransaction) -> None:
-            failed = t.refused(codes)
-            if "link" in failed:
+            owners = t.refused(codes)
+            if "link" in owners:
                 raise _AlreadyLinked()
-            if "blob" in failed:
+            if "blob" in owners:
                 raise BlobCollected(digest)
+            if "nsblob" in owners:
+                raise _Shared()
+            if "quota" in owners:
+                raise _OverQuota()
 
-        try:
-            transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
-        except _AlreadyLinked:
-            return False
-        return True
+        for _ in range(4):
+            try:
+                transact(_connection(), build, refused=refused, attempts=_CONFLICT_RETRIES)
+                warned(repo, not soft)
+                return True
+            except _AlreadyLinked:
+                return False
+            except _Shared:
+                shared = not shared
+            except _OverQuota:
+                try:
+                    soft = not refusal(repo, size)   # QuotaExceeded when over the hard limit
+                except QuotaExceeded:
+                    # The bytes are in S3 already: a garbage candidate, so that a collection
+                    # deletes them unless another link takes them meanwhile.
+                    BlobItem(keys.blob_pk(digest), keys.META_SK).update(actions=[
+                        BlobItem.size.set(size), BlobItem.s3_key.set(BlobItem.s3_key | s3_key),
+                        BlobItem.refs.add(0), BlobItem.gcpk.set(GC_BLOB), BlobItem.gcat.set(now)])
+                    raise
+        raise RuntimeError(f"link of {digest} in {repo}: the namespace's count kept changing")
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         """Remove `repo`'s link to a blob; False when there was none. The link is read first
@@ -106,6 +138,7 @@ class BlobTables:
                 t.update(BlobItem(keys.blob_pk(digest), keys.META_SK),  # maybe the last link: a candidate
                          actions=[BlobItem.refs.add(-1), BlobItem.gcpk.set(GC_BLOB), BlobItem.gcat.set(int(time.time()))])
                 t.update(RepoItem(keys.repo_pk(repo), keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
+                unlink_parts(t, repo, digest)
             return True
         except TransactWriteError as err:
             if _reasons(err)[:1] == ["ConditionalCheckFailed"]:

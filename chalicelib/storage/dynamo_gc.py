@@ -11,6 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import keys
 from .dynamo_models import GC_BLOB, GC_LINK, BlobItem, BlobLinkItem, RepoItem, _connection, _reasons, conditional
+from .dynamo_quota import unlink_parts
 from .gc_ports import TOMBSTONE_SECONDS, GarbageBlob, GarbageLink
 
 
@@ -46,9 +47,10 @@ class DynamoGcStore:
                 t.update(BlobItem(keys.blob_pk(link.digest), keys.META_SK), actions=[
                     BlobItem.refs.add(-1), BlobItem.gcpk.set(GC_BLOB), BlobItem.gcat.set(now)])
                 t.update(RepoItem(pk, keys.REPO_META_SK), actions=[RepoItem.stored.add(-link.size)])
+                unlink_parts(t, link.repo, link.digest)   # reads the namespace's count first
             return True
         except TransactWriteError as err:
-            if _reasons(err)[:1] == ["ConditionalCheckFailed"]:
+            if "ConditionalCheckFailed" in _reasons(err):   # the link, or its namespace count, changed
                 return False
             raise
 

@@ -15,12 +15,13 @@ from pynamodb.transactions import TransactWrite
 from . import keys
 from .dynamo_models import (_CONFLICT_RETRIES, GC_LINK, BlobLinkItem, ExpiryItem, Item, ManifestItem, RepoItem,
                             TagItem, _connection, _reasons, catalog_page, conditional, touch_repo)
+from .dynamo_quota import manifest_part, refusal, warned
 from .dynamo_tx import OwnedTransaction
 from .ports import (ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable, TagRecord,
                     TagWrite, TransactionPart)
 
-# A transaction holds at most 100 actions; keep room for manifest, tag, repo.
-_MAX_CONDITION_CHECKS = 96
+# A transaction holds at most 100 actions; keep room for manifest, tag, expiry, repo, quota.
+_MAX_CONDITION_CHECKS = 95
 
 
 def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
@@ -91,7 +92,8 @@ class ManifestTables:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
             item.gsi1sk = manifest.digest
         new = True   # a new manifest adds a reference to each link; a re-put of a counted one does not
-        for attempt in range(_CONFLICT_RETRIES + 1):
+        soft = True  # the namespace's soft limit holds (else written again without it: a warning)
+        for attempt in range(_CONFLICT_RETRIES + 2):
             try:
                 with OwnedTransaction(connection=_connection()) as t:
                     for i, (model, sk, _, kind) in enumerate(checks):
@@ -110,9 +112,11 @@ class ManifestTables:
                         _save_tag(t, manifest, tag, tag_write)
                     t.owner = "repo"
                     touch_repo(t, repo, tag_write)
+                    manifest_part(t, repo, soft)
                     for part in parts:
                         t.owner = part
                         part.add(t)
+                warned(repo, not soft)
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -125,6 +129,9 @@ class ManifestTables:
                         [d for _, _, d, kind in missing if kind == "blob"],
                         [d for _, _, d, kind in missing if kind == "manifest"],
                     ) from err
+                if "quota" in refused:
+                    soft = not refusal(repo, 0)   # QuotaExceeded while over the hard limit
+                    continue
                 for part in [o for o in refused if isinstance(o, TransactionPart)][:1]:
                     raise PartRefused(part) from err
                 if "manifest" in refused and attempt < _CONFLICT_RETRIES:

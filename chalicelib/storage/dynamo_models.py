@@ -153,6 +153,31 @@ class BlobItem(BlobLinkItem):
     expires = NumberAttribute(null=True)    # TTL of the tombstone
 
 
+class QuotaItem(Item):
+    """QUOTA#<ns>/META. `room` and `soft_room` are the limits minus `stored`, kept by the same
+    updates (a huge number while no limit is set), so a condition can compare one attribute."""
+
+    quota = NumberAttribute(null=True)
+    soft = NumberAttribute(null=True)
+    stored = NumberAttribute(null=True)
+    room = NumberAttribute(null=True)
+    soft_room = NumberAttribute(null=True)
+
+
+class StorageDayItem(Item):
+    """QUOTA#<ns>/DAY#<yyyy-mm-dd>: the day's changes of the namespace's stored bytes (StorageDay)."""
+
+    bytes = NumberAttribute(null=True)
+    weighted = NumberAttribute(null=True)
+
+
+class NsBlobItem(Item):
+    """QUOTA#<ns>/BLOB#<digest>: the namespace's links to a blob (its size counted once)."""
+
+    nrefs = NumberAttribute(null=True)
+    size = NumberAttribute(null=True)
+
+
 class V1ImageItem(Item):
     layer = UnicodeAttribute(null=True)
     size = NumberAttribute(null=True)

@@ -56,8 +56,9 @@ class GcStore(Protocol):
         """(links, size) of each blob (missing blobs left out): what a dry run predicts from."""
     def drop_link(self, link: GarbageLink, now: int) -> bool:
         """Delete the link while it is counted, unreferenced and still stamped `since`; in the
-        same transaction the blob loses a reference (and is stamped `now`) and the
-        repository's stored bytes shrink. False: the link changed (kept)."""
+        same transaction the blob loses a reference (and is stamped `now`), the repository's
+        stored bytes shrink and so does the namespace's count (read first: two calls).
+        False: the link changed (kept)."""
     def unmark_link(self, link: GarbageLink) -> None:
         """A stale candidate (referenced again, or uncounted): leave the index, if still stamped `since`."""
     def claim_blob(self, blob: GarbageBlob, now: int) -> bool:

@@ -59,6 +59,12 @@ def blob_link_sk(digest: str) -> str:
     return f"{BLOB_PREFIX}{digest}"
 
 
+def quota_pk(namespace: str) -> str:
+    """QUOTA#<ns>: META holds the namespace's limits and stored bytes; BLOB#<digest> items
+    count its repositories' links to each blob (storage/quota_ports.py)."""
+    return f"QUOTA#{namespace}"
+
+
 def blob_pk(digest: str) -> str:
     return f"BLOB#{digest}"
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+from . import memory_quota
 from .gc_ports import CLAIM_SECONDS, SKEW_SECONDS, BlobCollected
 from .ports import (BlobLink, ManifestRecord, PartRefused, PolicyChanged, ReferenceMissing, TagImmutable,
                     TagRecord, TagWrite, TransactionPart, UploadSession)
@@ -52,6 +53,9 @@ class MemoryState:
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     repos: dict = field(default_factory=dict)        # repo -> _Repo
+    quotas: dict = field(default_factory=dict)       # namespace -> [quota, soft, stored] (memory_quota.py)
+    ns_blobs: dict = field(default_factory=dict)     # (namespace, digest) -> [links, size]
+    ns_days: dict = field(default_factory=dict)      # (namespace, day) -> [bytes, weighted] (StorageDay)
 
 
 def _page(names: list, n: int, last: Optional[str]) -> tuple[list, bool]:
@@ -107,6 +111,7 @@ class MemoryMetadataStore:
                                  if d != manifest.digest and (repo, d) not in self._manifests]
             if missing_blobs or missing_manifests:
                 raise ReferenceMissing(missing_blobs, missing_manifests)
+            memory_quota.check_manifest(self.state, repo)
             if tag is not None and tag_write is not None:
                 self.check_policy_rev(repo, tag_write.policy_rev)
                 old = self._tags.get((repo, tag))
@@ -247,9 +252,18 @@ class MemoryMetadataStore:
                     (b.collecting is not None and b.collecting >= written_at - CLAIM_SECONDS)
                     or (b.gone is not None and b.gone >= written_at - SKEW_SECONDS)):
                 raise BlobCollected(digest)
+            now = int(self._clock())
+            try:
+                count = memory_quota.add_link(self.state, repo, digest, size)
+            except memory_quota.QuotaExceeded:
+                if b is None:   # the bytes are in S3: a garbage candidate (as the adapter does)
+                    self._blobs[digest] = _Blob(size, s3_key, 0, since=now)
+                elif b.refs <= 0:
+                    b.since = now
+                raise
+            count()
             if upload_id:
                 self._uploads.pop(upload_id, None)
-            now = int(self._clock())
             self._links[(repo, digest)] = BlobLink(repo, digest, size, s3_key)
             self._link_gc[(repo, digest)] = [0, now]   # nothing references it yet
             if b is None:
@@ -267,6 +281,7 @@ class MemoryMetadataStore:
             if link is None:
                 return False
             self._link_gc.pop((repo, digest), None)
+            memory_quota.remove_link(self.state, repo, digest)
             self.state.repos[repo].stored -= link.size
             b = self._blobs.get(digest)
             if b is not None:

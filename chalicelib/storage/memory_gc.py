@@ -6,6 +6,7 @@ from typing import Any
 
 from .gc_ports import GarbageBlob, GarbageLink
 from .memory import MemoryMetadataStore
+from .memory_quota import remove_link
 
 
 class MemoryGcStore:
@@ -45,6 +46,7 @@ class MemoryGcStore:
                 return False
             del m._link_gc[(link.repo, link.digest)]
             gone = m._links.pop((link.repo, link.digest))
+            remove_link(m.state, link.repo, link.digest)
             m.state.repos[link.repo].stored -= gone.size
             b = m._blobs.get(link.digest)
             if b is not None:

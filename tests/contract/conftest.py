@@ -43,6 +43,7 @@ class Impl:
     usage: Any = None      # storage/metering_ports.py
     webhooks: Any = None
     gc: Any = None         # storage/gc_ports.py
+    quotas: Any = None     # storage/quota_ports.py
 
 
 def _enabled() -> list[str]:
@@ -147,11 +148,12 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
         state = MemoryState()
         meta = MemoryMetadataStore(state)
         from chalicelib.storage.memory_gc import MemoryGcStore
+        from chalicelib.storage.memory_quota import MemoryQuotaStore
         from chalicelib.storage.memory_lifecycle import MemoryTagLifecycle
 
         yield Impl(kind, meta, MemoryBlobStore(), MemoryAccountStore(state), MemoryHelmIndex(state),
                    MemoryUiReads(meta), MemoryTagLifecycle(meta), MemoryUsageStore(),
-                   MemoryWebhookStore(), MemoryGcStore(meta))
+                   MemoryWebhookStore(), MemoryGcStore(meta), MemoryQuotaStore(state))
         return
     if kind == "strict" and not _strict_installed():
         pytest.skip("strict backends not installed (scripts/install-backends.sh)")
@@ -161,6 +163,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
     from chalicelib.storage.accounts_dynamo import DynamoAccountStore
     from chalicelib.storage.dynamo import DynamoMetadataStore
     from chalicelib.storage.dynamo_gc import DynamoGcStore
+    from chalicelib.storage.dynamo_quota import DynamoQuotaStore
     from chalicelib.storage.helm_dynamo import DynamoHelmIndex
     from chalicelib.storage.lifecycle_dynamo import DynamoTagLifecycle
     from chalicelib.storage.metering_dynamo import DynamoUsageStore, DynamoWebhookStore
@@ -173,7 +176,7 @@ def impl(request: pytest.FixtureRequest, _backends: dict) -> Iterator[Impl]:
         s3 = backend.s3
         yield Impl(kind, DynamoMetadataStore(), S3BlobStore(lambda: s3, backend.bucket), DynamoAccountStore(),
                    DynamoHelmIndex(), DynamoUiReads(), DynamoTagLifecycle(), DynamoUsageStore(),
-                   DynamoWebhookStore(), DynamoGcStore())
+                   DynamoWebhookStore(), DynamoGcStore(), DynamoQuotaStore())
     finally:
         outer.restore()
 

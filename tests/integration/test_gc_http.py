@@ -192,7 +192,26 @@ def test_gc_calls_grow_with_the_garbage(client, repo, registry):
     assert (report["links"], report["blobs"]) == (3, 3), report   # the image's config and two layers
     # 2 Query pages (links, blobs) + 3 link transactions + 3 claims + 3 tombstones; the request
     # also logs the admin in and runs the tag lifecycle (its own calls, not the collection's)
-    assert report["awsCalls"] == {"dynamodb": 11, "s3": 3}
+    assert report["awsCalls"] == {"dynamodb": 14, "s3": 3}   # per link also a read of its namespace count
     assert aws.calls["s3.DeleteObject"] == 3
     assert aws.calls["dynamodb.UpdateItem"] == 6
     assert aws.calls["dynamodb.TransactWriteItems"] == 3 + 2   # + the login's attempt reserved and given back
+
+
+def test_bytes_a_quota_refused_are_collected(registry):
+    """A blob commit refused by its namespace's quota leaves its bytes in S3 as a garbage
+    candidate: a collection deletes them (docs/lifecycle.md#quotas)."""
+    import uuid
+
+    ns = f"q{uuid.uuid4().hex[:10]}"
+    repo = f"{ns}/app"
+    r = requests.put(f"{registry.url}/admin/quotas/{ns}", json={"quota": 10}, auth=registry.admin, timeout=30)
+    assert r.status_code == 200
+    c = Client(registry.url, auth=registry.admin)
+    c.login(repo)
+    data = uuid.uuid4().bytes * 4
+    r = c.request("POST", f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(data)}, data=data)
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+    assert _in_s3(sha256(data))
+    report = _gc(registry, grace=0).json()
+    assert report["blobs"] >= 1 and not _in_s3(sha256(data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.backends("memory", "strict")
 OCI = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
 COUNTERS = ["requests", "pulls", "pushes", "bytes_served", "bytes_uploaded"]
+STORED = ["stored_bytes", "stored_byte_seconds", "stored_gb_months"]
 
 
 def today() -> str:
@@ -52,7 +54,8 @@ def test_pushes_and_pulls_are_counted_exactly(registry, ns):
     c = Counting(registry.url, registry.admin, ns)
     repo = f"{ns}/app"
     c.login(repo)
-    digest, body = c.push_image(repo, "v1", layers=2)
+    pushed = time.time()
+    digest, body = c.push_image(repo, "v1", layers=2, seed=ns)
     doc = json.loads(body)
     blobs = [doc["config"]] + doc["layers"]
     uploaded = sum(b["size"] for b in blobs)
@@ -65,9 +68,15 @@ def test_pushes_and_pulls_are_counted_exactly(registry, ns):
     r = usage(registry, ns)
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
+    stored = {k: rows[0].pop(k) for k in STORED}
     assert rows == [{"day": today(), "namespace": ns, "requests": c.sent, "pulls": 2, "pushes": 1,
                      "bytes_served": sum(b["size"] for b in doc["layers"]), "bytes_uploaded": uploaded}]
-    assert r.json()["columns"] == ["day", "namespace"] + COUNTERS
+    assert r.json()["columns"] == ["day", "namespace"] + COUNTERS + STORED
+    # stored bytes integrated over time (docs/metering.md): the image's blobs, since their push
+    assert stored["stored_bytes"] == uploaded
+    elapsed = time.time() - pushed
+    assert uploaded * (elapsed - 5) <= stored["stored_byte_seconds"] <= uploaded * (elapsed + 5)
+    assert stored["stored_gb_months"] == round(stored["stored_byte_seconds"] / 2 ** 30 / (30 * 86400), 9)
 
 
 def test_an_index_pull_counts_the_platform_image_not_the_index(registry, ns):
@@ -94,7 +103,8 @@ def test_csv_export_shape(registry, ns):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     assert r.headers["Content-Disposition"] == f'attachment; filename="usage-{ns}-2026-01-30-{today()}.csv"'
     lines = r.text.split("\r\n")
-    assert lines[0] == "day,namespace,requests,pulls,pushes,bytes_served,bytes_uploaded"
+    assert lines[0] == ("day,namespace,requests,pulls,pushes,bytes_served,bytes_uploaded,"
+                        "stored_bytes,stored_byte_seconds,stored_gb_months")
     assert lines[-1] == ""
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert rows[0]["day"] == "2026-01-30" and rows[-1]["day"] == today()
@@ -105,7 +115,10 @@ def test_csv_export_shape(registry, ns):
                        auth=registry.admin)
     assert day.status_code == 200
     mine = [row for row in csv.DictReader(io.StringIO(day.text)) if row["namespace"] == ns]
-    assert mine == [rows[-1]]
+    moving = ("stored_byte_seconds", "stored_gb_months")   # they grow with every second stored
+    assert [{k: v for k, v in row.items() if k not in moving} for row in mine] == \
+        [{k: v for k, v in rows[-1].items() if k not in moving}]
+    assert int(mine[0]["stored_byte_seconds"]) >= int(rows[-1]["stored_byte_seconds"])
 
 
 def test_namespace_admins_read_their_own_usage_only(registry, ns):
