@@ -38,7 +38,7 @@ def _admin_page(ctx: Ctx, ns: str, status: int = 200, message: str = "", error: 
 
 
 def _lifecycle(ctx: Ctx, ns: str) -> dict:
-    """The read-only tag policy and usage sections (docs/lifecycle.md, docs/metering.md)."""
+    """The tag policy, usage and quota sections (docs/lifecycle.md, docs/metering.md)."""
     from datetime import datetime, timedelta, timezone
 
     from . import lifecycle_views as lv
@@ -47,8 +47,10 @@ def _lifecycle(ctx: Ctx, ns: str) -> dict:
     today = datetime.now(timezone.utc).date()
     rows = gw.usage().namespace_report(ctx.principal, ns, (today - timedelta(days=lv.USAGE_DAYS - 1)).isoformat(),
                                        today.isoformat())
+    quota = lv.quota_view(gw.quotas().get(ctx.principal, ns))   # one GetItem
     return {"policies": [lv.policy_row(d["repository"], d["policy"]) for d in docs], "more_policies": more,
-            "usage": lv.usage_view(rows), "usage_days": lv.USAGE_DAYS}
+            "usage": lv.usage_view(rows), "usage_days": lv.USAGE_DAYS, "quota": quota,
+            "set_quota": ctx.principal.admin}
 
 
 @ui_route("/ui/admin")
@@ -126,3 +128,15 @@ def visibility(ctx: Ctx, ns: str, form: dict) -> Response:
     public = form.get("public") == "1"
     gw.accounts().set_public(ctx.principal, repo, public)
     return _admin_page(ctx, ns, message=f"{repo} is now {'public' if public else 'private'}.")
+
+
+@ui_route("/ui/admin/quota", ("POST",))
+@_admin_post
+def quota(ctx: Ctx, ns: str, form: dict) -> Response:
+    """Global administrators set or clear the limits, through the API's use case (which refuses others)."""
+    from .lifecycle_views import parse_limit
+
+    hard, soft = parse_limit(form.get("quota", ""), "quota"), parse_limit(form.get("soft", ""), "soft")
+    gw.quotas().set(ctx.principal, ns, hard, soft)
+    words = lambda v: "none" if v is None else f"{v} bytes"   # noqa: E731
+    return _admin_page(ctx, ns, message=f"Quota of {ns}: {words(hard)}, soft limit {words(soft)}.")

@@ -10,6 +10,7 @@ from ..auth.tokens import Signer, Verifier
 from ..config import Settings
 from ..domain.accounts import Accounts
 from ..domain.metering import Usage
+from ..domain.quotas import Quotas
 from ..domain.registry import Registry
 from ..domain.tag_admin import TagAdmin
 
@@ -31,6 +32,9 @@ class Gateway:
 
     def usage(self) -> Usage:
         return services().usage()
+
+    def quotas(self) -> Quotas:
+        return services().quotas()
 
     def signer(self) -> Signer:
         return services().token_signer()

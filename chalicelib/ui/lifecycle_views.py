@@ -1,10 +1,13 @@
-"""View models of the namespace admin page's read-only lifecycle sections: tag policies
-(immutability, default expiry, retention rules) and the last days' usage (pure)."""
+"""View models of the namespace admin page's lifecycle sections: tag policies (immutability,
+default expiry, retention rules), the last days' usage and the quota, with the quota form's
+size parsing (pure)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
+from ..oci.errors import RegistryError
 from .views import human_size
 
 USAGE_DAYS = 7
@@ -59,3 +62,44 @@ def usage_view(rows: list) -> UsageView:
         tot = [a + b for a, b in zip(tot, vals)]
         out.append((r.day, vals[0], vals[1], vals[2], human_size(vals[3]), human_size(vals[4])))
     return UsageView(out, (tot[0], tot[1], tot[2], human_size(tot[3]), human_size(tot[4])))
+
+
+@dataclass
+class QuotaView:
+    quota: str
+    soft: str
+    stored: str
+    percent: str            # of the hard limit, "-" without one
+    over_soft: bool
+    over_quota: bool
+    quota_bytes: str        # the raw numbers, to pre-fill the global admin's form
+    soft_bytes: str
+
+
+def quota_view(doc: dict) -> QuotaView:
+    """A `domain.quotas.as_doc` document in words."""
+    quota, soft, stored = doc.get("quota"), doc.get("soft"), int(doc.get("stored") or 0)
+    percent = f"{100 * stored / quota:.1f}%" if quota else ("-" if quota is None else "100.0%")
+    return QuotaView(human_size(quota) if quota is not None else "none", human_size(soft) if soft is not None
+                     else "none", f"{human_size(stored)} ({stored} bytes)", percent, bool(doc.get("overSoft")),
+                     bool(doc.get("overQuota")), "" if quota is None else str(quota),
+                     "" if soft is None else str(soft))
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)([KMGT]I?B|B)?")
+MAX_LIMIT = 2 ** 60   # as PUT /admin/quotas accepts
+
+
+def parse_limit(text: str, name: str) -> Optional[int]:
+    """A form's size (`10GiB`, `500MB`, `1234` bytes); empty or `none` clears the limit."""
+    t = text.strip().upper().replace(" ", "")
+    if t in ("", "NONE", "-"):
+        return None
+    m = SIZE_RE.fullmatch(t)
+    value = int(float(m.group(1)) * _UNITS[m.group(2) or ""]) if m else -1
+    if not 0 <= value <= MAX_LIMIT:
+        raise RegistryError("UNSUPPORTED", {"field": name, "reason": f"{name} must be a size such as 500MB, "
+                                            "10GiB or 1234 (bytes), or empty for none"}, status=400)
+    return value

@@ -297,7 +297,31 @@ def test_changing_a_members_role_takes_effect_at_once(browser, admin_page, local
     page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
     assert "keep the last 7 tags matching nightly-*" in page.inner_text("table[data-testid=policies]")
     shot(page, "admin", ["table[data-testid=robots]", "table[data-testid=members]",
-                         "table[data-testid=admin-repos]", "table[data-testid=usage]"])
+                         "table[data-testid=admin-repos]", "table[data-testid=usage]",
+                         "table[data-testid=quota]"])
+
+
+def test_global_admin_sets_the_namespace_quota_on_the_admin_page(admin_page, local_registry, content):
+    page = admin_page
+    page.goto(f"{local_registry.url}/ui/admin?ns={content['ns']}")
+    form = page.locator("form[data-testid=quota-form]")
+    form.locator("input[name=quota]").fill("1GiB")
+    form.locator("input[name=soft]").fill("")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=message]")
+    assert page.inner_text("[data-testid=quota-hard]") == "1.0 GiB"
+    assert page.inner_text("[data-testid=quota-soft]") == "none"
+    assert page.inner_text("[data-testid=quota-percent]").endswith("%")
+    auth = (local_registry.username, local_registry.password)
+    doc = requests.get(f"{local_registry.url}/admin/quotas/{content['ns']}", auth=auth, timeout=30).json()
+    assert (doc["quota"], doc["soft"]) == (2 ** 30, None)
+    form = page.locator("form[data-testid=quota-form]")
+    form.locator("input[name=quota]").fill("")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=message]")
+    assert page.inner_text("[data-testid=quota-hard]") == "none"
+    doc = requests.get(f"{local_registry.url}/admin/quotas/{content['ns']}", auth=auth, timeout=30).json()
+    assert doc["quota"] is None
 
 
 def test_after_logout_only_public_repositories_are_visible(browser, admin_page, local_registry, content):

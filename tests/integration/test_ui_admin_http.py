@@ -142,8 +142,8 @@ def test_admin_page_reads_the_roster_in_one_query(registry, team):
     # + the policy index (one Query; no policy here, so no GetItem) + 7 days of usage (BatchGetItem)
     calls = dict(aws.calls)
     calls.pop("dynamodb.UpdateItem", None)   # a usage flush of requests made meanwhile, if any
-    # + the namespace's stored-bytes days (one Query: docs/metering.md)
-    assert calls == {"dynamodb.Query": 5, "dynamodb.BatchGetItem": 1}
+    # + the namespace's stored-bytes days (one Query: docs/metering.md) + the quota (one GetItem)
+    assert calls == {"dynamodb.Query": 5, "dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}
 
 
 def test_admin_page_shows_tag_policies_and_usage_read_only(registry, team):
@@ -165,3 +165,50 @@ def test_admin_page_shows_tag_policies_and_usage_read_only(registry, team):
     total = re.search(r'data-testid="usage-total"><th>Total</th><th>(\d+)</th>', usage).group(1)
     assert int(total) >= 1
     assert "<form" not in page.split('data-testid="policies"')[1]   # read-only sections
+
+
+def _quota(text: str) -> dict:
+    return {m.group(1): html.unescape(m.group(2)) for m in re.finditer(
+        r'data-testid="quota-(\w+)">([^<]*)<', text)}
+
+
+def test_namespace_admin_sees_the_quota_but_cannot_set_it(registry, team):
+    ns = team["ns"]
+    r = requests.put(f"{registry.url}/admin/quotas/{ns}", auth=registry.admin, json={"quota": 10 ** 9, "soft": None})
+    assert r.status_code == 200, r.text
+    stored = r.json()["stored"]
+    s = ui_session(registry, team["boss"], PASSWORD)
+    page = s.get(registry.url + "/ui/admin", params={"ns": ns}).text
+    q = _quota(page)
+    assert q["hard"] == "953.7 MiB" and q["soft"] == "none"
+    assert f"({stored} bytes)" in q["stored"] and q["percent"] == f"{100 * stored / 10 ** 9:.1f}%"
+    assert 'data-testid="quota-form"' not in page                     # read-only for namespace admins
+    r = _post(s, registry, "/ui/admin/quota", {"ns": ns, "quota": "", "soft": ""})
+    assert r.status_code == 403 and "global administrator" in r.text   # the API's refusal, same rights
+    assert requests.get(f"{registry.url}/admin/quotas/{ns}", auth=registry.admin).json()["quota"] == 10 ** 9
+    dev = ui_session(registry, team["dev"], PASSWORD)
+    assert _post(dev, registry, "/ui/admin/quota", {"ns": ns, "quota": "1"}).status_code == 404
+
+
+def test_global_admin_sets_and_clears_the_quota_from_the_page(registry, team):
+    ns = team["ns"]
+    s = ui_session(registry, *registry.admin)
+    assert 'data-testid="quota-form"' in s.get(registry.url + "/ui/admin", params={"ns": ns}).text
+    r = _post(s, registry, "/ui/admin/quota", {"ns": ns, "quota": "2GiB", "soft": "1500MB"})
+    assert r.status_code == 200, r.text
+    assert _quota(r.text)["hard"] == "2.0 GiB" and 'value="1500000000"' in r.text
+    doc = requests.get(f"{registry.url}/admin/quotas/{ns}", auth=(team["boss"], PASSWORD)).json()
+    assert (doc["quota"], doc["soft"]) == (2 * 2 ** 30, 1500 * 10 ** 6)
+    # bad input: a clear error, nothing changed
+    for bad in ({"quota": "lots", "soft": ""}, {"quota": "1MB", "soft": "2MB"}):
+        r = _post(s, registry, "/ui/admin/quota", {"ns": ns, **bad})
+        assert r.status_code == 400 and 'data-testid="error"' in r.text
+    assert requests.get(f"{registry.url}/admin/quotas/{ns}", auth=registry.admin).json()["quota"] == 2 * 2 ** 30
+    # without the CSRF field nothing changes
+    r = s.post(registry.url + "/ui/admin/quota", data={"ns": ns, "quota": "", "soft": ""})
+    assert r.status_code == 403
+    assert requests.get(f"{registry.url}/admin/quotas/{ns}", auth=registry.admin).json()["quota"] == 2 * 2 ** 30
+    r = _post(s, registry, "/ui/admin/quota", {"ns": ns, "quota": "none", "soft": ""})
+    assert r.status_code == 200 and _quota(r.text)["hard"] == "none" and _quota(r.text)["percent"] == "-"
+    doc = requests.get(f"{registry.url}/admin/quotas/{ns}", auth=registry.admin).json()
+    assert (doc["quota"], doc["soft"]) == (None, None)
