@@ -20,9 +20,13 @@ OCI = "application/vnd.oci.image.manifest.v1+json"
 class Receiver:
     """A tiny webhook receiver: records (headers, body) and answers what `answer` says."""
 
-    def __init__(self, answer: Callable[[int], int] = lambda n: 200, delay: float = 0.0) -> None:
+    def __init__(self, answer: Callable[[int], int] = lambda n: 200, delay: float = 0.0,
+                 hold: bool = False) -> None:
         self.got: list[tuple[dict, bytes]] = []
         self.answer, self.delay = answer, delay
+        self.gate = threading.Event()   # with `hold`, each request waits here until release()
+        if not hold:
+            self.gate.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +35,7 @@ class Receiver:
                 n = len(outer.got)
                 outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 time.sleep(outer.delay)
+                outer.gate.wait(60)
                 self.send_response(outer.answer(n))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -48,7 +53,11 @@ class Receiver:
             time.sleep(0.02)
         return self.got
 
+    def release(self) -> None:
+        self.gate.set()
+
     def close(self) -> None:
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -139,23 +148,34 @@ def test_a_failing_receiver_is_retried_and_never_fails_the_push(registry, ns, fa
 
 
 def test_retries_are_bounded_and_a_hanging_receiver_does_not_slow_the_push(registry, ns, fast_retries):
+    """Checked by order of events, not by the clock: (1) a receiver that never answers holds
+    each attempt only up to the bus's timeout, so every retry ends while it still hangs;
+    (2) a push answers while its event's delivery is still held by the receiver."""
     from chalicelib.http.inject import services
 
-    rx = Receiver(answer=lambda n: 503, delay=0.6)   # longer than the bus's timeout
-    services().events().timeout = 0.3
+    events = services().events()
+    rx = Receiver(answer=lambda n: 503, hold=True)
+    old = events.timeout
     try:
-        add_hook(registry, ns, rx.url)
         c = Client(registry.url, auth=registry.admin)
         repo = f"{ns}/slow"
         c.login(repo)
         _, body = c.push_image(repo, "v1")
-        started = time.monotonic()
+        assert events.wait_idle(30, retries=True)   # v1 pushed before the hook: not delivered
+        add_hook(registry, ns, rx.url)
+        events.timeout = 0.3
         assert c.push_manifest(repo, "v2", body).status_code == 201
-        assert time.monotonic() - started < 1.0
-        assert services().events().wait_idle(30, retries=True)
-        attempts = services().events().attempts
-        assert len(rx.got) == 2 * attempts                     # two events, each tried `attempts` times
+        assert events.wait_idle(30, retries=True)   # all attempts over, the receiver still hanging
+        assert not rx.gate.is_set() and len(rx.got) == events.attempts   # retries are bounded
+        events.timeout = 60.0   # now an attempt lasts as long as the receiver holds it
+        assert c.push_manifest(repo, "v3", body).status_code == 201
+        assert len(rx.wait(events.attempts + 1)) == events.attempts + 1   # v3's first attempt arrived
+        assert not events.wait_idle(0)   # and is still held: the push did not wait for it
+        rx.release()
+        assert events.wait_idle(30, retries=True)
+        assert len(rx.got) == 2 * events.attempts   # two events, each tried `attempts` times
     finally:
+        events.timeout = old
         rx.close()
 
 
