@@ -5,7 +5,7 @@ works from records and never sees them.
 
 The sweep lists `blobs/` (ListObjectsV2: its cost grows with the registry, hence opt-in,
 and daily in the scheduled run), reads which listed digests have a record (BatchGetItem
-per 100), and deletes an object with none once it is older than max(grace, upload TTL):
+per 100 old ones), and deletes an object with none once it is older than max(grace, upload TTL):
 by then every upload session that could still close it has expired.
 
 The race with a writer of the same digest (an upload, a close) is settled by the record,
@@ -29,7 +29,8 @@ from ..storage.ports import BlobStore
 
 log = logging.getLogger("registry.gc")
 PREFIX = "blobs/"
-PAGE = 100   # keys per listing page (one BatchGetItem of their records)
+LIST_PAGE = 1000   # keys per ListObjectsV2 page (S3's maximum)
+BATCH = 100        # records per BatchGetItem (DynamoDB's maximum)
 
 
 def _digest(key: str) -> str:
@@ -46,14 +47,15 @@ def sweep_orphans(store: GcStore, blobs: BlobStore, clock: Callable[[], float], 
     upto = clock() - min_age
     after = ""
     while True:
-        page, more = blobs.list_keys(PREFIX, after, PAGE)
+        page, more = blobs.list_keys(PREFIX, after, LIST_PAGE)
         calls["s3"] += 1
         if page:
             after = page[-1][0]
         old = {d: (key, size) for key, size, modified in page if modified < upto and (d := _digest(key))}
-        if old:
+        listed = list(old)
+        for i in range(0, len(listed), BATCH):
             calls["dynamodb"] += 1
-            for d in store.blob_records(list(old)):
+            for d in store.blob_records(listed[i:i + BATCH]):
                 old.pop(d)
         for digest, (key, size) in old.items():
             if not dry_run and not _delete(store, blobs, clock, digest, key, size, calls):
