@@ -148,6 +148,8 @@ class Settings:
     expiry_labels: bool = True
     # Garbage collection (docs/lifecycle.md): how long a link nothing references is kept (s).
     gc_grace: int = 86400
+    # The scheduled run sweeps orphaned objects (a listing of blobs/) in this UTC hour; -1: never.
+    gc_sweep_hour: int = 3
     # Metering (docs/metering.md): counts are flushed by a background thread when the
     # oldest is this old (s) or this many are pending.
     metering: bool = True
@@ -214,6 +216,7 @@ class Settings:
             direct_verify_seconds=float(os.environ.get("REGISTRY_DIRECT_VERIFY_SECONDS") or 15.0),
             expiry_labels=_bool("REGISTRY_EXPIRY_LABELS", True),
             gc_grace=_int("REGISTRY_GC_GRACE", 86400),
+            gc_sweep_hour=_int("REGISTRY_GC_SWEEP_HOUR", 3),
             metering=_bool("REGISTRY_METERING", True),
             usage_flush_seconds=_float("REGISTRY_USAGE_FLUSH_SECONDS", 60.0),
             usage_flush_events=_int("REGISTRY_USAGE_FLUSH_EVENTS", 1000),

@@ -36,7 +36,7 @@ Admin commands:
   policy show|set|clear REPO              tag policy: immutable tags, default expiry, retention
   tag expire REPO TAG (--after 2h | --at TIME | --clear)
   retention [REPO] [--dry-run]            apply retention rules now, or report what they would delete
-  gc [--dry-run] [--grace SECONDS]        collect garbage: unreferenced blobs (global admins)
+  gc [--dry-run] [--grace SECONDS] [--sweep-orphans]   collect garbage: unreferenced blobs (global admins)
   quota show NS | quota set NS [--quota SIZE] [--soft SIZE]   namespace storage quota
   usage (--namespace NS [--from D] [--to D] | --day D) [--format table|json|csv]
                                           usage per day (docs/metering.md)

@@ -6,7 +6,7 @@
   policy clear REPO
   tag expire REPO TAG (--after 2h | --at 2026-12-31T00:00:00Z | --clear)
   retention [REPO] [--dry-run]        no REPO: the whole lifecycle run (global admins)
-  gc [--dry-run] [--grace SECONDS]    garbage collection (global admins)
+  gc [--dry-run] [--grace SECONDS] [--sweep-orphans]   garbage collection (global admins)
   quota show NS | quota set NS [--quota SIZE] [--soft SIZE]   namespace quotas (sizes: 500MB, 10GiB, bytes)
 """
 from __future__ import annotations
@@ -47,8 +47,10 @@ def retention(api: AdminClient, repository: Optional[str], dry_run: bool) -> dic
     return api._json("POST", "/admin/retention", body)
 
 
-def gc(api: AdminClient, dry_run: bool, grace: Optional[int]) -> dict:
+def gc(api: AdminClient, dry_run: bool, grace: Optional[int], sweep: bool = False) -> dict:
     body: dict = {"dryRun": dry_run}
+    if sweep:
+        body["sweepOrphans"] = True
     if grace is not None:
         body["grace"] = grace
     return api._json("POST", "/admin/gc", body)
@@ -58,7 +60,9 @@ def _gc_text(doc: dict) -> str:
     verb = "would collect" if doc.get("dryRun") else "collected"
     calls = doc.get("awsCalls") or {}
     return (f"{verb} {doc['links']} blob links, {doc['blobs']} blobs ({doc['bytesFreed']} bytes), "
-            f"{doc['manifests']} manifests; {calls.get('dynamodb', 0)} DynamoDB and {calls.get('s3', 0)} S3 calls"
+            f"{doc['manifests']} manifests"
+            + (f", {doc['orphans']} orphaned objects ({doc['orphanBytes']} bytes)" if "orphans" in doc else "")
+            + f"; {calls.get('dynamodb', 0)} DynamoDB and {calls.get('s3', 0)} S3 calls"
             + ("" if doc.get("complete", True) else "; incomplete: run again"))
 
 
@@ -125,6 +129,9 @@ def add_parsers(cmds: Any) -> None:
     g.add_argument("--dry-run", action="store_true", help="report what would be collected, delete nothing")
     g.add_argument("--grace", type=int, metavar="SECONDS", help="keep what became unreferenced less than "
                    "this long ago (default: the registry's REGISTRY_GC_GRACE, 86400; 0: collect at once)")
+    g.add_argument("--sweep-orphans", action="store_true", help="also delete objects under blobs/ that no blob "
+                   "record names, older than max(grace, upload TTL) (lists the bucket's blobs/: costs grow "
+                   "with the registry)")
     q = cmds.add_parser("quota", help="a namespace's storage quota").add_subparsers(dest="action", metavar="ACTION")
     q.required = True
     q.add_parser("show", help="limits and bytes stored").add_argument("namespace")
@@ -205,7 +212,7 @@ def run(api: AdminClient, args: argparse.Namespace, out: Callable[[Any, str], No
         doc = retention(api, args.repository, args.dry_run)
         out(doc, _report_text(doc))
     elif cmd == "gc":
-        doc = gc(api, args.dry_run, args.grace)
+        doc = gc(api, args.dry_run, args.grace, args.sweep_orphans)
         out(doc, _gc_text(doc))
     elif cmd == "quota" and action == "show":
         _, _, raw = api.request("GET", f"/admin/quotas/{args.namespace}")

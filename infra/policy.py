@@ -33,6 +33,8 @@ BOTO3_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "abort_multipart_upload": ("s3:AbortMultipartUpload",),
         "list_parts": ("s3:ListMultipartUploadParts",),
         "get_object_attributes": ("s3:GetObject", "s3:GetObjectAttributes"),
+        # the orphan sweep (domain/gc_sweep.py): a bucket action, granted for blobs/ only
+        "list_objects_v2": ("s3:ListBucket",),
     },
     "kms": {
         "sign": ("kms:Sign",),
@@ -159,9 +161,14 @@ def statements(actions: dict[str, set[str]], index_names: list[str]) -> list[dic
             out.append({"Sid": "TableIndexes", "Effect": "Allow", "Action": index_actions,
                         "Resource": [{"Fn::Sub": f"${{RegistryTable.Arn}}/index/{name}"}
                                      for name in index_names]})
-    if actions["s3"]:
-        out.append({"Sid": "BlobObjects", "Effect": "Allow", "Action": sorted(actions["s3"]),
+    objects = sorted(a for a in actions["s3"] if a != "s3:ListBucket")
+    if objects:
+        out.append({"Sid": "BlobObjects", "Effect": "Allow", "Action": objects,
                     "Resource": [{"Fn::Sub": f"${{BlobBucket.Arn}}/{p}/*"} for p in s3_prefixes()]})
+    if "s3:ListBucket" in actions["s3"]:   # listing the blob keys only (the orphan sweep)
+        out.append({"Sid": "BlobListing", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                    "Resource": [{"Fn::GetAtt": ["BlobBucket", "Arn"]}],
+                    "Condition": {"StringLike": {"s3:prefix": ["blobs/*"]}}})
     if actions["kms"]:
         out.append({"Sid": "TokenSigning", "Effect": "Allow", "Action": sorted(actions["kms"]),
                     "Resource": [{"Fn::GetAtt": ["TokenKey", "Arn"]}]})

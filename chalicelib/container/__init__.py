@@ -240,7 +240,8 @@ class Container:
             def announce(ns: str, data: dict) -> None:
                 self.events().publish(make_event(GC_COLLECTED, ns, data))
 
-            return GarbageCollector(self.gc_store(), self.blobs(), on_collected=announce)
+            return GarbageCollector(self.gc_store(), self.blobs(), on_collected=announce,
+                                    upload_ttl=self.settings.upload_ttl)
         return self._once("gc", make)
 
     def accounts(self) -> "Accounts":

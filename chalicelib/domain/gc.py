@@ -23,6 +23,7 @@ from ..auth.policy import namespace_of
 from ..oci.errors import RegistryError
 from ..storage.gc_ports import GarbageBlob, GcStore
 from ..storage.ports import BlobStore
+from .gc_sweep import sweep_orphans
 
 log = logging.getLogger("registry.gc")
 PAGE = 100              # candidates per Query
@@ -33,13 +34,15 @@ class GarbageCollector:
     """One collection run at a time per caller; runs may overlap safely (conditional deletes)."""
 
     def __init__(self, store: GcStore, blobs: BlobStore, clock: Callable[[], float] = time.time,
-                 on_collected: Optional[Callable[[str, dict], None]] = None) -> None:
+                 on_collected: Optional[Callable[[str, dict], None]] = None, upload_ttl: int = 86400) -> None:
         self.store = store
+        self.upload_ttl = upload_ttl   # the sweep leaves objects younger than this (open sessions)
         self.blobs = blobs
         self.clock = clock
         self.on_collected = on_collected   # (namespace, event data): the gc.collected event
 
-    def run(self, grace: int, dry_run: bool = False, budget: float = TIME_BUDGET) -> dict:
+    def run(self, grace: int, dry_run: bool = False, budget: float = TIME_BUDGET, sweep: bool = False) -> dict:
+        """With `sweep`, also delete orphaned objects (domain/gc_sweep.py: lists `blobs/`)."""
         started = self.clock()
         self._calls: Counter[str] = Counter()
         report: dict[str, Any] = {"dryRun": dry_run, "grace": grace, "links": 0, "blobs": 0,
@@ -50,6 +53,9 @@ class GarbageCollector:
         complete = self._links(int(started) - grace, dry_run, report, dropping, per_repo, deadline)
         if complete:
             complete = self._blobs(dry_run, report, dropping, deadline)
+        if complete and sweep:
+            complete = sweep_orphans(self.store, self.blobs, self.clock, max(grace, self.upload_ttl), dry_run,
+                                     report, self._calls, deadline)
         report["complete"] = complete
         report["awsCalls"] = {"dynamodb": self._calls["dynamodb"], "s3": self._calls["s3"]}
         report["seconds"] = round(self.clock() - started, 3)
@@ -143,7 +149,7 @@ class GarbageCollector:
 
 
 def admin_run(collector: GarbageCollector, actor: Any, grace: int, dry_run: bool,
-              lifecycle: Any = None) -> dict:
+              lifecycle: Any = None, sweep: bool = False) -> dict:
     """POST /admin/gc and the scheduled run: global administrators only. With `lifecycle`
     (domain/retention.py), the tag lifecycle runs first, so untagged manifests its policies
     expire stop referencing their blobs (`manifests` counts them; a dry run plans both
@@ -157,7 +163,7 @@ def admin_run(collector: GarbageCollector, actor: Any, grace: int, dry_run: bool
     if lifecycle is not None:
         done = lifecycle.run(dry_run)
         manifests = sum(len(r.get("manifests") or ()) for r in done.get("retention") or ())
-    report = collector.run(grace, dry_run)
+    report = collector.run(grace, dry_run, sweep=sweep)
     report["manifests"] = manifests
     return report
 

@@ -3,6 +3,7 @@ and the scheduled tag lifecycle run. Basic credentials, as the rest of /admin.""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -41,7 +42,7 @@ SET_EXPIRY = obj(("repository", "tag"), repository=REPOSITORY, tag=TAG,
                  expiresAt={"type": "string", "maxLength": 40},
                  clear={"type": "boolean"})
 RETENTION = obj((), repository=REPOSITORY, dryRun={"type": "boolean"})
-GC = obj((), dryRun={"type": "boolean"}, grace={"type": "integer", "minimum": 0, "maximum": 315360000})
+GC = obj((), dryRun={"type": "boolean"}, sweepOrphans={"type": "boolean"}, grace={"type": "integer", "minimum": 0, "maximum": 315360000})
 
 
 def _route(path: str, method: str, schema: dict):
@@ -96,7 +97,8 @@ def collect_garbage(request, actor, body) -> Response:
 
     svc = services()
     return json_response(admin_run(svc.gc(), actor, body.get("grace", svc.settings.gc_grace),
-                                   bool(body.get("dryRun", False)), _admin().lifecycle))
+                                   bool(body.get("dryRun", False)), _admin().lifecycle,
+                                   sweep=bool(body.get("sweepOrphans", False))))
 
 
 def scheduled_run(event: Any = None) -> dict:
@@ -106,8 +108,10 @@ def scheduled_run(event: Any = None) -> dict:
     log.info("tag lifecycle run: %d expired tags, %d repositories visited, %d with removals",
              len(report["expiredTags"]), report["repositoriesVisited"], len(report["retention"]))
     svc = services()
-    gc = svc.gc().run(svc.settings.gc_grace, budget=200.0)
-    log.info("gc: %d links, %d blobs, %d bytes freed, complete=%s", gc["links"], gc["blobs"], gc["bytesFreed"],
-             gc["complete"])
+    # The orphan sweep lists the whole blobs/ prefix: once a day, at REGISTRY_GC_SWEEP_HOUR (UTC).
+    sweep = time.gmtime().tm_hour == svc.settings.gc_sweep_hour
+    gc = svc.gc().run(svc.settings.gc_grace, budget=200.0, sweep=sweep)
+    log.info("gc: %d links, %d blobs, %d bytes freed, %d orphans, complete=%s", gc["links"], gc["blobs"],
+             gc["bytesFreed"], gc.get("orphans", 0), gc["complete"])
     return {"expiredTags": len(report["expiredTags"]), "repositories": report["repositoriesVisited"],
-            "gc": {k: gc[k] for k in ("links", "blobs", "bytesFreed", "complete")}}
+            "gc": {k: gc.get(k, 0) for k in ("links", "blobs", "bytesFreed", "orphans", "orphanBytes", "complete")}}

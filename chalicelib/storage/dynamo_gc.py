@@ -68,6 +68,16 @@ class DynamoGcStore:
         conditional(lambda: BlobItem(keys.blob_pk(blob.digest), keys.META_SK).update(
             actions=[BlobItem.gcpk.remove(), BlobItem.gcat.remove()], condition=BlobItem.gcat == blob.since))
 
+    def blob_records(self, digests: list[str]) -> set[str]:
+        found = BlobItem.batch_get([(keys.blob_pk(d), keys.META_SK) for d in dict.fromkeys(digests)],
+                                   attributes_to_get=["PK", "SK"])
+        return {it.pk[len("BLOB#"):] for it in found}
+
+    def claim_orphan(self, digest: str, size: int, s3_key: str, now: int) -> bool:
+        return conditional(lambda: BlobItem(keys.blob_pk(digest), keys.META_SK, size=size, s3_key=s3_key, refs=0,
+                                            collecting=now, gcpk=GC_BLOB, gcat=now).save(
+            condition=BlobItem.pk.does_not_exist()))
+
     def drop_blob(self, blob: GarbageBlob, claimed: int, now: int) -> bool:
         return conditional(lambda: BlobItem(keys.blob_pk(blob.digest), keys.META_SK).update(
             actions=[BlobItem.gone.set(now), BlobItem.expires.set(now + TOMBSTONE_SECONDS),

@@ -66,6 +66,12 @@ class GcStore(Protocol):
         stamped `since`; from then on a new link to it is refused (BlobCollected)."""
     def unmark_blob(self, blob: GarbageBlob) -> None:
         """A stale candidate (linked again): leave the index, if still stamped `since`."""
+    def blob_records(self, digests: list[str]) -> set[str]:
+        """The digests that have a blob record, tombstones included (one BatchGetItem per 100)."""
+    def claim_orphan(self, digest: str, size: int, s3_key: str, now: int) -> bool:
+        """Create the record of an object no record names, claimed (`collecting` = `now`) and
+        stamped as a candidate (so a collection finishes it if the sweep dies), only while no
+        record exists: from then on a link to it is refused. False: a record appeared."""
     def drop_blob(self, blob: GarbageBlob, claimed: int, now: int) -> bool:
         """After its bytes were deleted: replace the claimed blob by a tombstone saying when
         (`gone` = `now`, expiring after a day), so a link whose bytes were written before

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 import uuid
 from typing import Iterator, Optional
 from urllib.parse import quote
@@ -55,6 +56,7 @@ class MemoryBlobStore:
         self._objects: dict = {}   # key -> (bytes, sha256 checksum or None)
         self._etags: dict = {}     # key -> the ETag of the object's current version
         self._uploads: dict = {}   # upload id -> {"key", "sha256": bool, "parts": {n: (bytes, etag, sha)}}
+        self._mtime: dict = {}     # key -> when the object's current version was written
 
     def _object(self, key: str) -> bytes:
         if key not in self._objects:
@@ -71,6 +73,12 @@ class MemoryBlobStore:
         with self._lock:
             self._objects[key] = (bytes(data), None)
             self._etags[key] = _etag(data)
+            self._mtime[key] = time.time()
+
+    def list_keys(self, prefix: str, after: str, n: int) -> tuple[list[tuple[str, int, float]], bool]:
+        with self._lock:
+            found = sorted(k for k in self._objects if k.startswith(prefix) and k > after)
+            return [(k, len(self._objects[k][0]), self._mtime.get(k, 0.0)) for k in found[:n]], len(found) > n
 
     def get(self, key: str) -> bytes:
         with self._lock:
@@ -89,6 +97,7 @@ class MemoryBlobStore:
         with self._lock:
             self._objects[dst] = self._objects.get(src) or (self._object(src), None)
             self._etags[dst] = _etag(self._objects[dst][0])
+            self._mtime[dst] = time.time()
 
     def copy_fresh(self, src: str, dst: str) -> bool:
         with self._lock:
@@ -167,6 +176,7 @@ class MemoryBlobStore:
                 composite = f"{_sha256_b64(digests)}-{len(chosen)}"
             self._objects[key] = (data, composite)
             self._etags[key] = _multipart_etag(chosen)
+            self._mtime[key] = time.time()
             del self._uploads[mpu_id]
             return self._etags[key]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .gc_ports import GarbageBlob, GarbageLink
-from .memory import MemoryMetadataStore
+from .memory import MemoryMetadataStore, _Blob
 from .memory_quota import remove_link
 
 
@@ -73,6 +73,17 @@ class MemoryGcStore:
             b = self._m._blobs.get(blob.digest)
             if b is not None and b.since == blob.since:
                 b.since = None
+
+    def blob_records(self, digests: list[str]) -> set[str]:
+        with self._m._lock:
+            return {d for d in digests if d in self._m._blobs}
+
+    def claim_orphan(self, digest: str, size: int, s3_key: str, now: int) -> bool:
+        with self._m._lock:
+            if digest in self._m._blobs:
+                return False
+            self._m._blobs[digest] = _Blob(size, s3_key, 0, since=now, collecting=now)
+            return True
 
     def drop_blob(self, blob: GarbageBlob, claimed: int, now: int) -> bool:
         with self._m._lock:

@@ -29,6 +29,12 @@ class S3BlobStore:
         """Write a whole object."""
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=data)
 
+    def list_keys(self, prefix: str, after: str, n: int) -> tuple[list[tuple[str, int, float]], bool]:
+        """One ListObjectsV2 page: (key, size, last modified) after `after`, and whether more follow."""
+        resp = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix, StartAfter=after, MaxKeys=n)
+        return ([(o["Key"], int(o["Size"]), o["LastModified"].timestamp()) for o in resp.get("Contents", [])],
+                bool(resp.get("IsTruncated")))
+
     def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()

@@ -145,7 +145,11 @@ def test_function_role_allows_exactly_what_the_code_calls(templates):
         stmts = t["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         by_sid = {s["Sid"]: s for s in stmts}
         assert set(by_sid["Table"]["Action"]) == needed["dynamodb"]
-        assert set(by_sid["BlobObjects"]["Action"]) == needed["s3"]
+        assert set(by_sid["BlobObjects"]["Action"]) == needed["s3"] - {"s3:ListBucket"}
+        # the orphan sweep lists blobs/ only (a bucket-level action, limited by prefix)
+        assert by_sid["BlobListing"]["Action"] == ["s3:ListBucket"] and "s3:ListBucket" in needed["s3"]
+        assert by_sid["BlobListing"]["Resource"] == [{"Fn::GetAtt": ["BlobBucket", "Arn"]}]
+        assert by_sid["BlobListing"]["Condition"] == {"StringLike": {"s3:prefix": ["blobs/*"]}}
         assert set(by_sid["TokenSigning"]["Action"]) == needed["kms"] == {"kms:Sign", "kms:GetPublicKey"}
         assert [r["Fn::Sub"] for r in by_sid["BlobObjects"]["Resource"]] == [
             "${BlobBucket.Arn}/blobs/*", "${BlobBucket.Arn}/manifests/*", "${BlobBucket.Arn}/uploads/*"]
@@ -182,8 +186,8 @@ def test_the_scan_follows_the_code(tmp_path):
                    "        item.delete()\n        return AccountItem.query(pk)\n")
     assert policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))["dynamodb"] == \
         {"dynamodb:Query", "dynamodb:DeleteItem"}
-    src.write_text("class S:\n    def f(self):\n        return self._s3.list_objects_v2(Bucket=b)\n")
-    with pytest.raises(policy.UnknownOperation, match="list_objects_v2"):
+    src.write_text("class S:\n    def f(self):\n        return self._s3.list_object_versions(Bucket=b)\n")
+    with pytest.raises(policy.UnknownOperation, match="list_object_versions"):
         policy.required_actions(policy.scan(policy.deployed_sources(tmp_path)))
     src.write_text("import pynamodb\nclass S:\n    def f(self):\n        return BlobItem.transact_get()\n")
     with pytest.raises(policy.UnknownOperation, match="transact_get"):
