@@ -170,8 +170,11 @@ MAX_TOKEN_ANSWER = 1 << 20  # a token answer is a few KiB
 
 
 def read_capped(r: requests.Response, limit: int) -> Optional[bytes]:
-    """A streamed answer's body, or None when it is over `limit` bytes (never held whole)."""
+    """A streamed answer's body, or None when it is over `limit` bytes (never held whole);
+    an answer read already (not streamed) is measured as it is."""
     try:
+        if r._content_consumed:  # type: ignore[attr-defined]  # read already (not streamed)
+            return r.content if len(r.content or b"") <= limit else None
         if int(r.headers.get("Content-Length") or 0) > limit:
             return None
         body = r.raw.read(limit + 1, decode_content=True)

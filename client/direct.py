@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import requests
 
+from .auth import read_capped
 from .throttle import RateLimit, take
 
 HEADER = "OCI-Direct-Upload"
@@ -106,25 +107,8 @@ def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def _capped(resp: requests.Response, limit: int) -> Optional[bytes]:
-    """A streamed answer's body, or None past `limit` bytes: a plan or status answer is
-    at most a few MiB (1000 presigned URLs); a broken or hostile server cannot make the
-    client hold more."""
-    try:
-        if resp._content_consumed:  # type: ignore[attr-defined]  # read already (not streamed)
-            return resp.content if len(resp.content or b"") <= limit else None
-        if int(resp.headers.get("Content-Length") or 0) > limit:
-            return None
-        body = resp.raw.read(limit + 1, decode_content=True)
-    except ValueError:
-        return None
-    finally:
-        resp.close()
-    return body if len(body) <= limit else None
-
-
 def _json(resp: requests.Response, what: str) -> dict:
-    body = _capped(resp, MAX_ANSWER)
+    body = read_capped(resp, MAX_ANSWER)
     try:
         doc = json.loads(body) if body is not None else None
     except ValueError:
@@ -137,7 +121,7 @@ def _json(resp: requests.Response, what: str) -> dict:
 
 def _error(resp: requests.Response, what: str) -> DirectUploadError:
     code = detail = None
-    body = _capped(resp, 64 * 1024) or b""
+    body = read_capped(resp, 64 * 1024) or b""
     try:
         err = json.loads(body)["errors"][0]
         code, detail = err.get("code"), err.get("detail")
