@@ -5,6 +5,7 @@ import math
 from typing import Any, Optional
 
 from . import report_direct, report_gc
+from .report_direct import _err, _sec  # one reader of a section's results for every table
 
 CALL_OPS = [
     "manifest GET by tag", "manifest GET by digest", "manifest HEAD by tag", "manifest HEAD by digest",
@@ -41,16 +42,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def _sec(results: dict, name: str) -> Optional[dict]:
-    s = results.get("sections", {}).get(name)
-    return s if s and "error" not in s else None
-
-
-def _err(results: dict, name: str) -> str:
-    s = results.get("sections", {}).get(name) or {}
-    return f"_not measured: {s.get('error', 'section not run')}_"
 
 
 # -- tables ----------------------------------------------------------------------------------
