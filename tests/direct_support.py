@@ -4,11 +4,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from contextlib import contextmanager
+from typing import Optional
 
 import pytest
 import requests
 
-from client.direct import DirectUpload
+from client.direct import DirectUpload, sha256_b64
 from support import Client
 
 MIB = 1024 * 1024
@@ -85,3 +86,15 @@ def token(registry, client, repo):
     if getattr(registry, "backend", "memory") != "strict":
         pytest.skip("direct uploads are tested on the strict S3 only (moto checks no checksums)")
     client.login(repo)
+
+
+def planned_parts(client: Client, repo: str, data: bytes, digest: Optional[str], part: int) -> DirectUpload:
+    """A multipart session planned for `data` (with `digest`: completed in place at the close)
+    whose parts S3 holds, not yet closed."""
+    up = open_upload(client, repo)
+    pieces = parts_of(data, part)
+    plan = up.plan(len(data), digest, part, [(n, sha256_b64(p)) for n, p in enumerate(pieces, 1)])
+    assert plan["method"] == "multipart", plan
+    for p in plan["parts"]:
+        assert put_part(up, p, pieces[p["number"] - 1]).status_code == 200
+    return up

@@ -11,9 +11,9 @@ import threading
 import pytest
 import requests
 
-from client.direct import BytesSource, push_blob, sha256_b64
-from direct_support import (MIB, close, error, open_upload, parts_of, pull, put_part, settings, staged_objects,
-                            token, upload_id)  # noqa: F401 (autouse fixture)
+from client.direct import BytesSource, push_blob
+from direct_support import (MIB, close, error, planned_parts, pull, settings, staged_objects, token,
+                            upload_id)  # noqa: F401 (autouse fixture)
 from support import Client, count_aws_calls, sha256
 
 pytestmark = pytest.mark.backends("strict")
@@ -47,13 +47,7 @@ def _key(digest: str) -> str:
 
 def _staged(client, repo, data: bytes, digest: str):
     """A session planned in place for `digest` whose parts (of `data`) S3 holds."""
-    up = open_upload(client, repo)
-    pieces = parts_of(data, PART)
-    plan = up.plan(len(data), digest, PART, [(n, sha256_b64(p)) for n, p in enumerate(pieces, 1)])
-    assert plan["method"] == "multipart", plan
-    for p in plan["parts"]:
-        assert put_part(up, p, pieces[p["number"] - 1]).status_code == 200
-    return up
+    return planned_parts(client, repo, data, digest, PART)
 
 
 def _close_until_done(client, up, digest) -> requests.Response:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from client.direct import sha256_b64
 from support import Client, count_aws_calls, sha256
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,7 +225,7 @@ def test_sweep_deletes_an_abandoned_in_place_upload_and_keeps_blobs(registry, cl
     its digest was proven, no blob record names the object. The sweep (opt-in) deletes it
     once older than max(grace, upload TTL); a pushed blob stays."""
     from chalicelib.http.inject import services
-    from direct_support import MIB, close, open_upload, parts_of, put_part, settings
+    from direct_support import MIB, close, planned_parts, settings
 
     client.login(repo)
     _, kept = _image(client, repo, "kept", [b"kept layer " + repo.encode()])
@@ -235,12 +234,7 @@ def test_sweep_deletes_an_abandoned_in_place_upload_and_keeps_blobs(registry, cl
     gc = services().gc()
     ttl = gc.upload_ttl
     with settings(upload_ttl=3, direct_put_max=MIB, direct_verify_seconds=0):
-        up = open_upload(client, repo)
-        pieces = parts_of(data, part)
-        plan = up.plan(len(data), digest, part, [(n, sha256_b64(p)) for n, p in enumerate(pieces, 1)])
-        assert plan["method"] == "multipart", plan
-        for p in plan["parts"]:
-            assert put_part(up, p, pieces[p["number"] - 1]).status_code == 200
+        up = planned_parts(client, repo, data, digest, part)
         assert close(client, up, digest).status_code == 202   # completed in place, not yet proven
     assert _in_s3(digest) and _status(client, repo, digest) == 404
     try:
