@@ -88,3 +88,22 @@ def test_quota_admin_api_permissions(registry):
     bad = requests.put(f"{registry.url}/admin/quotas/{ns}", json={"quota": 10, "soft": 20}, auth=registry.admin,
                        timeout=30)
     assert bad.status_code == 400
+
+
+def test_malformed_quota_bodies_and_names_are_4xx_and_change_nothing(registry):
+    ns = f"q{uuid.uuid4().hex[:10]}"
+    url = f"{registry.url}/admin/quotas/{ns}"
+    assert requests.put(url, json={"quota": 1000, "soft": 500}, auth=registry.admin, timeout=30).status_code == 200
+    before = requests.get(url, auth=registry.admin, timeout=30).json()
+    bodies = [b'{"quota": -1}', b'{"quota": 1e400}', b'{"quota": 10.0}', b'{"quota": "10GiB"}', b'{"quota": NaN}',
+              b'{"quota": true}', b'{"quota": [1]}', b'{"quota": 1, "quota": 2}', b'{"quota": 1, "extra": 1}',
+              b'{"quota": 99999999999999999999999999}', b'[' * 5000 + b']' * 5000, b'{', b'\xff\xfe']
+    for body in bodies:
+        r = requests.put(url, data=body, headers={"Content-Type": "application/json"}, auth=registry.admin,
+                         timeout=30)
+        assert 400 <= r.status_code < 500, (body[:40], r.status_code, r.text)
+        assert r.json()["errors"][0]["code"], r.text
+    for name in ("UPPER", "a" * 300, "..", "x%2Fy"):
+        r = requests.put(f"{registry.url}/admin/quotas/{name}", json={"quota": 1}, auth=registry.admin, timeout=30)
+        assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+    assert requests.get(url, auth=registry.admin, timeout=30).json() == before
