@@ -73,6 +73,17 @@ def prepare_data_dir(data_dir: Path) -> None:
     (data_dir / "dynamodb").mkdir(exist_ok=True)
 
 
+def dynamodb_local_command(port: int, db_dir: Path) -> list[str]:
+    """DynamoDB Local through our launcher (local/java/LoopbackDynamoDBLocal.java): bound to
+    127.0.0.1 and answering only after its SQLite commit, so a 200 survives `kill -9`."""
+    lib = DYNAMODB_DIR / "DynamoDBLocal_lib"
+    cp = os.pathsep.join([str(DYNAMODB_DIR), str(DYNAMODB_DIR / "DynamoDBLocal.jar"), f"{lib}/*"])
+    # a small heap and the quick JIT tier: it serves one developer's registry
+    return ["java", "-Xms32m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            f"-Djava.library.path={lib}", "-cp", cp, "LoopbackDynamoDBLocal",
+            "-port", str(port), "-dbPath", str(db_dir), "-disableTelemetry"]
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the backend gets SIGTERM when the process that started it dies, even by kill -9."""
     try:
@@ -163,13 +174,7 @@ class StrictBackends:
         return env
 
     def _dynamodb_cmd(self) -> list[str]:
-        lib = DYNAMODB_DIR / "DynamoDBLocal_lib"
-        cp = os.pathsep.join([str(DYNAMODB_DIR), str(DYNAMODB_DIR / "DynamoDBLocal.jar"), f"{lib}/*"])
-        # a small heap and the quick JIT tier: it serves one developer's registry
-        return ["java", "-Xms32m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                f"-Djava.library.path={lib}", "-cp", cp, "LoopbackDynamoDBLocal",
-                "-port", str(self.dynamodb_port), "-dbPath", str(self.data_dir / "dynamodb"),
-                "-disableTelemetry"]
+        return dynamodb_local_command(self.dynamodb_port, self.data_dir / "dynamodb")
 
     def _wait_ready(self) -> None:
         import boto3
