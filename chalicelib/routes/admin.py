@@ -13,7 +13,7 @@ from ..domain.metering import as_csv, as_json
 from ..http.auth import basic_credentials, source_ip
 from ..http.errors import error_boundary
 from ..http.headers import body_bytes
-from ..http.json_schema import ACCOUNT, REPOSITORY, SECRET, USER, check, obj, parse_json
+from ..http.json_schema import ACCOUNT, REPOSITORY, SECRET, USER, check, invalid, obj, parse_json
 from ..oci.errors import RegistryError
 from .common import empty, json_response
 
@@ -30,10 +30,15 @@ def _actor(request: Any):
 
 
 def _json(request: Any, name: str, schema: dict, floats: bool = False) -> dict:
-    """The body, strictly parsed (no fractions unless `floats`), checked against `schema`."""
+    """The body, strictly parsed (no fractions unless `floats`), checked against `schema`.
+    No body reads as `{}`, except for a PUT: it replaces a whole document, so an empty one
+    (a lost body, say) must not silently clear it; `{}` says so explicitly."""
     body = body_bytes(request)
-    doc = parse_json(body, floats) if body.strip() else {}
-    return check(name, schema, doc)
+    if not body.strip():
+        if request.method == "PUT":
+            raise invalid("body", "a PUT needs a JSON document (send {} to clear every field)")
+        return check(name, schema, {})
+    return check(name, schema, parse_json(body, floats))
 
 
 # One schema per endpoint: JSON booleans only, names with their grammar and length,

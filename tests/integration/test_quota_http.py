@@ -97,7 +97,8 @@ def test_malformed_quota_bodies_and_names_are_4xx_and_change_nothing(registry):
     before = requests.get(url, auth=registry.admin, timeout=30).json()
     bodies = [b'{"quota": -1}', b'{"quota": 1e400}', b'{"quota": 10.0}', b'{"quota": "10GiB"}', b'{"quota": NaN}',
               b'{"quota": true}', b'{"quota": [1]}', b'{"quota": 1, "quota": 2}', b'{"quota": 1, "extra": 1}',
-              b'{"quota": 99999999999999999999999999}', b'[' * 5000 + b']' * 5000, b'{', b'\xff\xfe']
+              b'{"quota": 99999999999999999999999999}', b'[' * 5000 + b']' * 5000, b'{', b'\xff\xfe',
+              b'', b'  \n']  # no body: a PUT replaces the document, so it must say {} to clear it
     for body in bodies:
         r = requests.put(url, data=body, headers={"Content-Type": "application/json"}, auth=registry.admin,
                          timeout=30)
@@ -107,3 +108,7 @@ def test_malformed_quota_bodies_and_names_are_4xx_and_change_nothing(registry):
         r = requests.put(f"{registry.url}/admin/quotas/{name}", json={"quota": 1}, auth=registry.admin, timeout=30)
         assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
     assert requests.get(url, auth=registry.admin, timeout=30).json() == before
+    r = requests.put(url, data=b"{}", headers={"Content-Type": "application/json"}, auth=registry.admin, timeout=30)
+    assert r.status_code == 200, r.text
+    cleared = requests.get(url, auth=registry.admin, timeout=30).json()
+    assert cleared != before and not cleared.get("quota") and not cleared.get("soft"), cleared
