@@ -1,12 +1,18 @@
 import com.almworks.sqlite4java.SQLiteConnection;
+import com.almworks.sqlite4java.SQLiteException;
 import com.almworks.sqlite4java.SQLiteJob;
 import com.almworks.sqlite4java.SQLiteQueue;
 import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -18,15 +24,25 @@ import software.amazon.dynamodb.services.local.main.ServerRunner;
 import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 
 /**
- * Starts DynamoDB Local (1) bound to 127.0.0.1, which its command line cannot ask for, and
- * (2) answering only after its SQLite work is committed. DynamoDB Local's commitTransaction
- * (TransactWriteItems, ExecuteTransaction) queues the COMMIT on its single SQLite thread and
- * returns without waiting, so a kill -9 right after the answer could roll back a write the
- * registry had acknowledged. The SQLite queue runs jobs in order, so before the last byte of
- * any answer that may have written this waits for an empty job queued behind everything
- * queued so far (reads skip it).
+ * Starts DynamoDB Local bound to 127.0.0.1 (its command line cannot ask for that) and makes
+ * every answer to a write come after that write is committed in SQLite.
+ *
+ * DynamoDB Local runs all SQLite work as jobs on one thread per database file, in order.
+ * Three gaps, each seen losing acknowledged writes after kill -9 (tests/e2e/test_dynamodb_commit.py):
+ * 1. commitTransaction (TransactWriteItems, ExecuteTransaction) queues its COMMIT and answers
+ *    without waiting for it: before the last byte of a write's answer we wait for an empty
+ *    job queued behind everything so far.
+ * 2. Its connection has no busy timeout, so a COMMIT fails at once while another process
+ *    reads the file (`make backup`'s online copy); we give it one.
+ * 3. That failure is dropped: the transaction stays open, and so does its "manual
+ *    transaction" flag, so later writes are answered but never committed. After a
+ *    transaction (holding its lock, so no other can be open) we check the connection: a
+ *    transaction still open is committed now, or rolled back and the answer turned into
+ *    a 500 the registry reports as 503.
  */
 public final class LoopbackDynamoDBLocal {
+    static final int BUSY_TIMEOUT_MS = 10_000;
+
     public static void main(String[] args) throws Exception {
         DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(args);
         Server server = (Server) field(proxy, "server");
@@ -51,10 +67,18 @@ public final class LoopbackDynamoDBLocal {
         throw new NoSuchFieldException(owner.getClass().getName() + "." + name);
     }
 
+    /** One database file: its SQLite thread and the lock its transactions hold. */
+    record Database(SQLiteQueue queue, ReentrantReadWriteLock lock) {}
+
     static final class CommitBarrier extends Handler.Wrapper {
         private static final Set<String> READS = Set.of("GetItem", "BatchGetItem", "Query", "Scan",
                 "TransactGetItems", "DescribeTable", "ListTables", "DescribeTimeToLive");
+        private static final Set<String> TRANSACTIONS = Set.of("TransactWriteItems", "ExecuteTransaction");
+        private static final byte[] FAILED = ("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\","
+                + "\"message\":\"the transaction could not be committed\"}").getBytes(StandardCharsets.UTF_8);
+
         private final Object serverHandler;
+        private final Map<Object, Database> databases = new ConcurrentHashMap<>();
 
         CommitBarrier(Handler inner, Object serverHandler) {
             super(inner);
@@ -65,14 +89,15 @@ public final class LoopbackDynamoDBLocal {
         public boolean handle(Request request, Response response, Callback callback) throws Exception {
             String target = request.getHeaders().get("X-Amz-Target");
             String action = target == null ? "" : target.substring(target.indexOf('.') + 1);
-            if (READS.contains(action)) {
-                return super.handle(request, response, callback);  // nothing to commit
-            }
+            boolean read = READS.contains(action);
+            boolean transaction = TRANSACTIONS.contains(action);
             Response barrier = new Response.Wrapper(request, response) {
                 @Override
                 public void write(boolean last, ByteBuffer content, Callback cb) {
-                    if (last) {
-                        awaitCommitted();
+                    if (last && !settle(read, transaction)) {
+                        setStatus(500);
+                        getHeaders().put(HttpHeader.CONTENT_LENGTH, FAILED.length);
+                        content = ByteBuffer.wrap(FAILED);
                     }
                     super.write(last, content, cb);
                 }
@@ -80,30 +105,91 @@ public final class LoopbackDynamoDBLocal {
             return super.handle(request, barrier, callback);
         }
 
-        /** Waits until every job queued on each database's SQLite thread so far has run. */
-        private void awaitCommitted() {
+        /** Whether everything this request wrote is committed (waiting until it is). */
+        private boolean settle(boolean read, boolean transaction) {
             try {
-                for (SQLiteQueue queue : queues()) {
-                    queue.execute(new SQLiteJob<Object>() {
-                        @Override
-                        protected Object job(SQLiteConnection connection) {
-                            return null;
-                        }
-                    }).complete();
+                List<Database> dbs = databases();
+                if (read) {
+                    return true;
                 }
+                boolean ok = true;
+                for (Database db : dbs) {
+                    ok &= transaction ? checkedCommit(db) : drain(db.queue());
+                }
+                return ok;
             } catch (ReflectiveOperationException e) {
                 throw new IllegalStateException("DynamoDB Local internals changed: " + e, e);
             }
         }
 
-        // serverHandler.primaryHandler.dbRequestHandlers: one client per database file,
-        // each holding its SQLiteDBAccess, whose queue is the database's only SQLite thread.
-        private List<SQLiteQueue> queues() throws ReflectiveOperationException {
-            Object requestHandler = field(serverHandler, "primaryHandler");
-            Map<?, ?> clients = (Map<?, ?>) field(requestHandler, "dbRequestHandlers");
-            List<SQLiteQueue> out = new ArrayList<>();
+        private static boolean drain(SQLiteQueue queue) {
+            queue.execute(new SQLiteJob<Object>() {
+                @Override
+                protected Object job(SQLiteConnection connection) {
+                    return null;
+                }
+            }).complete();
+            return true;
+        }
+
+        /** With the transaction lock held, no transaction may be open once the queue drains. */
+        private static boolean checkedCommit(Database db) {
+            Lock lock = db.lock().writeLock();
+            lock.lock();
+            try {
+                Boolean ok = db.queue().execute(new SQLiteJob<Boolean>() {
+                    @Override
+                    protected Boolean job(SQLiteConnection connection) throws Throwable {
+                        if (connection.getAutoCommit()) {
+                            return true;
+                        }
+                        boolean committed;
+                        try {
+                            connection.exec("COMMIT");
+                            committed = true;
+                        } catch (SQLiteException e) {
+                            connection.exec("ROLLBACK");
+                            committed = false;
+                        }
+                        manualTransactions().set(Boolean.FALSE);
+                        return committed;
+                    }
+                }).complete();
+                return Boolean.TRUE.equals(ok);
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        @SuppressWarnings("unchecked")
+        private static ThreadLocal<Boolean> manualTransactions() throws ReflectiveOperationException {
+            Field f = Class.forName("software.amazon.dynamodb.services.local.shared.access.sqlite."
+                    + "AmazonDynamoDBOfflineSQLiteJob").getDeclaredField("manualTransactionsEnabled");
+            f.setAccessible(true);
+            return (ThreadLocal<Boolean>) f.get(null);
+        }
+
+        // serverHandler.primaryHandler.dbRequestHandlers: one client per database file (made on
+        // its first request), each holding its SQLiteDBAccess with the queue and the lock.
+        private List<Database> databases() throws ReflectiveOperationException {
+            Map<?, ?> clients = (Map<?, ?>) field(field(serverHandler, "primaryHandler"), "dbRequestHandlers");
+            List<Database> out = new ArrayList<>();
             for (Object client : clients.values().toArray()) {
-                out.add((SQLiteQueue) field(field(client, "dbAccess"), "queue"));
+                Database db = databases.get(client);
+                if (db == null) {
+                    Object access = field(client, "dbAccess");
+                    db = new Database((SQLiteQueue) field(access, "queue"),
+                            (ReentrantReadWriteLock) field(access, "queueLock"));
+                    db.queue().execute(new SQLiteJob<Object>() {
+                        @Override
+                        protected Object job(SQLiteConnection connection) throws SQLiteException {
+                            connection.setBusyTimeout(BUSY_TIMEOUT_MS);
+                            return null;
+                        }
+                    }).complete();
+                    databases.put(client, db);
+                }
+                out.add(db);
             }
             return out;
         }
