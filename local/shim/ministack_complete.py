@@ -4,7 +4,7 @@ The same answers as ministack's own (NoSuchUpload, InvalidPart for a missing par
 changed ETag or a checksum that differs from the stored one, MalformedXML, BadDigest for
 a wrong composite checksum, InvalidRequest for a wrong x-amz-mp-object-size, the replay
 of a completed upload), but the object is assembled file to file: no part is read into
-memory, and the ETag is built from the parts' ETags (each the MD5 of its part).
+memory, and the ETag is built from the parts' ETags (ministack_io.etag_of), as S3 builds it.
 """
 from __future__ import annotations
 

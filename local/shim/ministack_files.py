@@ -8,7 +8,7 @@ they are; this module changes only where bytes wait:
 
 - an uploaded part is written to a spool file as soon as ministack accepts it;
 - CompleteMultipartUpload concatenates the part files on disk (the final ETag comes from
-  the parts' MD5s, which their ETags already are);
+  the parts' ETags, as S3 builds it; ministack_io.py says what an ETag is here);
 - CopyObject hard-links the source's file (objects are written by rename, never in
   place), and UploadPartCopy copies the range file to file;
 - GetObject streams the file (or the range) in 1 MiB pieces.
@@ -184,15 +184,6 @@ def _read_body(bucket_name: str, key: str, obj: dict) -> Any:
     return _ORIG["_read_body"](bucket_name, key, obj)
 
 
-def _md5_hash(data: Any) -> str:
-    if isinstance(data, FileRange):
-        h = hashlib.md5()
-        for chunk in data.chunks():
-            h.update(chunk)
-        return h.hexdigest()
-    return _ORIG["md5_hash"](data)
-
-
 def _compute_s3_checksum(algorithm: str, body: Any) -> Optional[str]:
     if not isinstance(body, FileRange):
         return _ORIG["_compute_s3_checksum"](algorithm, body)
@@ -262,7 +253,7 @@ def install() -> None:
     if _ORIG or not s3.S3_PERSIST:
         return
     from ministack_complete import complete_multipart_upload
-    for name, fn in (("_atomic_write", _atomic_write), ("_read_body", _read_body), ("md5_hash", _md5_hash),
+    for name, fn in (("_atomic_write", _atomic_write), ("_read_body", _read_body),
                      ("_compute_s3_checksum", _compute_s3_checksum), ("_upload_part", _upload_part),
                      ("_upload_part_copy", _upload_part_copy),
                      ("_abort_multipart_upload", _abort_multipart_upload),

@@ -4,14 +4,19 @@
   socket at 128 KiB, and asyncio's transport receives 256 KiB per recv(); every piece is
   one more trip through h11 and the ASGI queue. Pieces of 1 MiB make a 10 MiB part ~10
   trips instead of ~160; a connection may buffer a few MiB (REQUEST_BUFFER), still bounded.
-- The MD5 of a body (an object's or part's ETag) is computed piece by piece as the body
-  arrives, while the sender is still sending, instead of over the whole body after it:
-  the same digest, but off the request's critical path. It is used only for the very
-  body object it was computed over (anything else is hashed as before).
+- ETags are the first 128 bits of the body's SHA-256, not its MD5: S3 documents an ETag as
+  opaque (MD5 only for some objects), nothing here or in a client reads it as an MD5, and
+  SHA-256 runs at twice MD5's speed here (SHA extensions: 1.47 GB/s against 0.69). The
+  SHA-256 of a body is computed piece by piece as it arrives, while the sender is still
+  sending, and serves both its ETag and the check of its `x-amz-checksum-sha256`: one pass
+  over a part instead of three (MD5 while reading, then SHA-256 twice). Only the very body
+  object it was computed over uses it; anything else is hashed as before. A Content-MD5
+  header is still checked with a real MD5 (ministack does that itself).
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import asyncio.selector_events
 import contextvars
 import functools
@@ -20,7 +25,7 @@ from typing import Any, Optional
 
 READ_BYTES = 1 << 20
 REQUEST_BUFFER = 2 * READ_BYTES
-_BODY_MD5: contextvars.ContextVar[Optional[tuple[bytes, str]]] = contextvars.ContextVar("body_md5", default=None)
+_BODY_SHA256: contextvars.ContextVar[Optional[tuple[bytes, bytes]]] = contextvars.ContextVar("body_sha256", default=None)
 
 
 def _bigger_reads() -> None:
@@ -41,38 +46,59 @@ def _bigger_reads() -> None:
     asyncio.start_server = with_limit
 
 
-def _md5_while_reading() -> None:
+def etag_of(data: Any) -> str:
+    """An object's or part's ETag: the first 128 bits of its SHA-256, in hex (opaque to
+    clients, as S3 says; a multipart ETag is then built from these as S3 builds it)."""
+    h = hashlib.sha256()
+    if hasattr(data, "chunks"):  # a file-backed body (ministack_files.FileRange)
+        for chunk in data.chunks():
+            h.update(chunk)
+    else:
+        h.update(data.encode() if isinstance(data, str) else data)
+    return h.hexdigest()[:32]
+
+
+def _sha256_while_reading() -> None:
     from ministack import app as app_module
     from ministack.services import s3
 
-    read_body, md5_hash = app_module._read_request_body, s3.md5_hash
+    read_body, checksum = app_module._read_request_body, s3._compute_s3_checksum
 
     async def read_request_body(receive: Any, method: str, headers: dict) -> bytes:
-        md5, fed = hashlib.md5(), [0]
+        sha, fed = hashlib.sha256(), [0]
 
         async def hashing_receive() -> dict:
             message = await receive()
             chunk = message.get("body") if message.get("type") == "http.request" else None
             if chunk:
-                md5.update(chunk)
+                sha.update(chunk)
                 fed[0] += len(chunk)
             return message
 
-        _BODY_MD5.set(None)
+        _BODY_SHA256.set(None)
         body = await read_body(hashing_receive, method, headers)
         if isinstance(body, bytes) and body and len(body) == fed[0]:  # as received (not aws-chunked)
-            _BODY_MD5.set((body, md5.hexdigest()))
+            _BODY_SHA256.set((body, sha.digest()))
         return body
 
-    def md5_of(data: Any) -> str:
-        known = _BODY_MD5.get()
-        if known is not None and known[0] is data:
-            _BODY_MD5.set(None)  # used once; holds the body no longer than the handler does
-            return known[1]
-        return md5_hash(data)
+    def known(data: Any) -> Optional[bytes]:
+        seen = _BODY_SHA256.get()
+        return seen[1] if seen is not None and seen[0] is data else None
+
+    def md5_hash(data: Any) -> str:  # ministack's name for "the ETag of these bytes"
+        digest = known(data)
+        if digest is None:
+            return etag_of(data)
+        _BODY_SHA256.set(None)  # the ETag comes last: hold the body no longer than the handler
+        return digest.hex()[:32]
+
+    def compute_s3_checksum(algorithm: str, body: Any) -> Optional[str]:
+        digest = known(body) if (algorithm or "").upper().replace("_", "") == "SHA256" else None
+        return base64.b64encode(digest).decode() if digest is not None else checksum(algorithm, body)
 
     app_module._read_request_body = read_request_body
-    s3.md5_hash = md5_of
+    s3.md5_hash = md5_hash
+    s3._compute_s3_checksum = compute_s3_checksum
 
 
 def install() -> None:
@@ -83,4 +109,4 @@ def install() -> None:
         return
     s3._registry_io = True
     _bigger_reads()
-    _md5_while_reading()
+    _sha256_while_reading()
