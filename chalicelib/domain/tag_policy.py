@@ -149,6 +149,9 @@ class TagRules:
         self._settings = settings
         self.clock = clock
         self._cache: OrderedDict = OrderedDict()  # repo -> (Policy, revision)
+        # config digest -> its expiry label (content addressed, so never stale): a manifest
+        # pushed again or under another tag reads its config once per process
+        self._labels: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
     def policy(self, repo: str, fresh: bool = False) -> tuple[Policy, Optional[int]]:
@@ -216,12 +219,20 @@ class TagRules:
         from ..manifests import loads
         from ..storage import keys
 
+        with self._lock:
+            if (digest, size) in self._labels:
+                return self._labels[(digest, size)]
         try:
             # At most the descriptor's size (itself bounded) is read, whatever the object's size.
             config = loads(b"".join(self.blobs.read_range(keys.blob_key(digest), 0, size)))
         except Exception:  # noqa: BLE001 - a missing or unreadable config: the push decides, not us
             return None
-        return parse_duration(_config_labels(config).get(QUAY_LABEL))
+        seconds = parse_duration(_config_labels(config).get(QUAY_LABEL))
+        with self._lock:
+            self._labels[(digest, size)] = seconds
+            while len(self._labels) > _CACHE_REPOS:
+                self._labels.popitem(last=False)
+        return seconds
 
     # -- deletes --------------------------------------------------------------
     def delete_tag(self, repo: str, tag: str) -> bool:

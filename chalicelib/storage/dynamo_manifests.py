@@ -6,7 +6,9 @@ tag, its repository item and a condition check for every blob and child it refer
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from typing import Optional, Sequence
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -38,8 +40,39 @@ def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
     )
 
 
+class _Recent:
+    """A bounded, thread-safe set of recently seen keys (per process: a Lambda instance)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._keys: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def discard(self, key: object) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def add(self, key: object) -> None:
+        with self._lock:
+            self._keys[key] = True
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
 class ManifestTables:
     """The manifest and tag half of DynamoMetadataStore."""
+
+    def __init__(self) -> None:
+        # Manifests this store stored: a re-push (the same manifest again, or under another
+        # tag) starts with the transaction for a counted manifest instead of failing the one
+        # for a new manifest first. Only a hint: if it is wrong (deleted meanwhile, by another
+        # instance) the refused condition flips it and the other transaction runs.
+        self._counted = _Recent()
 
     def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]:
         """One consistent read of the tag item (which carries the manifest)."""
@@ -91,7 +124,8 @@ class ManifestTables:
         if manifest.subject:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
             item.gsi1sk = manifest.digest
-        new = True   # a new manifest adds a reference to each link; a re-put of a counted one does not
+        # a new manifest adds a reference to each link; a re-put of a counted one does not
+        new = (repo, manifest.digest) not in self._counted
         soft = True  # the namespace's soft limit holds (else written again without it: a warning)
         for attempt in range(_CONFLICT_RETRIES + 2):
             try:
@@ -117,6 +151,7 @@ class ManifestTables:
                         t.owner = part
                         part.add(t)
                 warned(repo, not soft)
+                self._counted.add((repo, manifest.digest))
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -200,6 +235,7 @@ class ManifestTables:
                                     attributes_to_get=["PK", "SK", "counted", "blobs"])
         except DoesNotExist:
             return False
+        self._counted.discard((repo, digest))
         refs = json.loads(held.blob_refs or "[]") if held.counted else []
         tags = [t.sk for t in TagItem.query(
             pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
