@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ministack.services import s3
 
-from ministack_files import FileRange, _upload_spool, _write_all
+from ministack_files import ASSEMBLY, FileRange, _upload_spool, _write_all, forget_upload, upload_lock
 
 
 def _invalid_part(number: Optional[int] = None) -> tuple:
@@ -50,9 +50,29 @@ def _requested_parts(body: bytes) -> Optional[list]:
     return sorted(out, key=lambda p: p[0])
 
 
+def _in_place(parts: list) -> Optional[str]:
+    """The assembly file when the parts lie end to end in it from its start, else None."""
+    at, path = 0, None
+    for part in parts:
+        body = part["body"]
+        if not isinstance(body, FileRange) or os.path.basename(body.path) != ASSEMBLY or body.start != at:
+            return None
+        if path not in (None, body.path):
+            return None
+        path, at = body.path, at + body.length
+    return path
+
+
 def _assemble(path: str, parts: list) -> None:
-    """Concatenate the parts' bytes (files, or bytes a failed spill left in memory); one
-    spooled part becomes the object as it is (a link: the part file is never written again)."""
+    """The object's file at `path`: the assembly file itself when the parts lie end to end
+    in it (cut to their length: parts not completed may lie beyond), one spooled part as it
+    is (a link: the part file is never written again), else the parts' bytes concatenated
+    (files, or bytes a failed spill left in memory)."""
+    whole = _in_place(parts)
+    if whole is not None:
+        os.truncate(whole, sum(len(p["body"]) for p in parts))
+        os.rename(whole, path)
+        return
     if len(parts) == 1 and isinstance(parts[0]["body"], FileRange) and parts[0]["body"].whole_file():
         try:
             os.link(parts[0]["body"].path, path)
@@ -83,8 +103,12 @@ def complete_multipart_upload(bucket_name: str, key: str, body: bytes, query_par
     at other keys go on meanwhile."""
     with _LOCKS_LOCK:
         lock = _LOCKS.setdefault((bucket_name, key), threading.Lock())
-    with lock:
-        return _complete(bucket_name, key, body, query_params, headers)
+    upload_id = s3._qp(query_params, "uploadId")
+    with lock, upload_lock(upload_id):  # and no part written into the upload meanwhile
+        result = _complete(bucket_name, key, body, query_params, headers)
+    if result[0] < 300:
+        forget_upload(upload_id)
+    return result
 
 
 def _complete(bucket_name: str, key: str, body: bytes, query_params: dict,

@@ -43,8 +43,8 @@ def test_multipart_upload_waits_on_disk_and_reads_back_byte_for_byte(registry, s
     mpu = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     etags = [client.upload_part(Bucket=bucket, Key=key, UploadId=mpu, PartNumber=i + 1, Body=p)["ETag"]
              for i, p in enumerate(parts)]
-    spooled = sorted((_spool(registry) / mpu).iterdir())
-    assert [p.stat().st_size for p in spooled] == [len(p) for p in parts]
+    spooled = sorted((_spool(registry) / mpu).iterdir())   # parts end to end in one file
+    assert [(p.name, p.stat().st_size) for p in spooled] == [("assembly", sum(map(len, parts)))]
     done = {"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]}
     resp = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=mpu, MultipartUpload=done)
     want_etag = hashlib.md5(b"".join(bytes.fromhex(_etag(p)) for p in parts)).hexdigest() + "-3"  # as S3 builds it
@@ -58,6 +58,28 @@ def test_multipart_upload_waits_on_disk_and_reads_back_byte_for_byte(registry, s
     # a retried completion gets the same answer
     again = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=mpu, MultipartUpload=done)
     assert again["ETag"] == resp["ETag"]
+
+
+@pytest.mark.parametrize("case", ["short-last-first", "reversed", "re-uploaded", "subset", "gap"])
+def test_parts_in_any_order_and_size_make_the_object_byte_for_byte(s3, case):
+    """Parts go into one assembly file at (number - 1) x the first arrival's size; a part
+    that does not fit there gets a file of its own, and a completion whose parts do not lie
+    end to end in the assembly is concatenated: every way, the object is the parts' bytes."""
+    client, bucket = s3
+    key = f"uploads/test-{uuid.uuid4().hex}"
+    parts = _parts([5 * MIB, 5 * MIB, 2 * MIB + 5])
+    order = {"short-last-first": [3, 1, 2], "reversed": [3, 2, 1], "re-uploaded": [1, 2, 3, 2],
+             "subset": [2, 1, 3], "gap": [1, 2, 3]}[case]
+    mpu = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etags, sent = {}, {}
+    for i, n in enumerate(order):
+        body = parts[n - 1] if not (case == "re-uploaded" and i == 3) else _parts([5 * MIB + 9])[0]
+        etags[n] = client.upload_part(Bucket=bucket, Key=key, UploadId=mpu, PartNumber=n, Body=body)["ETag"]
+        sent[n] = body
+    chosen = {"subset": [1, 2], "gap": [1, 3]}.get(case, [1, 2, 3])
+    done = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in chosen]}
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=mpu, MultipartUpload=done)
+    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(sent[n] for n in chosen)
 
 
 def test_completion_naming_a_changed_or_missing_part_is_refused(s3):
