@@ -56,7 +56,9 @@ def gateway_table(results: dict) -> str:
     g = _sec(results, "gateway")
     if not g:
         return _err(results, "gateway")
-    rows = [[f"skopeo push, one {g['layer_mib']} MiB layer", g["gateway_s"], g["distribution_s"],
+    runs = (f" (median of {g['rounds']}: {', '.join(map(str, g['gateway_runs_s']))} against "
+            f"{', '.join(map(str, g['distribution_runs_s']))})" if g.get("rounds") else "")
+    rows = [[f"skopeo push, one {g['layer_mib']} MiB layer{runs}", g["gateway_s"], g["distribution_s"],
              f"{g['ratio']}×", f"≤ {TARGET_GATEWAY}× ({_ok(g['ratio'], TARGET_GATEWAY)})"],
             ["peak RSS, gateway (MiB)", g["gateway_peak_rss_mib"], "", "",
              f"< {TARGET_RSS_MIB} ({_ok(g['gateway_peak_rss_mib'], TARGET_RSS_MIB)})"],
