@@ -151,6 +151,9 @@ class LocalServerProcess:
         env = clean_env({"PORT": str(self.port), "REGISTRY_ACCESS_LOG": "0", "PYTHONUNBUFFERED": "1",
                          # moto logs every request it answers at INFO; keep that cost out of the numbers
                          "LOG_LEVEL": "WARNING", "REGISTRY_AUTH": "none",
+                         # no per-request EMF metric line on stderr: distribution runs here
+                         # without its access log too (level error, accesslog disabled)
+                         "POWERTOOLS_METRICS_DISABLED": "true",
                          "REGISTRY_TOKEN_KEY_FILE": str(self.workdir / "token-key.pem"),
                          # its own data (the default strict backend keeps it), never .local-data/
                          "REGISTRY_DATA_DIR": str(self.workdir / "data"),
