@@ -54,6 +54,9 @@ class EmbeddedAWS:
                                                    create_backend_app)
         from werkzeug.serving import make_server
 
+        from .moto_tx import install
+
+        install()  # transactions without whole-table copies (local/moto_tx.py)
         app = _Serialised(DomainDispatcherApplication(create_backend_app))
         self._server = make_server("127.0.0.1", self.port, app, threaded=True,
                                    request_handler=MotoRequestHandler)
