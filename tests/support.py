@@ -80,6 +80,38 @@ class RegistryServer:
     data_dir: Optional[str] = None
     _saved_env: dict = field(default_factory=dict, repr=False)
     services: Any = None
+    _live: tuple = field(default=(), repr=False)   # (its AWS environment, its table binding)
+
+    def remember(self) -> "RegistryServer":
+        """Note this server's process-wide state (AWS endpoints and credentials in the
+        environment, the pynamodb models' binding) so that activate() can restore it."""
+        import os
+
+        from chalicelib.storage import dynamo
+
+        item = dynamo.Item
+        self._live = ({k: os.environ.get(k) for k in _AWS_ENV},
+                      (item.Meta.table_name, item.Meta.region, getattr(item, "_connection", None)))
+        return self
+
+    def activate(self) -> None:
+        """Point the process-wide state back at this server: its environment, its table
+        binding and its container for direct handler calls. Two servers may then stay up in
+        one process, used one after the other (tests/integration/conftest.py)."""
+        import os
+
+        from chalicelib.http import inject
+        from chalicelib.storage import dynamo
+
+        env, binding = self._live
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        item = dynamo.Item
+        item.Meta.table_name, item.Meta.region, item._connection = binding
+        inject.provide(self.services)
 
     @contextmanager
     def variant(self, lambda_limits: bool = False, clients: Optional[dict] = None,
@@ -151,7 +183,7 @@ def start_registry(lambda_limits: bool = False, backend: str = "memory") -> Regi
     ensure_admin(services)
     inject.provide(services)       # app.handler called directly (Lambda events) uses it too
     server, thread, url = serve(services, lambda_limits)
-    return RegistryServer(url, aws, server, thread, admin, backend, data_dir, saved, services)
+    return RegistryServer(url, aws, server, thread, admin, backend, data_dir, saved, services).remember()
 
 
 # Threads that work off the request path (usage flushes, event deliveries): their calls

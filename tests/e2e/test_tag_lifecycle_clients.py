@@ -27,16 +27,16 @@ def test_buildah_image_with_the_quay_label_expires(local_registry, tmp, uniq):
     repo = f"{local_registry.host}/e2e/{uniq}/app"
     with server_log_on_failure(local_registry):
         ctr = buildah.run("from", "scratch").stdout.strip()
-        buildah.run("config", "--label", "quay.expires-after=30s", ctr)  # room for the checks below
+        buildah.run("config", "--label", "quay.expires-after=15s", ctr)  # room for the checks below
         buildah.run("commit", ctr, f"localhost/{uniq}:short")
         buildah.run("rm", ctr)
         pushed = time.time()
         buildah.push(f"localhost/{uniq}:short", f"{repo}:short")
         assert skopeo.list_tags(repo) == ["short"]
         config = skopeo.inspect(f"{repo}:short", config=True)
-        assert config["config"]["Labels"]["quay.expires-after"] == "30s"
+        assert config["config"]["Labels"]["quay.expires-after"] == "15s"
         digest = skopeo.inspect(f"{repo}:short")["Digest"]
-        time.sleep(max(0.0, pushed + 31 - time.time()))
+        time.sleep(max(0.0, pushed + 16 - time.time()))
         gone = skopeo.run("inspect", "--tls-verify=false", *skopeo._creds(), "--raw", f"docker://{repo}:short",
                           check=False)
         assert gone.returncode != 0 and "manifest unknown" in gone.stderr.lower(), gone.stderr

@@ -8,8 +8,12 @@ does, data on disk). A module chooses with a marker:
     pytestmark = pytest.mark.backends("strict")             # e.g. direct-to-S3 uploads
 
 `REGISTRY_TEST_BACKENDS=memory` (comma list) limits a run to those backends; a test
-whose backends are all excluded is skipped. Tests are grouped by backend, so each
-session starts each backend once (only one runs at a time: the app is process-wide).
+whose backends are all excluded is skipped. Each process starts each backend at most once
+and keeps it until the session ends: pytest finalises a parametrised session fixture
+whenever the next test wants the other parameter (with `--dist loadfile`, at nearly every
+file), and restarting the strict backend costs ~5 s each time. Only one is in use at a
+time (the pynamodb binding and the environment are process-wide): RegistryServer.activate
+points them at the backend of the test about to run.
 """
 from __future__ import annotations
 
@@ -60,11 +64,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             reason=f"backends {wanted} excluded by REGISTRY_TEST_BACKENDS"))], indirect=True, scope="session")
 
 
+_LIVE: dict = {}   # backend -> RegistryServer, for the whole session
+
+
 @pytest.fixture(scope="session")
-def registry(request: pytest.FixtureRequest):
-    server = start_registry(backend=getattr(request, "param", "memory"))
-    yield server
-    server.stop()
+def registry(request: pytest.FixtureRequest, _live_registries: dict):
+    backend = getattr(request, "param", "memory")
+    server = _live_registries.get(backend)
+    if server is None:
+        server = _live_registries[backend] = start_registry(backend=backend)
+    else:
+        server.activate()
+    yield server   # stopped at the session's end, not when the other backend's turn comes
+
+
+@pytest.fixture(scope="session")
+def _live_registries():
+    yield _LIVE
+    for server in reversed(list(_LIVE.values())):   # each puts back the environment it found
+        server.stop()
+    _LIVE.clear()
 
 
 @pytest.fixture
