@@ -152,7 +152,7 @@ def test_parallel_wrong_passwords_cannot_exceed_the_limit(registry, admin, via):
     if not _atomic_backend(registry):
         pytest.skip("the embedded DynamoDB is not atomic under concurrency here")
     name, pw = admin.user()
-    wait_for_fresh_login_window(60)
+    wait_for_fresh_login_window()
 
     def attempt(i: int) -> int:
         if via == "get":
@@ -172,7 +172,7 @@ def test_parallel_wrong_passwords_cannot_exceed_the_limit(registry, admin, via):
 
 def test_successful_logins_give_their_reservation_back(registry, admin):
     name, pw = admin.user()
-    wait_for_fresh_login_window(60)
+    wait_for_fresh_login_window()
     # a burst below the limit (attempts in flight hold a reservation each), twice over
     for _ in range(2):
         statuses = _parallel(8, lambda i: get_token(registry.url, creds=(name, pw)).status_code)

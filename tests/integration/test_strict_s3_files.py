@@ -147,9 +147,9 @@ def test_aborted_upload_leaves_no_spooled_parts(registry, s3):
     assert not (_spool(registry) / mpu).exists()
 
 
-def _peak_rss_mib(pid: int) -> float:
+def _rss_mib(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -163,11 +163,13 @@ def test_a_200_mib_push_leaves_the_s3_process_far_below_the_blob_size(registry, 
     client.login(repo)  # a token up front: a streamed body cannot be sent twice
     ministack = [pid for pid in backend_processes(Path(registry.data_dir))
                  if b"ministack" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    before = {}
     for pid in ministack:  # the peak of this push, not of every test before it on this backend
         try:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            Path(f"/proc/{pid}/clear_refs").write_text("5")   # VmHWM := VmRSS now
         except OSError:
             pass
+        before[pid] = _rss_mib(pid, "VmRSS")
     r = client.request("POST", f"/v2/{repo}/blobs/uploads/")
     assert r.status_code == 202, r.text
     r = client.request("PUT", r.headers["Location"], params={"digest": digest},
@@ -175,5 +177,7 @@ def test_a_200_mib_push_leaves_the_s3_process_far_below_the_blob_size(registry, 
                        headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 201, r.text
     assert client.request("HEAD", f"/v2/{repo}/blobs/{digest}").headers["Content-Length"] == str(size)
-    peaks = {pid: _peak_rss_mib(pid) for pid in ministack}
-    assert ministack and max(peaks.values()) < 160, peaks  # was > 400 MiB: every part, then the joined object
+    # growth during the push: the backend serves the whole session, so what it holds before
+    # depends on the tests before this one (84 MiB alone, 140 late in a full run)
+    growth = {pid: _rss_mib(pid) - before[pid] for pid in ministack}
+    assert ministack and max(growth.values()) < 100, growth  # was > 400 MiB: every part, then the joined object
