@@ -3,10 +3,11 @@ robots, grants, repository visibility, usage reports and webhooks. The CLI in
 `client/` drives it."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
+from ..auth.policy import Principal
 from ..http.inject import services
 from ..domain.events import EVENT_TYPES
 from ..domain.metering import as_csv, as_json
@@ -20,8 +21,10 @@ from .common import empty, json_response
 bp = Blueprint(__name__)
 JSON = ["*/*"]
 
+Handler = Callable[..., Response]  # an admin handler: (request, actor, body, **params)
 
-def _actor(request: Any):
+
+def _actor(request: Any) -> Principal:
     creds = basic_credentials(request)
     if not creds:
         raise RegistryError("UNAUTHORIZED", {"reason": "Basic credentials required"},
@@ -48,10 +51,10 @@ NAMESPACE = {**USER, "maxLength": 255, "pattern": r"^[a-z0-9]+(?:(?:\.|_|__|-+)[
 EMPTY = obj()
 
 
-def _admin_route(path: str, method: str, schema: dict):
+def _admin_route(path: str, method: str, schema: dict) -> Callable[[Handler], Handler]:
     """Register an admin handler `fn(request, actor, body, **params)`; the body must
     satisfy `schema` (checked once the caller is authenticated)."""
-    def deco(fn):
+    def deco(fn: Handler) -> Handler:
         @error_boundary
         def run(request: Any, **params: str) -> Response:
             actor = _actor(request)
@@ -68,48 +71,48 @@ def _admin_route(path: str, method: str, schema: dict):
 
 @_admin_route("/admin/users", "POST", obj(("username", "password"), username=USER, password=SECRET,
                                                 admin={"type": "boolean"}))
-def create_user(request, actor, body) -> Response:
+def create_user(request: Any, actor: Principal, body: dict) -> Response:
     services().accounts().create_user(actor, body["username"], body["password"], body.get("admin", False))
     return json_response({"username": body.get("username")}, status=201)
 
 
 @_admin_route("/admin/users/{username}/password", "PUT", obj(("password",), password=SECRET))
-def set_password(request, actor, body, username: str) -> Response:
+def set_password(request: Any, actor: Principal, body: dict, username: str) -> Response:
     services().accounts().set_password(actor, username, body["password"])
     return empty(204)
 
 
 @_admin_route("/admin/namespaces", "POST", obj(("name",), name=USER, owner=ACCOUNT))
-def create_namespace(request, actor, body) -> Response:
+def create_namespace(request: Any, actor: Principal, body: dict) -> Response:
     services().accounts().create_namespace(actor, body["name"], body.get("owner"))
     return json_response({"name": body.get("name")}, status=201)
 
 
 @_admin_route("/admin/namespaces/{namespace}/robots", "POST", obj(("name",), name=USER))
-def create_robot(request, actor, body, namespace: str) -> Response:
+def create_robot(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     username, secret = services().accounts().create_robot(actor, namespace, body["name"])
     return json_response({"username": username, "secret": secret}, status=201)
 
 
 @_admin_route("/admin/robots/{robot}/rotate", "POST", EMPTY)
-def rotate_robot(request, actor, body, robot: str) -> Response:
+def rotate_robot(request: Any, actor: Principal, body: dict, robot: str) -> Response:
     return json_response({"username": robot, "secret": services().accounts().rotate_robot(actor, robot)})
 
 
 @_admin_route("/admin/robots/{robot}", "DELETE", EMPTY)
-def revoke_robot(request, actor, body, robot: str) -> Response:
+def revoke_robot(request: Any, actor: Principal, body: dict, robot: str) -> Response:
     services().accounts().revoke_robot(actor, robot)
     return empty(204)
 
 
 @_admin_route("/admin/robots/{robot}/restore", "POST", EMPTY)
-def restore_robot(request, actor, body, robot: str) -> Response:
+def restore_robot(request: Any, actor: Principal, body: dict, robot: str) -> Response:
     services().accounts().restore_robot(actor, robot)
     return empty(204)
 
 
 @_admin_route("/admin/namespaces/{namespace}/members", "GET", EMPTY)
-def namespace_members(request, actor, body, namespace: str) -> Response:
+def namespace_members(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     """The namespace's owner, members (role on the namespace or one repository) and robots."""
     r = services().accounts().namespace_members(actor, namespace)
     return json_response({"namespace": namespace, "owner": r.owner,
@@ -121,7 +124,7 @@ def namespace_members(request, actor, body, namespace: str) -> Response:
 
 @_admin_route("/admin/grants", "PUT", obj(("account", "role"), account=ACCOUNT, role=ROLE,
                                                namespace=NAMESPACE, repository=REPOSITORY))
-def put_grant(request, actor, body) -> Response:
+def put_grant(request: Any, actor: Principal, body: dict) -> Response:
     services().accounts().set_grant(actor, body["account"], body["role"],
                                    namespace=body.get("namespace"), repository=body.get("repository"))
     return empty(204)
@@ -129,7 +132,7 @@ def put_grant(request, actor, body) -> Response:
 
 @_admin_route("/admin/grants", "DELETE", obj(("account",), account=ACCOUNT, namespace=NAMESPACE,
                                                   repository=REPOSITORY))
-def delete_grant(request, actor, body) -> Response:
+def delete_grant(request: Any, actor: Principal, body: dict) -> Response:
     services().accounts().set_grant(actor, body["account"], None,
                                    namespace=body.get("namespace"), repository=body.get("repository"))
     return empty(204)
@@ -137,7 +140,7 @@ def delete_grant(request, actor, body) -> Response:
 
 @_admin_route("/admin/visibility", "PUT", obj(("repository", "public"), repository=REPOSITORY,
                                                    public={"type": "boolean"}))
-def set_visibility(request, actor, body) -> Response:
+def set_visibility(request: Any, actor: Principal, body: dict) -> Response:
     services().accounts().set_public(actor, body["repository"], body["public"])
     return empty(204)
 
@@ -147,12 +150,12 @@ LIMIT = {"type": ["integer", "null"], "minimum": 0, "maximum": 2 ** 60}
 
 
 @_admin_route("/admin/quotas/{namespace}", "GET", EMPTY)
-def get_quota(request, actor, body, namespace: str) -> Response:
+def get_quota(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     return json_response(services().quotas().get(actor, namespace), headers={"Cache-Control": "no-store"})
 
 
 @_admin_route("/admin/quotas/{namespace}", "PUT", obj((), quota=LIMIT, soft=LIMIT))
-def set_quota(request, actor, body, namespace: str) -> Response:
+def set_quota(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     return json_response(services().quotas().set(actor, namespace, body.get("quota"), body.get("soft")))
 
 
@@ -164,7 +167,7 @@ WEBHOOK = obj(("url",), url={"type": "string", "minLength": 1, "maxLength": 2048
 
 
 @_admin_route("/admin/usage", "GET", EMPTY)
-def get_usage(request, actor, body) -> Response:
+def get_usage(request: Any, actor: Principal, body: dict) -> Response:
     """A namespace's days (?namespace=&from=&to=) or every namespace on one day (?day=),
     as JSON or CSV (?format=csv)."""
     q = dict(request.query_params or {})
@@ -187,18 +190,18 @@ def get_usage(request, actor, body) -> Response:
 
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks", "POST", WEBHOOK)
-def add_webhook(request, actor, body, namespace: str) -> Response:
+def add_webhook(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     rec = services().webhooks().add(actor, namespace, body["url"], body.get("events"))
     return json_response({"id": rec.webhook_id, "url": rec.url, "events": rec.events, "secret": rec.secret,
                           "created": rec.created}, status=201, headers={"Cache-Control": "no-store"})
 
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks", "GET", EMPTY)
-def list_webhooks(request, actor, body, namespace: str) -> Response:
+def list_webhooks(request: Any, actor: Principal, body: dict, namespace: str) -> Response:
     return json_response({"webhooks": services().webhooks().list(actor, namespace)})
 
 
 @_admin_route("/admin/namespaces/{namespace}/webhooks/{webhook_id}", "DELETE", EMPTY)
-def delete_webhook(request, actor, body, namespace: str, webhook_id: str) -> Response:
+def delete_webhook(request: Any, actor: Principal, body: dict, namespace: str, webhook_id: str) -> Response:
     services().webhooks().delete(actor, namespace, webhook_id)
     return empty(204)

@@ -1,6 +1,8 @@
 """GET /v2/ (API version check) and GET /v2/_catalog."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint, Response
 
 from ..http.inject import services
@@ -20,7 +22,7 @@ def base() -> Response:
 
 
 @error_boundary
-def _base(request) -> Response:
+def _base(request: Any) -> Response:
     authenticate(request)
     return Response(body="" if request.method == "HEAD" else "{}", status_code=200,
                     headers={"Content-Type": "application/json", **API_VERSION})
@@ -33,7 +35,7 @@ def catalog() -> Response:
 
 
 @error_boundary
-def _catalog(request) -> Response:
+def _catalog(request: Any) -> Response:
     access = authenticate(request, CATALOG_SCOPE)
     if not access.catalog:
         raise catalog_challenge(request)

@@ -1,6 +1,8 @@
 """GET/HEAD/DELETE /v2/<name>/blobs/<digest>."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Response
 
 from ..http.inject import inject
@@ -15,7 +17,7 @@ PATH = rf"(?P<name>.+)/blobs/(?P<digest>{DIGEST})"
 
 @endpoint(PATH, "HEAD")
 @inject("registry")
-def head_blob(request, name: str, digest: str, registry: Registry) -> Response:
+def head_blob(request: Any, name: str, digest: str, registry: Registry) -> Response:
     """Size and digest from the repository's link; no S3 call."""
     link = registry.stat_blob(name, digest)
     return Response(body=b"", status_code=200, headers={
@@ -25,7 +27,7 @@ def head_blob(request, name: str, digest: str, registry: Registry) -> Response:
 
 @endpoint(PATH, "GET")
 @inject("registry")
-def get_blob(request, name: str, digest: str, registry: Registry) -> Response:
+def get_blob(request: Any, name: str, digest: str, registry: Registry) -> Response:
     """307 to a short-lived presigned S3 URL; Range requests go to S3 directly."""
     link, url = registry.blob_url(name, digest)
     observe.redirected(link.size)
@@ -34,7 +36,7 @@ def get_blob(request, name: str, digest: str, registry: Registry) -> Response:
 
 @endpoint(PATH, "DELETE")
 @inject("registry")
-def delete_blob(request, name: str, digest: str, registry: Registry) -> Response:
+def delete_blob(request: Any, name: str, digest: str, registry: Registry) -> Response:
     """Unlink the blob from this repository."""
     registry.delete_blob(name, digest)
     return empty(202)

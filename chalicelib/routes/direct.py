@@ -5,6 +5,8 @@ PUT ?digest= (routes/uploads.py); these two endpoints plan and report.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Response
 
 from ..http.inject import services
@@ -23,13 +25,13 @@ def _direct() -> DirectUploads:
 
 
 @endpoint(PATH, "POST", action=PUSH)
-def plan(request, name: str, upload_id: str) -> Response:
+def plan(request: Any, name: str, upload_id: str) -> Response:
     """A presigned PUT or a multipart plan with a URL per declared part."""
     return json_response(_direct().plan(name, upload_id, body_bytes(request)),
                          headers={"Cache-Control": "no-store"})
 
 
 @endpoint(PATH, "GET", action=PUSH)
-def status(request, name: str, upload_id: str) -> Response:
+def status(request: Any, name: str, upload_id: str) -> Response:
     """What S3 holds of the upload, to resume after an interruption."""
     return json_response(_direct().status(name, upload_id), headers={"Cache-Control": "no-store"})

@@ -1,7 +1,7 @@
 """GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>."""
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 from chalice import Response
 
@@ -17,7 +17,7 @@ PATH = rf"(?P<name>.+)/manifests/(?P<reference>{SEGMENT})"
 
 @endpoint(PATH, "GET", "HEAD")
 @inject("registry")
-def get_manifest(request, name: str, reference: str, registry: Registry) -> Response:
+def get_manifest(request: Any, name: str, reference: str, registry: Registry) -> Response:
     """The stored bytes, with digest, type and length headers."""
     head = request.method == "HEAD"
     m = registry.get_manifest(name, reference, want_body=not head,
@@ -30,7 +30,7 @@ def get_manifest(request, name: str, reference: str, registry: Registry) -> Resp
 
 @endpoint(PATH, "PUT")
 @inject("registry")
-def put_manifest(request, name: str, reference: str, registry: Registry) -> Response:
+def put_manifest(request: Any, name: str, reference: str, registry: Registry) -> Response:
     """Store a manifest by tag or digest."""
     forget_warning()
     reg = registry
@@ -46,7 +46,7 @@ def put_manifest(request, name: str, reference: str, registry: Registry) -> Resp
 
 @endpoint(PATH, "DELETE")
 @inject("registry")
-def delete_manifest(request, name: str, reference: str, registry: Registry) -> Response:
+def delete_manifest(request: Any, name: str, reference: str, registry: Registry) -> Response:
     """Delete a tag, or a manifest (and its tags) by digest."""
     registry.delete_manifest(name, reference)
     return empty(202)

@@ -1,6 +1,8 @@
 """GET /v2/<name>/referrers/<digest>[?artifactType=]."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Response
 
 from ..http.inject import inject
@@ -15,7 +17,7 @@ from .dispatch import DIGEST, endpoint
 
 @endpoint(rf"(?P<name>.+)/referrers/(?P<digest>{DIGEST})", "GET")
 @inject("registry")
-def referrers(request, name: str, digest: str, registry: Registry) -> Response:
+def referrers(request: Any, name: str, digest: str, registry: Registry) -> Response:
     """An OCI index of the manifests whose subject is `digest`."""
     artifact_type = query(request, "artifactType")
     n, last = page_params(request)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
+from ..auth.policy import Principal
 from ..domain.tag_admin import TagAdmin
 from ..http.errors import error_boundary
 from ..http.headers import query
@@ -20,6 +21,8 @@ from .common import json_response
 bp = Blueprint(__name__)
 JSON = ["*/*"]
 log = logging.getLogger("registry")
+
+Handler = Callable[..., Response]  # an admin handler: (request, actor, body, **params)
 
 
 def _admin() -> TagAdmin:
@@ -45,8 +48,8 @@ RETENTION = obj((), repository=REPOSITORY, dryRun={"type": "boolean"})
 GC = obj((), dryRun={"type": "boolean"}, sweepOrphans={"type": "boolean"}, grace={"type": "integer", "minimum": 0, "maximum": 315360000})
 
 
-def _route(path: str, method: str, schema: dict):
-    def deco(fn):
+def _route(path: str, method: str, schema: dict) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
         @error_boundary
         def run(request: Any) -> Response:
             actor = _actor(request)
@@ -62,7 +65,7 @@ def _route(path: str, method: str, schema: dict):
 
 
 @_route("/admin/policies", "GET", obj())
-def get_policy(request, actor, body) -> Response:
+def get_policy(request: Any, actor: Principal, body: dict) -> Response:
     repo = query(request, "repository")
     if not repo:
         raise RegistryError("UNSUPPORTED", {"field": "repository", "reason": "the repository query parameter "
@@ -71,12 +74,12 @@ def get_policy(request, actor, body) -> Response:
 
 
 @_route("/admin/policies", "PUT", SET_POLICY)
-def set_policy(request, actor, body) -> Response:
+def set_policy(request: Any, actor: Principal, body: dict) -> Response:
     return json_response(_admin().set_policy(actor, body["repository"], body["policy"]))
 
 
 @_route("/admin/tags/expiry", "PUT", SET_EXPIRY)
-def set_expiry(request, actor, body) -> Response:
+def set_expiry(request: Any, actor: Principal, body: dict) -> Response:
     if sum(k in body for k in ("expiresAfter", "expiresAt", "clear")) != 1:
         raise RegistryError("UNSUPPORTED", {"field": "body", "reason": "give exactly one of expiresAfter, "
                                             "expiresAt, clear"}, status=400)
@@ -86,13 +89,13 @@ def set_expiry(request, actor, body) -> Response:
 
 
 @_route("/admin/retention", "POST", RETENTION)
-def retention(request, actor, body) -> Response:
+def retention(request: Any, actor: Principal, body: dict) -> Response:
     return json_response(_admin().retention(actor, body.get("repository"),
                                                           bool(body.get("dryRun", False))))
 
 
 @_route("/admin/gc", "POST", GC)
-def collect_garbage(request, actor, body) -> Response:
+def collect_garbage(request: Any, actor: Principal, body: dict) -> Response:
     from ..domain.gc import admin_run
 
     svc = services()

@@ -15,7 +15,7 @@ from .dispatch import endpoint
 
 @endpoint(r"(?P<name>.+)/tags/list", "GET")
 @inject("registry")
-def list_tags(request, name: str, registry: Registry) -> Response:
+def list_tags(request: Any, name: str, registry: Registry) -> Response:
     """Tags in lexical order, paginated with n/last and a Link header."""
     n, last = page_params(request)
     page = registry.list_tags(name, n, last)

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs
 
 from chalice import Blueprint, Response
 
 from ..http.inject import services
 from ..auth.policy import Principal
-from ..auth.scopes import parse_scopes, quoted
+from ..auth.scopes import Scope, parse_scopes, quoted
 from ..auth.tokens import InvalidToken, access_claims, encode
 from ..http.auth import base_url, basic_credentials, source_ip
 from ..http.errors import error_boundary
@@ -33,14 +33,14 @@ FORM = {"type": "object", "required": ["grant_type"], "properties": {
     "service": _TEXT, "client_id": _TEXT}}
 
 
-def _multi(request, name: str) -> list[str]:
+def _multi(request: Any, name: str) -> list[str]:
     params = request.query_params
     if not params or name not in params:
         return []
     return list(params.getlist(name))
 
 
-def _scopes(values: list[str]):
+def _scopes(values: list[str]) -> list[Scope]:
     if sum(len(v) for v in values) > MAX_SCOPE_CHARS:
         raise invalid("scope", "scopes too long")
     requested = parse_scopes(values)
@@ -49,7 +49,7 @@ def _scopes(values: list[str]):
     return requested
 
 
-def _issue(request, principal: Principal, scope_values: list[str], offline: bool,
+def _issue(request: Any, principal: Principal, scope_values: list[str], offline: bool,
            refresh_exp: Optional[int] = None) -> Response:
     """An access token for the granted scopes; with `offline`, also a refresh token bound
     to the account's credential generation, expiring at `refresh_exp` when it replaces one."""
@@ -74,7 +74,7 @@ def _issue(request, principal: Principal, scope_values: list[str], offline: bool
     return json_response(doc, headers={"Cache-Control": "no-store"})
 
 
-def _login_failed(request, err: RegistryError) -> RegistryError:
+def _login_failed(request: Any, err: RegistryError) -> RegistryError:
     if err.code == "UNAUTHORIZED":
         err.headers["WWW-Authenticate"] = f"Basic realm={quoted(base_url(request) + '/token')}"
     return err
@@ -87,7 +87,7 @@ def token_get() -> Response:
 
 
 @error_boundary
-def _token_get(request) -> Response:
+def _token_get(request: Any) -> Response:
     creds = basic_credentials(request)
     principal = Principal()
     if creds:
@@ -106,7 +106,7 @@ def token_post() -> Response:
 
 
 @error_boundary
-def _token_post(request) -> Response:
+def _token_post(request: Any) -> Response:
     raw = body_bytes(request)
     try:
         form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()}

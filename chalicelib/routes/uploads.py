@@ -1,6 +1,8 @@
 """Blob uploads: POST /v2/<name>/blobs/uploads/, then PATCH/PUT/GET/DELETE on the session."""
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Response
 
 from ..domain.quotas import WARNING_HEADER, after_commit, forget_warning
@@ -34,7 +36,7 @@ def _in_progress(name: str, r: UploadResult, status: int = 202) -> Response:
 
 @endpoint(START, "POST")
 @inject("registry")
-def start_upload(request, name: str, registry: Registry) -> Response:
+def start_upload(request: Any, name: str, registry: Registry) -> Response:
     """Mount, monolithic upload (`?digest=`), or open a session."""
     forget_warning()
     access = request.access
@@ -55,7 +57,7 @@ def start_upload(request, name: str, registry: Registry) -> Response:
 
 @endpoint(SESSION, "PATCH", action=PUSH)
 @inject("registry")
-def patch_upload(request, name: str, upload_id: str, registry: Registry) -> Response:
+def patch_upload(request: Any, name: str, upload_id: str, registry: Registry) -> Response:
     """Append a chunk (Content-Range optional for streamed uploads)."""
     r = registry.patch_upload(name, upload_id, body_bytes(request),
                                           header(request, "content-range"))
@@ -64,7 +66,7 @@ def patch_upload(request, name: str, upload_id: str, registry: Registry) -> Resp
 
 @endpoint(SESSION, "PUT", action=PUSH)
 @inject("registry")
-def finish_upload(request, name: str, upload_id: str, registry: Registry) -> Response:
+def finish_upload(request: Any, name: str, upload_id: str, registry: Registry) -> Response:
     """Close the session with the final digest and optional last chunk."""
     forget_warning()
     out = registry.finish_upload(name, upload_id, query(request, "digest"),
@@ -78,14 +80,14 @@ def finish_upload(request, name: str, upload_id: str, registry: Registry) -> Res
 
 @endpoint(SESSION, "GET", action=PUSH)
 @inject("registry")
-def upload_status(request, name: str, upload_id: str, registry: Registry) -> Response:
+def upload_status(request: Any, name: str, upload_id: str, registry: Registry) -> Response:
     """204 with the Range received so far."""
     return _in_progress(name, registry.upload_status(name, upload_id), status=204)
 
 
 @endpoint(SESSION, "DELETE", action=PUSH)
 @inject("registry")
-def cancel_upload(request, name: str, upload_id: str, registry: Registry) -> Response:
+def cancel_upload(request: Any, name: str, upload_id: str, registry: Registry) -> Response:
     """Abandon the session and its parts."""
     registry.cancel_upload(name, upload_id)
     return empty(204)

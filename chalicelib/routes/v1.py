@@ -1,6 +1,8 @@
 """Docker V1 pull protocol (read-only): /v1/_ping, repositories, images."""
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import json
 import re
 
@@ -20,7 +22,7 @@ ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
 V1_HEADERS = {"X-Docker-Registry-Version": "0.6.0", "X-Docker-Registry-Standalone": "True"}
 
 
-def _json(doc, extra=None) -> Response:
+def _json(doc: Any, extra: Optional[dict] = None) -> Response:
     return Response(body=json.dumps(doc), status_code=200,
                     headers={"Content-Type": "application/json", **V1_HEADERS, **(extra or {})})
 
@@ -45,7 +47,7 @@ def repositories() -> Response:
 
 
 @error_boundary
-def _repositories(request, path: str) -> Response:
+def _repositories(request: Any, path: str) -> Response:
     _read_only(request.method)
     m = re.fullmatch(r"(?P<name>.+)/(?:(?P<images>images)|tags(?:/(?P<tag>[^/]+))?)/?", path)
     if not m:
@@ -67,7 +69,7 @@ def images(image_id: str, what: str) -> Response:
 
 
 @error_boundary
-def _images(request, image_id: str, what: str) -> Response:
+def _images(request: Any, image_id: str, what: str) -> Response:
     _read_only(request.method)
     if what not in ("json", "ancestry", "layer"):
         raise RegistryError("UNSUPPORTED", {"reason": "no such V1 endpoint"}, status=404)
