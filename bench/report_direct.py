@@ -40,7 +40,8 @@ def direct_table(results: dict) -> str:
     out.append(_table(["blob push", "registry requests", "AWS calls by the registry", "by operation"], rows))
     p = d["push"]
     out.append(_table(
-        [f"{p['blobs']} × {p['mib']} MiB", "direct push (s)", "PutObject (s)", "ratio", "target"],
+        [f"{p['blobs']} × {p['mib']} MiB" + (f" (medians of {p['rounds']} rounds)" if p.get("rounds") else ""),
+         "direct push (s)", "PutObject (s)", "ratio", "target"],
         [["all at once (`regcli push`, 5 blobs at a time, 8 parts each)", p["cli_all_s"], p["put_object_all_s"],
           f"{p['cli_ratio']}×", f"≤ {TARGET_CLI}× ({_ok(p['cli_ratio'], TARGET_CLI)})"],
          ["one after another (client/direct.py)", p["sequential_s"], p["put_object_sequential_s"],

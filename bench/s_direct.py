@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from .util import PYTHON, ROOT, ensure_import_path, log
+from .util import PYTHON, ROOT, ensure_import_path, log, median
 
 MIB = 1024 * 1024
 LAMBDA_EVENT_CAP = 6_000_000
@@ -192,21 +192,32 @@ def run(quick: bool, work: Path) -> dict:
         counter = AWSCalls().attach()
         out["calls"] = _calls(srv, rec, counter, work)
         counter.detach()
-        paths = [work / f"blob-{i}.bin" for i in range(count)]
-        for p in paths:
-            random_file(p, mib * MIB)
-        rec.take()
-        put_all = _put_objects(srv, paths, True)
-        cli = _cli_push(srv, paths, work, "all")
-        put_seq = _put_objects(srv, paths, False)
-        seq = _library_push(srv, paths)
-        out["push"] = {"blobs": count, "mib": mib,
+        rounds = 1 if quick else 3
+        runs: dict = {"cli": [], "put_all": [], "seq": [], "put_seq": []}
+        for r in range(rounds):
+            # fresh bytes each round (a blob the registry has is not uploaded again); the
+            # order alternates, and each timing starts with the dirty pages written out
+            paths = [work / f"blob-{r}-{i}.bin" for i in range(count)]
+            for p in paths:
+                random_file(p, mib * MIB)
+            rec.take()
+            steps = [("put_all", lambda: _put_objects(srv, paths, True)),
+                     ("cli", lambda: _cli_push(srv, paths, work, f"all{r}")),
+                     ("put_seq", lambda: _put_objects(srv, paths, False)),
+                     ("seq", lambda: _library_push(srv, paths))]
+            for name, step in (steps if r % 2 == 0 else steps[1::-1] + steps[:1:-1]):
+                os.sync()
+                runs[name].append(round(step(), 2))
+            for p in paths:
+                p.unlink()
+        cli, put_all, seq, put_seq = (median(runs[k]) for k in ("cli", "put_all", "seq", "put_seq"))
+        out["push"] = {"blobs": count, "mib": mib, "rounds": rounds, "runs_s": runs,
                        "cli_all_s": round(cli, 2), "put_object_all_s": round(put_all, 2),
                        "cli_ratio": round(cli / put_all, 2),
                        "sequential_s": round(seq, 2), "put_object_sequential_s": round(put_seq, 2),
                        "sequential_ratio": round(seq / put_seq, 2)}
-        log(f"direct: {count}x{mib} MiB: regcli push {cli:.1f}s vs PutObject {put_all:.1f}s; "
-            f"one after another {seq:.1f}s vs {put_seq:.1f}s")
+        log(f"direct: {count}x{mib} MiB: regcli push {cli:.2f}s vs PutObject {put_all:.2f}s; "
+            f"one after another {seq:.2f}s vs {put_seq:.2f}s (medians of {rounds}: {runs})")
         records = rec.take()
         out["requests"] = {"count": len(records), "max_body_bytes": max((r[2] for r in records), default=0),
                            "refused_413": sum(1 for r in records if r[3] == 413),
