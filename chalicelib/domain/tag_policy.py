@@ -13,9 +13,7 @@ that revision, so a policy change never races a push (the enforcement is atomic)
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
@@ -23,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from ..oci import mediatypes as mt
 from ..oci.errors import RegistryError
+from ..storage.bounded import BoundedCache
 from ..storage.ports import BlobStore, PolicyChanged, TagImmutable, TagLifecycleStore, TagWrite
 
 # Quay's label (on the image config, or as a manifest annotation) and ours (an annotation).
@@ -35,6 +34,8 @@ MAX_EXPIRY_SECONDS = 10 * 365 * 86400
 MAX_LABEL_CONFIG_BYTES = 1024 * 1024
 _WRITE_ATTEMPTS = 3
 _CACHE_REPOS = 1024
+_CACHE_CONFIGS = 1024
+_UNREAD = object()  # a config not read yet (None: read, no label)
 
 
 def parse_duration(value: Any) -> Optional[int]:
@@ -148,28 +149,21 @@ class TagRules:
         self.blobs = blobs
         self._settings = settings
         self.clock = clock
-        self._cache: OrderedDict = OrderedDict()  # repo -> (Policy, revision)
-        # config digest -> its expiry label (content addressed, so never stale): a manifest
-        # pushed again or under another tag reads its config once per process
-        self._labels: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = BoundedCache(_CACHE_REPOS)  # repo -> (Policy, revision)
+        # (config digest, size) -> its expiry label (content addressed, so never stale): a
+        # manifest pushed again or under another tag reads its config once per process
+        self._labels = BoundedCache(_CACHE_CONFIGS)
 
     def policy(self, repo: str, fresh: bool = False) -> tuple[Policy, Optional[int]]:
-        with self._lock:
-            hit = None if fresh else self._cache.get(repo)
+        hit = None if fresh else self._cache.get(repo)
         if hit is None:
             doc, rev = self.store.get_policy(repo)
             hit = (stored_policy(repo, doc), rev)
-            with self._lock:
-                self._cache[repo] = hit
-                self._cache.move_to_end(repo)
-                while len(self._cache) > _CACHE_REPOS:
-                    self._cache.popitem(last=False)
+            self._cache.put(repo, hit)
         return hit
 
     def forget(self, repo: str) -> None:
-        with self._lock:
-            self._cache.pop(repo, None)
+        self._cache.pop(repo)
 
     # -- writes ---------------------------------------------------------------
     def put(self, repo: str, tag: str, parsed: Any, write: Callable[[TagWrite], None]) -> None:
@@ -219,19 +213,16 @@ class TagRules:
         from ..manifests import loads
         from ..storage import keys
 
-        with self._lock:
-            if (digest, size) in self._labels:
-                return self._labels[(digest, size)]
+        known = self._labels.get((digest, size), _UNREAD)
+        if known is not _UNREAD:
+            return known
         try:
             # At most the descriptor's size (itself bounded) is read, whatever the object's size.
             config = loads(b"".join(self.blobs.read_range(keys.blob_key(digest), 0, size)))
         except Exception:  # noqa: BLE001 - a missing or unreadable config: the push decides, not us
             return None
         seconds = parse_duration(_config_labels(config).get(QUAY_LABEL))
-        with self._lock:
-            self._labels[(digest, size)] = seconds
-            while len(self._labels) > _CACHE_REPOS:
-                self._labels.popitem(last=False)
+        self._labels.put((digest, size), seconds)
         return seconds
 
     # -- deletes --------------------------------------------------------------

@@ -6,15 +6,14 @@ tag, its repository item and a condition check for every blob and child it refer
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from typing import Optional, Sequence
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from . import keys
+from .bounded import BoundedCache
 from .dynamo_models import (_CONFLICT_RETRIES, GC_LINK, BlobLinkItem, ExpiryItem, Item, ManifestItem, RepoItem,
                             TagItem, _connection, _reasons, catalog_page, conditional, touch_repo)
 from .dynamo_quota import manifest_part, refusal, warned
@@ -40,30 +39,6 @@ def _manifest_record(repo: str, it: ManifestItem) -> ManifestRecord:
     )
 
 
-class _Recent:
-    """A bounded, thread-safe set of recently seen keys (per process: a Lambda instance)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._keys: OrderedDict = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._keys
-
-    def discard(self, key: object) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
-
-    def add(self, key: object) -> None:
-        with self._lock:
-            self._keys[key] = True
-            self._keys.move_to_end(key)
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-
-
 class ManifestTables:
     """The manifest and tag half of DynamoMetadataStore."""
 
@@ -72,7 +47,7 @@ class ManifestTables:
         # tag) starts with the transaction for a counted manifest instead of failing the one
         # for a new manifest first. Only a hint: if it is wrong (deleted meanwhile, by another
         # instance) the refused condition flips it and the other transaction runs.
-        self._counted = _Recent()
+        self._counted = BoundedCache(4096)
 
     def get_tag(self, repo: str, tag: str) -> Optional[TagRecord]:
         """One consistent read of the tag item (which carries the manifest)."""
@@ -151,7 +126,7 @@ class ManifestTables:
                         t.owner = part
                         part.add(t)
                 warned(repo, not soft)
-                self._counted.add((repo, manifest.digest))
+                self._counted.put((repo, manifest.digest))
                 return
             except TransactWriteError as err:
                 reasons = _reasons(err)
@@ -235,7 +210,7 @@ class ManifestTables:
                                     attributes_to_get=["PK", "SK", "counted", "blobs"])
         except DoesNotExist:
             return False
-        self._counted.discard((repo, digest))
+        self._counted.pop((repo, digest))
         refs = json.loads(held.blob_refs or "[]") if held.counted else []
         tags = [t.sk for t in TagItem.query(
             pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
