@@ -40,13 +40,10 @@ def install() -> None:
 
     def restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
         if item is None:
-            try:
-                if range_key is not None:
-                    table.items[hash_key].pop(range_key, None)
-                else:
-                    table.items.pop(hash_key, None)
-            except KeyError:
-                pass
+            if range_key is not None:
+                table.items[hash_key].pop(range_key, None)
+            else:
+                table.items.pop(hash_key, None)
         elif range_key is not None:
             table.items[hash_key][range_key] = item
         else:

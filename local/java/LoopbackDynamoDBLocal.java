@@ -49,7 +49,11 @@ public final class LoopbackDynamoDBLocal {
         for (Connector c : server.getConnectors()) {
             ((ServerConnector) c).setHost("127.0.0.1");
         }
-        server.setHandler(new CommitBarrier(server.getHandler(), field(proxy, "serverHandler")));
+        // serverHandler.primaryHandler.dbRequestHandlers: one client per database file (made on
+        // its first request), each holding its SQLiteDBAccess with the queue and the lock.
+        Map<?, ?> clients = (Map<?, ?>) field(field(field(proxy, "serverHandler"), "primaryHandler"),
+                "dbRequestHandlers");
+        server.setHandler(new CommitBarrier(server.getHandler(), clients));
         proxy.start();
         proxy.join();
     }
@@ -77,12 +81,12 @@ public final class LoopbackDynamoDBLocal {
         private static final byte[] FAILED = ("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\","
                 + "\"message\":\"the transaction could not be committed\"}").getBytes(StandardCharsets.UTF_8);
 
-        private final Object serverHandler;
+        private final Map<?, ?> clients;
         private final Map<Object, Database> databases = new ConcurrentHashMap<>();
 
-        CommitBarrier(Handler inner, Object serverHandler) {
+        CommitBarrier(Handler inner, Map<?, ?> clients) {
             super(inner);
-            this.serverHandler = serverHandler;
+            this.clients = clients;
         }
 
         @Override
@@ -169,10 +173,8 @@ public final class LoopbackDynamoDBLocal {
             return (ThreadLocal<Boolean>) f.get(null);
         }
 
-        // serverHandler.primaryHandler.dbRequestHandlers: one client per database file (made on
-        // its first request), each holding its SQLiteDBAccess with the queue and the lock.
+        /** Each database's queue and lock; its connection gets the busy timeout when first seen. */
         private List<Database> databases() throws ReflectiveOperationException {
-            Map<?, ?> clients = (Map<?, ?>) field(field(serverHandler, "primaryHandler"), "dbRequestHandlers");
             List<Database> out = new ArrayList<>();
             for (Object client : clients.values().toArray()) {
                 Database db = databases.get(client);

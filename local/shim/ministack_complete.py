@@ -4,7 +4,7 @@ The same answers as ministack's own (NoSuchUpload, InvalidPart for a missing par
 changed ETag or a checksum that differs from the stored one, MalformedXML, BadDigest for
 a wrong composite checksum, InvalidRequest for a wrong x-amz-mp-object-size, the replay
 of a completed upload), but the object is assembled file to file: no part is read into
-memory, and the ETag is built from the parts' ETags (ministack_io.etag_of), as S3 builds it.
+memory, and the ETag is built from the parts' ETags (ministack_io's md5_hash), as S3 builds it.
 """
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def _requested_parts(body: bytes) -> Optional[list]:
     return sorted(out, key=lambda p: p[0])
 
 
-def _in_place(parts: list) -> Optional[str]:
-    """The assembly file when the parts lie end to end in it from its start, else None."""
+def _in_place(parts: list) -> Optional[tuple[str, int]]:
+    """(the assembly file, the parts' length) when they lie end to end in it from its start."""
     at, path = 0, None
     for part in parts:
         body = part["body"]
@@ -60,7 +60,7 @@ def _in_place(parts: list) -> Optional[str]:
         if path not in (None, body.path):
             return None
         path, at = body.path, at + body.length
-    return path
+    return (path, at) if path is not None else None
 
 
 def _assemble(path: str, parts: list) -> None:
@@ -70,8 +70,8 @@ def _assemble(path: str, parts: list) -> None:
     (files, or bytes a failed spill left in memory)."""
     whole = _in_place(parts)
     if whole is not None:
-        os.truncate(whole, sum(len(p["body"]) for p in parts))
-        os.rename(whole, path)
+        os.truncate(*whole)
+        os.rename(whole[0], path)
         return
     if len(parts) == 1 and isinstance(parts[0]["body"], FileRange) and parts[0]["body"].whole_file():
         try:

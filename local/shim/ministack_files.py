@@ -257,10 +257,8 @@ def _spill_part(query_params: dict, result: tuple) -> tuple:
         path = os.path.join(folder, ASSEMBLY)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            view, at = memoryview(data), (number - 1) * slot_size
-            while view:
-                n = os.pwrite(fd, view, at)
-                view, at = view[n:], at + n
+            os.lseek(fd, (number - 1) * slot_size, os.SEEK_SET)
+            _write_all(fd, data)
         finally:
             os.close(fd)
         part["body"] = FileRange(path, (number - 1) * slot_size, size)

@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import asyncio.selector_events
+import base64
 import contextvars
 import functools
 import hashlib
@@ -44,18 +44,6 @@ def _bigger_reads() -> None:
 
     with_limit._registry_limit = True  # type: ignore[attr-defined]
     asyncio.start_server = with_limit
-
-
-def etag_of(data: Any) -> str:
-    """An object's or part's ETag: the first 128 bits of its SHA-256, in hex (opaque to
-    clients, as S3 says; a multipart ETag is then built from these as S3 builds it)."""
-    h = hashlib.sha256()
-    if hasattr(data, "chunks"):  # a file-backed body (ministack_files.FileRange)
-        for chunk in data.chunks():
-            h.update(chunk)
-    else:
-        h.update(data.encode() if isinstance(data, str) else data)
-    return h.hexdigest()[:32]
 
 
 def _sha256_while_reading() -> None:
@@ -86,9 +74,12 @@ def _sha256_while_reading() -> None:
         return seen[1] if seen is not None and seen[0] is data else None
 
     def md5_hash(data: Any) -> str:  # ministack's name for "the ETag of these bytes"
+        """The first 128 bits of the SHA-256, in hex (opaque to clients, as S3 says; a
+        multipart ETag is built from these as S3 builds it). Other bodies than the one
+        hashed while it arrived (file-backed objects too) go through the checksum function."""
         digest = known(data)
         if digest is None:
-            return etag_of(data)
+            return base64.b64decode(checksum("SHA256", data.encode() if isinstance(data, str) else data)).hex()[:32]
         _BODY_SHA256.set(None)  # the ETag comes last: hold the body no longer than the handler
         return digest.hex()[:32]
 
