@@ -34,18 +34,40 @@ _AWS_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_
             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
 
 
-@contextmanager
-def table_binding() -> Iterator[None]:
-    """Put back the pynamodb models' table binding (process-wide: every container binds the
-    same models) after a block that binds them elsewhere."""
+def _binding() -> tuple:
+    """The pynamodb models' table binding (process-wide: every container binds the same models)."""
     from chalicelib.storage import dynamo
 
     item = dynamo.Item
-    saved = (item.Meta.table_name, item.Meta.region, getattr(item, "_connection", None))
+    return item.Meta.table_name, item.Meta.region, getattr(item, "_connection", None)
+
+
+def _bind(binding: tuple) -> None:
+    from chalicelib.storage import dynamo
+
+    item = dynamo.Item
+    item.Meta.table_name, item.Meta.region, item._connection = binding
+
+
+def set_env(env: dict) -> None:
+    """Set each variable of `env`; a None value unsets it."""
+    import os
+
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@contextmanager
+def table_binding() -> Iterator[None]:
+    """Put back the pynamodb models' table binding after a block that binds them elsewhere."""
+    saved = _binding()
     try:
         yield
     finally:
-        item.Meta.table_name, item.Meta.region, item._connection = saved
+        _bind(saved)
 
 
 def serve(services: Any, lambda_limits: bool = False) -> tuple[Any, threading.Thread, str]:
@@ -87,30 +109,18 @@ class RegistryServer:
         environment, the pynamodb models' binding) so that activate() can restore it."""
         import os
 
-        from chalicelib.storage import dynamo
-
-        item = dynamo.Item
-        self._live = ({k: os.environ.get(k) for k in _AWS_ENV},
-                      (item.Meta.table_name, item.Meta.region, getattr(item, "_connection", None)))
+        self._live = ({k: os.environ.get(k) for k in _AWS_ENV}, _binding())
         return self
 
     def activate(self) -> None:
         """Point the process-wide state back at this server: its environment, its table
         binding and its container for direct handler calls. Two servers may then stay up in
         one process, used one after the other (tests/integration/conftest.py)."""
-        import os
-
         from chalicelib.http import inject
-        from chalicelib.storage import dynamo
 
         env, binding = self._live
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        item = dynamo.Item
-        item.Meta.table_name, item.Meta.region, item._connection = binding
+        set_env(env)
+        _bind(binding)
         inject.provide(self.services)
 
     @contextmanager
@@ -134,17 +144,12 @@ class RegistryServer:
             server.server_close()
 
     def stop(self) -> None:
-        import os
         import shutil
 
         self.server.shutdown()
         self.server.server_close()
         self.aws.stop()
-        for k, v in self._saved_env.items():  # the next server starts from a clean slate
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        set_env(self._saved_env)  # the next server starts from a clean slate
         if self.backend == "strict" and self.data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

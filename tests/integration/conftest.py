@@ -64,9 +64,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             reason=f"backends {wanted} excluded by REGISTRY_TEST_BACKENDS"))], indirect=True, scope="session")
 
 
-_LIVE: dict = {}   # backend -> RegistryServer, for the whole session
-
-
 @pytest.fixture(scope="session")
 def registry(request: pytest.FixtureRequest, _live_registries: dict):
     backend = getattr(request, "param", "memory")
@@ -80,10 +77,10 @@ def registry(request: pytest.FixtureRequest, _live_registries: dict):
 
 @pytest.fixture(scope="session")
 def _live_registries():
-    yield _LIVE
-    for server in reversed(list(_LIVE.values())):   # each puts back the environment it found
+    live: dict = {}   # backend -> RegistryServer, for the whole session
+    yield live
+    for server in reversed(list(live.values())):   # each puts back the environment it found
         server.stop()
-    _LIVE.clear()
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from support import set_env
+
 
 @pytest.fixture(scope="module")
 def ddb():
@@ -27,11 +29,7 @@ def ddb():
                                               {"AttributeName": "SK", "AttributeType": "S"}])
     yield client, table
     aws.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    set_env(saved)
 
 
 def _key(pk: str, sk: str) -> dict:
