@@ -10,6 +10,7 @@ instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS), REGISTRY_TLS=1
 """
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -21,6 +22,11 @@ from .server import LambdaGateway
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# Ctrl-C must end the process: past this many seconds of stopping (usage flush, backends'
+# shutdown), every thread's stack goes to stderr and the process exits (status 1).
+STOP_BUDGET_S = 45.0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -41,6 +47,7 @@ def main() -> int:
 
     data_dir = str(default_data_dir())
     signal.signal(signal.SIGTERM, _interrupt)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: every thread's stack on stderr
     if not external and not _truthy("REGISTRY_USE_AWS"):
         if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":
             # moto records no SHA-256 checksums, so a direct upload could never be proven there.
@@ -119,6 +126,7 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
     try:
         server.serve_forever()
     finally:
+        faulthandler.dump_traceback_later(STOP_BUDGET_S, exit=True)
         server.server_close()
         _flush_usage(services)
     return 0

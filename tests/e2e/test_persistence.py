@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,14 @@ class Server:
         """Ctrl-C in a terminal: SIGINT to the server's process group."""
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGINT)
-        self.proc.wait(timeout=90)
+        try:
+            self.proc.wait(timeout=60)  # its own watchdog ends a stop after 45 s
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGUSR1)  # faulthandler: where every thread is stuck
+            time.sleep(1)
+            raise AssertionError(f"python -m local still running 60 s after SIGINT:\n{self.log()[-12000:]}")
+        if "most recent call first" in self.log():  # the watchdog's thread dump: a stop that hung
+            warnings.warn(f"python -m local needed its stop watchdog:\n{self.log()[-12000:]}")
         deadline = time.monotonic() + 40
         while self.backend_pids() and time.monotonic() < deadline:
             time.sleep(0.1)
