@@ -3,8 +3,9 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 # Tests run on TEST_WORKERS pytest-xdist processes (0 = serial, in one process). Each worker
 # starts its own registry and embedded backends; `loadfile` keeps a file's tests (and its
-# module fixtures) on one worker, so each is set up once. Timeouts: pyproject.toml.
-TEST_WORKERS ?= 2
+# module fixtures) on one worker, so each is set up once. 3 on 2 cores: many tests wait on
+# real time (expiry, kill -9, clients), so a third worker fills those gaps. Timeouts: pyproject.toml.
+TEST_WORKERS ?= 3
 XDIST = -n $(TEST_WORKERS) --dist loadfile
 APART = tests/contract tests/integration/test_gc_http.py tests/integration/test_infra_admin.py tests/integration/test_infra_deploy.py
 export PORT
@@ -36,8 +37,8 @@ test:
 	@bash scripts/setup-infra.sh
 	.venv/bin/python -m pytest tests $(APART:%=--ignore=%) $(XDIST) $(PYTEST_ARGS)
 	@# These rebind the process-wide table, clients or botocore (moto's mock_aws) on purpose:
-	@# their own processes, so no other module's server ever sees those bindings.
-	set -e; for part in $(APART); do .venv/bin/python -m pytest $$part $(XDIST) $(PYTEST_ARGS); done
+	@# their own processes (run side by side), so no other module's server sees those bindings.
+	bash scripts/test-apart.sh "$(PYTEST_ARGS)" $(APART)
 
 test-unit: setup
 	@bash scripts/setup-infra.sh

@@ -13,7 +13,6 @@ headers, timeout) as the deployed registry would.
 """
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import dataclasses
 import json
@@ -24,9 +23,7 @@ import threading
 import time
 import uuid
 from typing import Any, Callable, Optional
-from urllib.parse import unquote, urlsplit
 
-from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_input_stream
 
 from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES,
@@ -34,14 +31,14 @@ from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, N
 from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
 from chalicelib.http.inject import serving
 
+from .wsgi_io import (Refused, ThenDrain, gateway_error, read_body, read_exact, request_headers, request_path,
+                      respond)
+
 log = logging.getLogger("registry.local")
 
 LAMBDA_PAYLOAD_LIMIT = LAMBDA_PAYLOAD_BYTES  # bytes of invocation event (synchronous)
 API_GATEWAY_TIMEOUT = 29.0
 SPLIT_BYTES = 16 * 1024 * 1024
-# Unread request bodies up to this size are drained after a refusal, so the
-# client finishes sending and reads the answer instead of a reset connection.
-DRAIN_BYTES = 64 * 1024 * 1024
 _UPLOAD_PATH = re.compile(r"/v2/.+/blobs/uploads/[^/]+", re.DOTALL)
 _UPLOAD_START = re.compile(r"/v2/.+/blobs/uploads/?", re.DOTALL)
 build_event = rest_event  # the REST (1.0) event, kept under its old name
@@ -95,14 +92,6 @@ def make_thread_safe(app: Any) -> None:
         "_thread_local_request": True})
 
 
-class _Refused(Exception):
-    """The front door refuses the request before the function sees it."""
-
-    def __init__(self, status: int, code: str, detail: dict) -> None:
-        super().__init__(detail.get("reason", code))
-        self.response = _gateway_error(status, code, detail)
-
-
 class LambdaGateway:
     """A WSGI app standing in for the front door in front of the Lambda handler."""
 
@@ -126,18 +115,19 @@ class LambdaGateway:
             return self._from_response(self._handle(event, _Context(900)))
         size = len(json.dumps(event))
         if size > LAMBDA_PAYLOAD_LIMIT:
-            return _gateway_error(413, "SIZE_INVALID", {"reason": LAMBDA_BODY_LIMIT_REASON,
+            return gateway_error(413, "SIZE_INVALID", {"reason": LAMBDA_BODY_LIMIT_REASON,
                                                         "payloadBytes": size})
         timeout = self.front.timeout
+        assert self._pool is not None  # made with lambda_limits
         future = self._pool.submit(self._handle, event, _Context(timeout))
         try:
             response = future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
-            return _gateway_error(504, "UNKNOWN", {"reason": f"the handler ran longer than the "
+            return gateway_error(504, "UNKNOWN", {"reason": f"the handler ran longer than the "
                                                              f"{self.front.name} timeout ({timeout:g} s)"})
         size = len(json.dumps(response))
         if size > self.front.max_response:
-            return _gateway_error(502, "UNKNOWN", {
+            return gateway_error(502, "UNKNOWN", {
                 "reason": "response too large for AWS Lambda: a function returns at most 6 MB",
                 "responseBytes": size})
         return self._from_response(response)
@@ -149,7 +139,7 @@ class LambdaGateway:
             return handle(self.app, event, context)
 
     def _from_response(self, response: dict) -> dict:
-        """A 2.0 response read back as the 1.0 shape `_respond` writes."""
+        """A 2.0 response read back as the 1.0 shape `respond` writes."""
         if self.front.payload == "1.0":
             return response
         multi = {"Set-Cookie": list(response["cookies"])} if response.get("cookies") else {}
@@ -164,7 +154,7 @@ class LambdaGateway:
         if self.front.payload == "1.0":
             resource, params = self.routes.match(path) or (None, {})
             if resource is None:
-                raise _Refused(404, "UNSUPPORTED", {"reason": "no such endpoint", "path": path})
+                raise Refused(404, "UNSUPPORTED", {"reason": "no such endpoint", "path": path})
             return rest_event(method, path, query, headers, body, resource, params, source_ip, raw=raw)
         if self.front.name == "http-api":
             # HTTP API hands the function the path already percent-decoded.
@@ -176,22 +166,22 @@ class LambdaGateway:
         method = environ["REQUEST_METHOD"]
         try:
             return self._serve(environ, start_response, method)
-        except _Refused as refused:
+        except Refused as refused:
             # Answer at once, then drop what is left of the body (the client may
             # still be sending it), then close the connection.
             refused.response["headers"]["Connection"] = "close"
-            return _ThenDrain(_respond(start_response, method, refused.response), environ)
+            return ThenDrain(respond(start_response, method, refused.response), environ)
 
     def _serve(self, environ: dict, start_response: Callable, method: str) -> list[bytes]:
-        raw_path, path = _request_path(environ)
+        raw_path, path = request_path(environ)
         query = environ.get("QUERY_STRING", "")
-        headers = _headers(environ)
+        headers = request_headers(environ)
         source_ip = environ.get("REMOTE_ADDR", "127.0.0.1")
         if self.lambda_limits and self.front.max_header_bytes:
             size = len(f"{method} {environ.get('RAW_URI', raw_path)} HTTP/1.1") + \
                 sum(len(k) + len(v) + 4 for k, v in headers)
             if size > self.front.max_header_bytes:
-                raise _Refused(431, "UNSUPPORTED", {
+                raise Refused(431, "UNSUPPORTED", {
                     "reason": f"request line and headers over the {self.front.name} limit "
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
@@ -202,9 +192,9 @@ class LambdaGateway:
             upload = bool(_UPLOAD_PATH.fullmatch(path) or _UPLOAD_START.fullmatch(path))
             # A blob too big for Lambda: the answer names the cap and the ways round it.
             reason = LAMBDA_BODY_LIMIT_REASON if self.lambda_limits and upload else None
-            body = _read_body(environ, stream, self._body_cap(method, path), reason)
+            body = read_body(environ, stream, self._body_cap(method, path), reason)
             response = self.invoke(self.event(method, raw_path, path, query, headers, body, source_ip))
-        return _respond(start_response, method, response)
+        return respond(start_response, method, response)
 
     def _body_cap(self, method: str, path: str) -> int:
         """The largest body this request may carry, known before reading it."""
@@ -220,10 +210,10 @@ class LambdaGateway:
         """Feed a large upload body to the app as successive PATCH events."""
         start = _range_start(headers)
         plain = [(k, v) for k, v in headers if k.lower() not in ("content-range", "content-length")]
-        piece = _read_exact(stream, SPLIT_BYTES)
+        piece = read_exact(stream, SPLIT_BYTES)
         offset = 0
         while True:
-            nxt = _read_exact(stream, SPLIT_BYTES) if len(piece) == SPLIT_BYTES else b""
+            nxt = read_exact(stream, SPLIT_BYTES) if len(piece) == SPLIT_BYTES else b""
             last = not nxt
             h = list(plain if start is None else plain + [
                 ("Content-Range", f"{start + offset}-{start + offset + max(len(piece), 1) - 1}")])
@@ -264,153 +254,3 @@ def _range_start(headers: list[tuple[str, str]]) -> Optional[int]:
         return parse_content_range(values[-1], length).start
     except RangeInvalid:
         return RANGE_REFUSED
-
-
-def _request_path(environ: dict) -> tuple[str, str]:
-    """(raw path as sent, percent-decoded path); refuses what is not UTF-8."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw is None:  # not werkzeug's server: rebuild from PATH_INFO (already decoded)
-        from urllib.parse import quote
-
-        raw = quote(environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"))
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7f for c in raw):
-        raise _Refused(400, "UNSUPPORTED", {"reason": "the request target must be printable ASCII "
-                                                      "(percent-encode everything else)"})
-    raw = urlsplit(raw).path or "/"
-    if not raw.startswith("/"):
-        raw = "/" + raw
-    try:
-        path = unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise _Refused(400, "UNSUPPORTED", {"reason": "the request path is not valid UTF-8 once "
-                                                      "percent-decoded"}) from None
-    return raw, path
-
-
-def _headers(environ: dict) -> list[tuple[str, str]]:
-    out = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_X_FORWARDED_"):
-            continue  # API Gateway sets these itself; a client's own are not believed
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").title()
-            if name == "Accept":
-                # WSGI joins repeated headers with ", "; keep each value, as API Gateway does.
-                out.extend((name, v.strip()) for v in value.split(",") if v.strip())
-                continue
-            out.append((name, value))
-    if environ.get("CONTENT_TYPE"):
-        out.append(("Content-Type", environ["CONTENT_TYPE"]))
-    if environ.get("CONTENT_LENGTH"):
-        out.append(("Content-Length", environ["CONTENT_LENGTH"]))
-    out.append(("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")))
-    out.append(("X-Forwarded-For", environ.get("REMOTE_ADDR", "127.0.0.1")))
-    return out
-
-
-def _too_large(cap: int, got: Optional[int] = None, reason: Optional[str] = None) -> _Refused:
-    detail: dict = {"reason": reason or f"request body over the {cap} byte cap of this endpoint (as "
-                                        f"deployed); blobs go through the upload endpoints", "limitBytes": cap}
-    if got is not None:
-        detail["contentLength"] = got
-    return _Refused(413, "SIZE_INVALID", detail)
-
-
-def _read_body(environ: dict, stream: Any, cap: int, reason: Optional[str] = None) -> bytes:
-    """The whole body, refused (413) beyond `cap`: from Content-Length before
-    reading anything, and while reading a chunked body."""
-    raw = environ.get("CONTENT_LENGTH") or ""
-    if raw:
-        if not raw.isdigit():
-            raise _Refused(400, "SIZE_INVALID", {"reason": "Content-Length is not a number"})
-        if int(raw) > cap:
-            raise _too_large(cap, int(raw), reason)
-    body = _read_exact(stream, cap + 1)
-    if len(body) > cap:
-        raise _too_large(cap, reason=reason)
-    return body
-
-
-class _ThenDrain(list):
-    """A response body whose close() (called once it is sent) drains the request."""
-
-    def __init__(self, chunks: list[bytes], environ: dict) -> None:
-        super().__init__(chunks)
-        self.environ = environ
-
-    def close(self) -> None:
-        _drain(self.environ)
-
-
-def _drain(environ: dict) -> None:
-    """Read and drop what is left of a refused body (bounded in size and time),
-    so that a client still sending gets to read the refusal."""
-    try:
-        raw = environ.get("CONTENT_LENGTH") or ""
-        if raw.isdigit() and int(raw) > DRAIN_BYTES:
-            return  # not worth it; the connection is closed after the answer
-        sock = environ.get("werkzeug.socket")
-        if sock is not None:
-            sock.settimeout(5)
-        stream = environ.get("registry.body") or get_input_stream(environ, safe_fallback=True)
-        left = DRAIN_BYTES
-        while left > 0:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            left -= len(chunk)
-    except Exception:  # noqa: BLE001 - best effort on a request already refused
-        pass
-
-
-def _read_exact(stream: Any, n: int) -> bytes:
-    """Read `n` bytes unless the body ends first (chunked streams return short reads).
-    A malformed chunked body or one cut short is the client's fault: 400."""
-    parts, got = [], 0
-    while got < n:
-        try:
-            chunk = stream.read(min(n - got, 1 << 20))
-        except (OSError, ValueError, HTTPException) as exc:
-            raise _Refused(400, "SIZE_INVALID", {"reason": f"the request body could not be read: "
-                                                           f"{exc.__class__.__name__}"}) from None
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
-def _gateway_error(status: int, code: str, detail: dict) -> dict:
-    """An OCI error the gateway answers itself, with the headers every app response carries."""
-    from chalicelib.http.headers import API_VERSION, SECURITY_HEADERS
-
-    body = json.dumps({"errors": [{"code": code, "message": detail.get("reason", code), "detail": detail}]})
-    headers = {"Content-Type": "application/json", **API_VERSION, **SECURITY_HEADERS}
-    return {"statusCode": status, "headers": headers, "body": body}
-
-
-_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
-            307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
-            416: "Range Not Satisfiable", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
-
-
-def _respond(start_response: Callable, method: str, resp: dict) -> list[bytes]:
-    status = int(resp.get("statusCode", 500))
-    body = resp.get("body") or ""
-    data = base64.b64decode(body) if resp.get("isBase64Encoded") else body.encode("utf-8")
-    headers: list[tuple[str, str]] = []
-    for k, v in (resp.get("headers") or {}).items():
-        headers.append((k, str(v)))
-    for k, vs in (resp.get("multiValueHeaders") or {}).items():
-        headers.extend((k, str(v)) for v in vs)
-    names = {k.lower() for k, _ in headers}
-    if "content-length" not in names:
-        headers.append(("Content-Length", str(len(data))))
-    elif method != "HEAD":
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(data))))
-    start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
-    return [] if method == "HEAD" or status in (204, 304) else [data]

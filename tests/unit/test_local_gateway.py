@@ -29,30 +29,30 @@ def test_event_keeps_every_header_value_and_base64_body():
 
 
 def test_forwarded_headers_come_from_the_gateway_not_the_client():
-    from local.server import _headers
+    from local.wsgi_io import request_headers
 
     environ = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_FOR": "6.6.6.6", "HTTP_HOST": "h",
                "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.9"}
-    headers = dict(_headers(environ))
+    headers = dict(request_headers(environ))
     assert headers["X-Forwarded-Proto"] == "http" and headers["X-Forwarded-For"] == "127.0.0.9"
 
 
 def test_request_path_is_the_raw_target_decoded_once():
-    from local.server import _request_path
+    from local.wsgi_io import request_path
 
-    assert _request_path({"RAW_URI": "/v2/a/manifests/t%0a?x=1"}) == ("/v2/a/manifests/t%0a", "/v2/a/manifests/t\n")
-    assert _request_path({"RAW_URI": "/v2/a%252F"}) == ("/v2/a%252F", "/v2/a%2F")
-    assert _request_path({"RAW_URI": "http://host:5000/v2/"}) == ("/v2/", "/v2/")
+    assert request_path({"RAW_URI": "/v2/a/manifests/t%0a?x=1"}) == ("/v2/a/manifests/t%0a", "/v2/a/manifests/t\n")
+    assert request_path({"RAW_URI": "/v2/a%252F"}) == ("/v2/a%252F", "/v2/a%2F")
+    assert request_path({"RAW_URI": "http://host:5000/v2/"}) == ("/v2/", "/v2/")
 
 
 def test_request_targets_a_front_door_refuses():
     import pytest
 
-    from local.server import _Refused, _request_path
+    from local.wsgi_io import Refused, request_path
 
     for target in ("/v2/%ff", "/v2/a\x01", "/v2/\xc3\xa9", "/v2/a b"):
-        with pytest.raises(_Refused) as e:
-            _request_path({"RAW_URI": target})
+        with pytest.raises(Refused) as e:
+            request_path({"RAW_URI": target})
         assert e.value.response["statusCode"] == 400
 
 
