@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -28,11 +29,11 @@ from typing import Any, Iterator, Optional
 
 import requests
 
-from .api import ClientError, normalize_url
+from .api import ClientError
 from .direct import DirectUploadError, push_blob
-from .gateway_auth import TokenBook, own_base
-from .gateway_hints import Hints
+from .gateway_auth import own_base
 from .gateway_spool import Spool
+from .gateway_state import Gateway
 from .upload import Blob
 
 BLOCK = 1024 * 1024
@@ -40,50 +41,6 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
        "transfer-encoding", "upgrade", "host", "content-length"}
 SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
 START = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?")
-IDLE_SECONDS = 3600
-
-
-class Gateway:
-    def __init__(self, upstream: str, workers: int = 8, spool_dir: Optional[str] = None,
-                 json_lines: bool = False) -> None:
-        self.upstream = normalize_url(upstream)
-        self.workers = workers
-        self.spool_dir = spool_dir
-        self.json = json_lines
-        self.http = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64)
-        self.http.mount("http://", adapter)
-        self.http.mount("https://", adapter)
-        self.s3 = requests.Session()  # presigned S3 requests: never the client's credentials
-        self.s3.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
-        self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
-        self.book = TokenBook(self.upstream, self.http)
-        self.hints = Hints()  # blobs a client found missing: what its next upload is probably for
-        self.sessions: dict[str, Spool] = {}
-        self.lock = threading.Lock()
-        self.log_lock = threading.Lock()
-
-    def log(self, event: str, **info: Any) -> None:
-        with self.log_lock:
-            if self.json:
-                print(json.dumps({"event": event, **info}), flush=True)
-            else:
-                print(f"{event}: " + " ".join(f"{k}={v}" for k, v in info.items()), file=sys.stderr, flush=True)
-
-    def add(self, key: str, spool: Spool) -> None:
-        with self.lock:
-            now = time.monotonic()
-            for k in [k for k, s in self.sessions.items() if now - s.used > IDLE_SECONDS]:
-                self.sessions.pop(k).drop()
-            self.sessions[key] = spool
-
-    def get(self, key: str) -> Optional[Spool]:
-        with self.lock:
-            return self.sessions.get(key)
-
-    def pop(self, key: str) -> Optional[Spool]:
-        with self.lock:
-            return self.sessions.pop(key, None)
 
 
 class _Sized(io.RawIOBase):
@@ -391,9 +348,15 @@ def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int
     server.daemon_threads = True
     print(f"gateway listening on http://{host}:{server.server_address[1]} -> {gw.upstream}",
           file=sys.stderr, flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM stop it even when started with SIGINT ignored (a CI step's
+        # background job): the spool files are then removed below.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        gw.drop_all()

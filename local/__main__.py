@@ -47,6 +47,9 @@ def main() -> int:
 
     data_dir = str(default_data_dir())
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops the registry even when started with SIGINT ignored (a background job of
+    # a script, `nohup`, CI runners): a server asks for the signal, as distribution does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: every thread's stack on stderr
     if not external and not _truthy("REGISTRY_USE_AWS"):
         if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":

@@ -80,20 +80,26 @@ class LimitedRegistry:
         self._log_file.close()
 
 
+def _ignore_sigint() -> None:  # runs in the child before exec
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Gateway:
     """`python -m client gateway --registry URL --port P --json` as a subprocess."""
 
-    def __init__(self, upstream: str, workdir: Path, workers: int = 4) -> None:
+    def __init__(self, upstream: str, workdir: Path, workers: int = 4, sigint_ignored: bool = False) -> None:
         self.port = find_free_port()
         self.log = workdir / f"gateway-{self.port}.log"
         self._log_file = open(self.log, "ab")
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-        spool = tempfile.mkdtemp(prefix="gw-spool-", dir=str(workdir))
+        self.spool = Path(tempfile.mkdtemp(prefix="gw-spool-", dir=str(workdir)))
+        # sigint_ignored: started as a background job of a script is (SIGINT inherited as ignored)
         self.proc = subprocess.Popen([sys.executable, "-m", "client", "gateway", "--registry", upstream,
                                       "--port", str(self.port), "--workers", str(workers), "--json",
-                                      "--spool-dir", spool], cwd=str(REPO_ROOT), env=env,
+                                      "--spool-dir", str(self.spool)], cwd=str(REPO_ROOT), env=env,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_ignore_sigint if sigint_ignored else None)
         _wait_for(self.proc, self.log, "gateway listening")
 
     host = property(lambda self: f"127.0.0.1:{self.port}")

@@ -317,3 +317,27 @@ def test_gateway_refuses_bad_uploads_and_keeps_nothing(limited, gateway, uniq):
             answer = answer.decode(errors="replace")
         assert answer.startswith("HTTP/1.1 400") and "BLOB_UPLOAD_INVALID" in answer, answer
         assert c.request("GET", "/v2/").status_code == 200
+
+
+def test_ctrl_c_stops_the_gateway_and_removes_its_spool_files(limited, tmp, uniq):
+    """Started the way a CI step's background job is (SIGINT ignored), the gateway still
+    stops on Ctrl-C, and an upload it was holding leaves no spool file behind."""
+    import signal
+
+    from support import Client
+
+    gw = Gateway(limited.url, tmp, sigint_ignored=True)
+    try:
+        c = Client(f"http://{gw.host}", auth=ADMIN)
+        repo = f"admin/{uniq}"
+        c.login(repo, "pull,push")
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        r = c.request("PATCH", location, data=random.Random(5).randbytes(3 * MiB))
+        assert r.status_code == 202, r.text
+        assert any(gw.spool.iterdir()), "the upload is held in a spool file"
+        os.kill(gw.proc.pid, signal.SIGINT)
+        assert gw.proc.wait(timeout=30) == 0, gw.log_text()
+        assert not any(gw.spool.iterdir()), list(gw.spool.iterdir())
+    finally:
+        gw.stop()
+

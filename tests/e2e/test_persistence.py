@@ -44,7 +44,9 @@ class Server:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=str(REPO_ROOT), env=env,
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         # as a background job of a script is started: Ctrl-C must still stop it
+                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while READY_LINE not in self.log()[offset:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
