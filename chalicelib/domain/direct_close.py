@@ -22,6 +22,7 @@ from ..storage.ports import BlobStore, MetadataStore, UploadSession, missing_obj
 from .direct_rules import (MAX_PARTS, OPEN, PLAN_PARTS_MAX, b64_sha256, composite_sha256, data_key, invalid,
                            open_size, part_count, part_length)
 from .gc import collected_meanwhile
+from .sha256_state import Sha256State
 
 MIB = 1024 * 1024
 COPY_ONE_CALL = 256 * MIB     # above this, promote by parallel part copies (resumable)
@@ -36,10 +37,8 @@ class _Superseded(Exception):
     """A conditional save lost to a concurrent close of the same session."""
 
 
-def _hasher(state: bytes) -> Any:
-    from rehashes import PySha256  # native; only closes that hash import it
-
-    return PySha256.deserialize(state) if state else PySha256()
+def _hasher(state: bytes) -> Sha256State:
+    return Sha256State(state or None)
 
 
 class DirectClose:
@@ -219,9 +218,9 @@ class DirectClose:
                     break
         finally:
             pieces.close()
-        s.offset, s.verify_state = pos, bytes(h.serialize())
+        s.offset, s.verify_state = pos, h.state()
         if pos >= s.direct_size:
-            actual = f"sha256:{_hasher(s.verify_state).finalize()}"
+            actual = f"sha256:{h.hexdigest()}"
             if pos != s.direct_size:
                 self._discard(s, digest)
                 raise RegistryError("SIZE_INVALID", {"declared": s.direct_size, "received": pos})

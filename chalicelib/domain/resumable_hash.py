@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..oci.errors import RegistryError
+from .sha256_state import Sha256State
 
 
 class ResumableHash:
@@ -16,16 +17,16 @@ class ResumableHash:
     """
 
     def __init__(self, state: bytes | None = None) -> None:
-        from rehashes import PySha256, PySha512  # native; imported on first upload
+        from rehashes import PySha512  # native; imported on first upload
 
         self._h512: Optional[PySha512]
         if state:
             n = int.from_bytes(state[:4], "big")
-            self._h256 = PySha256.deserialize(state[4 : 4 + n])
+            self._h256 = Sha256State(state[4 : 4 + n])
             rest = state[4 + n :]
             self._h512 = PySha512.deserialize(rest) if rest else None
         else:
-            self._h256 = PySha256()
+            self._h256 = Sha256State()
             self._h512 = PySha512()
 
     def drop_sha512(self) -> None:
@@ -45,17 +46,17 @@ class ResumableHash:
 
     def state(self) -> bytes:
         """Serialised state to resume from later."""
-        a = bytes(self._h256.serialize())
+        a = self._h256.state()
         b = bytes(self._h512.serialize()) if self._h512 is not None else b""
         return len(a).to_bytes(4, "big") + a + b
 
     def digest(self, algorithm: str) -> str:
         """`algorithm:hex` of everything fed so far (does not consume state)."""
-        from rehashes import PySha256, PySha512
+        from rehashes import PySha512
 
         if algorithm == "sha256":
-            h = PySha256.deserialize(self._h256.serialize())
-        elif algorithm == "sha512" and self._h512 is not None:
+            return f"sha256:{self._h256.hexdigest()}"
+        if algorithm == "sha512" and self._h512 is not None:
             h = PySha512.deserialize(self._h512.serialize())
         elif algorithm == "sha512":
             raise ValueError("SHA-512 was not tracked for this upload (tracks() says so)")
