@@ -36,7 +36,7 @@ def free_port() -> int:
     """An unused TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from chalicelib.oci.errors import RegistryError
 from chalicelib.storage import keys
 from chalicelib.storage.memory import MemoryMetadataStore, MemoryState
 from chalicelib.storage.memory_blobs import MemoryBlobStore
+from support import sha256
 
 MIB = 1024 * 1024
 REPO = "team/app"
@@ -23,10 +24,6 @@ BIG = bytes(range(256)) * (6 * MIB // 256) + b"odd end"   # over one 5 MiB part
 
 def sha512(data: bytes) -> str:
     return "sha512:" + hashlib.sha512(data).hexdigest()
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class CountingBlobs(MemoryBlobStore):

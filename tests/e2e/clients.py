@@ -161,10 +161,10 @@ def have_binary(name: str) -> bool:
 
 
 def find_free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (the local server's helper)."""
+    from local.backends import free_port
+
+    return free_port()
 
 
 def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
