@@ -110,11 +110,13 @@ def provision(services: Any) -> None:
     s3 = services.s3_client()
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if s.bucket_name not in existing:
-        if s.region == "us-east-1":
-            s3.create_bucket(Bucket=s.bucket_name)
-        else:
-            s3.create_bucket(Bucket=s.bucket_name,
-                             CreateBucketConfiguration={"LocationConstraint": s.region})
+        where = {} if s.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": s.region}}
+        try:
+            s3.create_bucket(Bucket=s.bucket_name, **where)
+        except s3.exceptions.ClientError as e:  # created meanwhile by another process starting
+            if e.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
     s3.put_bucket_lifecycle_configuration(Bucket=s.bucket_name, LifecycleConfiguration={"Rules": [{
         "ID": "expire-upload-leftovers", "Status": "Enabled", "Filter": {"Prefix": "uploads/"},
         "Expiration": {"Days": 2}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}, {

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection, TableConnection
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, TableError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -233,7 +233,12 @@ def bind(table_name: str, region: str) -> None:
 def create_table(client: Any) -> None:
     """Create the table with its indexes and TTL (local server and tests)."""
     if not Item.exists():
-        Item.create_table(wait=True)
+        try:
+            Item.create_table(wait=True)
+        except TableError as exc:  # created meanwhile by another process starting on the same endpoint
+            if exc.cause_response_code != "ResourceInUseException":
+                raise
+            Item.create_table(wait=True)  # it exists now: this only waits until it is ACTIVE
     client.update_time_to_live(
         TableName=Item.Meta.table_name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
