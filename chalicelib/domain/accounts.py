@@ -192,7 +192,8 @@ class Accounts:
             raise _account_invalid("user", username)
         if self.store.get_account(username) is not None:
             return False
-        self.store.create_account(username, passwords.hash_secret(password), admin=True)
+        if not self.store.create_account(username, passwords.hash_secret(password), admin=True):
+            return False  # a process starting at the same moment made it (with its own password)
         self.store.create_namespace(username, username)
         return True
 

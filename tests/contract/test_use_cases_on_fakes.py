@@ -158,6 +158,20 @@ def test_accounts_first_admin_login_and_throttle(stores):
         accounts.login("root", "a-long-password", "10.0.0.3")
 
 
+def test_ensure_admin_lost_to_a_concurrent_start_says_so(stores):
+    """Two servers starting at once both find no admin; the one whose create loses says it
+    did not create it (its generated password is not the one that works)."""
+    store = stores[2]
+    Accounts(store).ensure_admin("root", "first-password")
+    real_get = store.get_account
+    store.get_account = lambda name: None  # type: ignore[method-assign]  # read before the other's write
+    try:
+        assert Accounts(store).ensure_admin("root", "second-password") is False
+    finally:
+        store.get_account = real_get  # type: ignore[method-assign]
+    assert Accounts(store).login("root", "first-password", "10.0.0.9").admin
+
+
 def test_upload_session_expires_without_waiting():
     """The fake's clock moves a day on: the session reads as absent, as DynamoDB's TTL filter makes it."""
     import time
