@@ -284,7 +284,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _finish(self, spool: Spool, path: str) -> None:
         digest = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("digest", [""])[0]
-        actual = "sha256:" + spool.hash.hexdigest()
+        actual = "sha256:" + spool.hash.hexdigest() if spool.hash is not None else digest
         if digest != actual:
             self.gw.pop(path)
             spool.drop()

@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import requests
 
@@ -41,7 +41,10 @@ class Spool:
         fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
         self.fd: Optional[int] = fd
         self.size = 0
-        self.hash = hashlib.sha256()
+        # The whole blob's SHA-256, for refusing a wrong digest before contacting the registry;
+        # dropped once bytes stream to S3 (the registry proves the digest of what it links, and
+        # one more pass over every byte on the receiving thread slowed streamed pushes).
+        self.hash: Optional[Any] = hashlib.sha256()
         self.lock = threading.Lock()
         self.used = time.monotonic()
         self.stream: Optional[PartStream] = None
@@ -87,6 +90,7 @@ class Spool:
             raise DirectUploadError(f"the registry planned {doc.get('method')} with partSize {doc.get('partSize')}")
         self.upload = up
         self.stream = PartStream(up, self.path, size, part, workers)
+        self.hash = None
 
     def _start_open(self) -> None:
         """The spool reached STREAM_MIN without a known length: plan an open upload and
@@ -122,7 +126,8 @@ class Spool:
             view = memoryview(data)
             while view:
                 view = view[os.write(self.fd, view):]
-            self.hash.update(data)
+            if self.hash is not None:
+                self.hash.update(data)
             self.size += len(data)
             if self.stream is not None:
                 try:

@@ -319,6 +319,28 @@ def test_gateway_refuses_bad_uploads_and_keeps_nothing(limited, gateway, uniq):
         assert c.request("GET", "/v2/").status_code == 200
 
 
+def test_a_streamed_blob_with_a_wrong_digest_is_refused_and_never_visible(limited, gateway, uniq):
+    """Over 64 MiB with its length announced, the body streams to S3 as it arrives; the
+    gateway then leaves the digest to the registry's proof: a wrong one is DIGEST_INVALID
+    and neither digest is ever a blob."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    data = random.Random(12).randbytes(70 * MiB)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    wrong = "sha256:" + hashlib.sha256(data + b"!").hexdigest()
+    with server_log_on_failure(limited):
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        r = c.request("PUT", location, params={"digest": wrong}, data=data)
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+        for d in (wrong, digest):
+            assert c.request("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+
+
 def test_ctrl_c_stops_the_gateway_and_removes_its_spool_files(limited, tmp, uniq):
     """Started the way a CI step's background job is (SIGINT ignored), the gateway still
     stops on Ctrl-C, and an upload it was holding leaves no spool file behind."""
