@@ -29,11 +29,6 @@ def _truthy(name: str) -> bool:
 STOP_BUDGET_S = 45.0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (kill, systemd, test harnesses) stops the backends as Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     """Start embedded storage (unless pointed elsewhere) and serve until killed."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -46,10 +41,11 @@ def main() -> int:
     from .embedded import default_data_dir, start_backend
 
     data_dir = str(default_data_dir())
-    signal.signal(signal.SIGTERM, _interrupt)
-    # Ctrl-C stops the registry even when started with SIGINT ignored (a background job of
-    # a script, `nohup`, CI runners): a server asks for the signal, as distribution does.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM (kill, systemd, test harnesses) stops everything as Ctrl-C does; Ctrl-C works even
+    # when started with SIGINT ignored (a background job of a script, `nohup`, CI runners):
+    # a server asks for the signal, as distribution does.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.default_int_handler)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: every thread's stack on stderr
     if not external and not _truthy("REGISTRY_USE_AWS"):
         if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":

@@ -37,10 +37,6 @@ class _Superseded(Exception):
     """A conditional save lost to a concurrent close of the same session."""
 
 
-def _hasher(state: bytes) -> Sha256State:
-    return Sha256State(state or None)
-
-
 class DirectClose:
     """The closing PUT of one direct session over a MetadataStore and a BlobStore."""
 
@@ -202,7 +198,7 @@ class DirectClose:
         """Hash the staged object from `s.offset` until done or out of time; the offset
         reached when time ran out, None when the digest is proven (state "copying")."""
         start = s.offset
-        h = _hasher(s.verify_state)
+        h = Sha256State(s.verify_state)  # b"": a fresh hash
         pos = start
         key = data_key(s)
         pieces = self._read_ahead(key, pos, s.direct_size)

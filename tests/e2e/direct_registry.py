@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from e2e.clients import REPO_ROOT, find_free_port
+from e2e.helpers import ignore_sigint
 
 ADMIN = ("admin", "e2e-direct-admin-password")
 
@@ -80,10 +81,6 @@ class LimitedRegistry:
         self._log_file.close()
 
 
-def _ignore_sigint() -> None:  # runs in the child before exec
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class Gateway:
     """`python -m client gateway --registry URL --port P --json` as a subprocess."""
 
@@ -99,7 +96,7 @@ class Gateway:
                                       "--spool-dir", str(self.spool)], cwd=str(REPO_ROOT), env=env,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_ignore_sigint if sigint_ignored else None)
+                                     preexec_fn=ignore_sigint if sigint_ignored else None)
         _wait_for(self.proc, self.log, "gateway listening")
 
     host = property(lambda self: f"127.0.0.1:{self.port}")

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from e2e.clients import INSTALL_HINT, have_binary
+
+
+def ignore_sigint() -> None:
+    """A Popen preexec_fn: the child starts with SIGINT ignored, as a background job of a
+    script, `nohup` or a CI step does; Ctrl-C must stop our servers all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def require_binaries(*names: str) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from e2e.clients import REPO_ROOT, Skopeo, build_oci_layout, find_free_port
 from e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, READY_LINE, _server_env
-from e2e.helpers import require_binaries
+from e2e.helpers import ignore_sigint, require_binaries
 from e2e.test_clients import assert_layout_round_trip
 from e2e.test_helm import Helm, make_chart, pushed_digest
 
@@ -45,8 +45,7 @@ class Server:
             self.proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=str(REPO_ROOT), env=env,
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True,
-                                         # as a background job of a script is started: Ctrl-C must still stop it
-                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                                         preexec_fn=ignore_sigint)  # Ctrl-C must stop it all the same
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while READY_LINE not in self.log()[offset:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
