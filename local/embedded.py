@@ -50,17 +50,16 @@ class EmbeddedAWS:
 
     def start(self) -> "EmbeddedAWS":
         """Start moto and export endpoint and dummy credentials to this process."""
-        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
-                                                   create_backend_app)
-        from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        from . import inprocess
+        from .keepalive import KeepAliveServer
         from .moto_tx import install
 
         install()  # transactions without whole-table copies (local/moto_tx.py)
         app = _Serialised(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server("127.0.0.1", self.port, app, threaded=True,
-                                   request_handler=MotoRequestHandler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = KeepAliveServer("127.0.0.1", self.port, app).start()
+        inprocess.route(self.url, app)   # this process's SDK calls skip the socket
         os.environ["AWS_ENDPOINT_URL_S3"] = self.url
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.url
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -70,6 +69,9 @@ class EmbeddedAWS:
 
     def stop(self) -> None:
         if self._server is not None:
+            from . import inprocess
+
+            inprocess.unroute(self.url)
             self._server.shutdown()
             self._server.server_close()
             self._server = None
