@@ -35,10 +35,9 @@ typecheck: setup
 test:
 	@bash scripts/setup.sh --clients
 	@bash scripts/setup-infra.sh
-	.venv/bin/python -m pytest tests $(APART:%=--ignore=%) $(XDIST) $(PYTEST_ARGS)
-	@# These rebind the process-wide table, clients or botocore (moto's mock_aws) on purpose:
-	@# their own processes (run side by side), so no other module's server sees those bindings.
-	bash scripts/test-apart.sh "$(PYTEST_ARGS)" $(APART)
+	@# APART rebind the process-wide table, clients or botocore (moto's mock_aws) on purpose:
+	@# their own processes, run beside the main run (scripts/test.sh says why).
+	bash scripts/test.sh "$(XDIST) $(PYTEST_ARGS)" "$(PYTEST_ARGS)" $(APART)
 
 test-unit: setup
 	@bash scripts/setup-infra.sh
