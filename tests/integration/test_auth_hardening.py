@@ -22,11 +22,11 @@ import pytest
 import requests
 
 from support import Client
-from test_auth import (ISSUER, SERVICE, bearer, challenge_of, claims_of, code_of, get_token,
-                       reset_login_throttle, show, uid, wait_for_fresh_login_window)
-# test_auth's fixtures, used here too (imported fixtures register with pytest): `admin`, and
+from auth_support import (ISSUER, SERVICE, bearer, challenge_of, claims_of, code_of, get_token,
+                          reset_login_throttle, show, uid, wait_for_fresh_login_window)
+# the token-auth tests' fixtures, used here too (imported fixtures register with pytest): `admin`, and
 # the autouse one that forgets failed logins after each test
-from test_auth import _forget_failed_logins, admin  # noqa: F401
+from auth_support import _forget_failed_logins, admin  # noqa: F401
 
 LONG_NAME = "a" * 3000
 
