@@ -28,8 +28,8 @@ BACKENDS = ("memory", "strict")
 # Modules whose tests exercise storage (blobs, uploads, manifests, tags, referrers, the
 # Helm index) also run on the strict backend, as if they carried the marker below.
 # (test_conformance overlaps test_conformance_main and stays on memory to keep `make test` short.)
-STORAGE_FACING = {"test_conformance_main", "test_helm_index", "test_referrers_paging",
-                  "test_referrers_fallback"}
+STORAGE_FACING = {"test_conformance_main", "test_conformance_main_manifests", "test_helm_index",
+                  "test_referrers_paging", "test_referrers_fallback"}
 
 
 def _enabled() -> tuple[str, ...]:
