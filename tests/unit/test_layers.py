@@ -152,6 +152,28 @@ def test_no_module_over_max_lines(result) -> None:
     assert big == [], f"modules over {MAX_LINES} lines: split them along their seams: {big}"
 
 
+# Directories of the repository that hold no code of ours (environments, tools, build output).
+NOT_OURS = {".venv", ".tools", ".git", ".mypy_cache", "node_modules", "__pycache__", "out", ".local-data"}
+
+
+def project_python_files(root: Path = ROOT) -> Iterator[Path]:
+    """Every Python file of the project: app, chalicelib, local, client, bench, infra, tests, scripts."""
+    for path in sorted(root.rglob("*.py")):
+        if not NOT_OURS.intersection(path.relative_to(root).parts[:-1]):
+            yield path
+
+
+def test_no_python_file_of_the_project_over_max_lines() -> None:
+    # The same limit outside chalicelib/: the local server, client, bench, infra and the tests
+    # themselves (a test module grows a support module and splits by topic, as test_auth*.py did).
+    files = list(project_python_files())
+    assert any(p.parts[-2:] == ("unit", "test_layers.py") for p in files)  # the walk sees the tests
+    assert any(p.parent.name == "local" for p in files)
+    big = sorted(str(p.relative_to(ROOT)) for p in files
+                 if len(p.read_text(encoding="utf-8").splitlines()) > MAX_LINES)
+    assert big == [], f"files over {MAX_LINES} lines: split them along their seams: {big}"
+
+
 # The checker itself, on tiny synthetic trees, so a broken walker cannot pass vacuously.
 
 def _tree(tmp_path: Path, files: Dict[str, str]) -> Dict[str, Path]:
