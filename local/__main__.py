@@ -6,7 +6,8 @@ REGISTRY_EMBEDDED=memory (moto in this process, nothing kept; default: strict,
 see local/backends.py), REGISTRY_LAMBDA_LIMITS=1 (enforce Lambda's 6 MB payload
 and API Gateway's 29 s), AWS_ENDPOINT_URL_S3 / _DYNAMODB (use those services
 instead of the embedded ones), REGISTRY_USE_AWS=1 (real AWS), REGISTRY_TLS=1
-(serve HTTPS with a local CA kept in <data dir>/tls/ or REGISTRY_TLS_DIR).
+(serve HTTPS with a local CA kept in <data dir>/tls/ or REGISTRY_TLS_DIR),
+REGISTRY_LOCAL_READ_CACHE=0 (no in-process cache of the embedded DynamoDB's reads).
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
 
     services = inject.services()
     provision(services)
+    if embedded and os.environ.get("REGISTRY_LOCAL_READ_CACHE", "1").strip().lower() not in ("0", "false", "no", "off"):
+        # this process is the embedded DynamoDB's only writer (local/read_cache.py says why that matters)
+        from .read_cache import ReadCache
+
+        ReadCache().install(services.dynamodb_client())
     from infra.roster_backfill import backfill_roster_once
 
     backfill_roster_once()  # grants and robots kept from before the namespace roster existed
@@ -83,13 +89,6 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
         user, password, created = ensure_admin(services)
         shown = password if not os.environ.get("REGISTRY_ADMIN_PASSWORD") else "(from REGISTRY_ADMIN_PASSWORD)"
         admin_line = f"administrator: {user} / {shown}" if created else f"administrator: {user}"
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class Handler(WSGIRequestHandler):
-        def log_request(self, code="-", size="-"):  # one short line per request
-            if _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None:
-                super().log_request(code, size)
-
     wsgi_app, ssl_context, tls_files = LambdaGateway(chalice_app.app, lambda_limits,
                                                          services=services), None, None
     if _truthy("REGISTRY_TLS"):
@@ -98,8 +97,10 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
         tls_files = ensure_certificates(os.environ.get("REGISTRY_TLS_DIR")
                                         or os.path.join(data_dir, "tls"), host)
         ssl_context = server_context(tls_files)
-    server = make_server(host, port, wsgi_app, threaded=True, request_handler=Handler,
-                         ssl_context=ssl_context)
+    from .keepalive import KeepAliveServer
+
+    access_log = _truthy("REGISTRY_ACCESS_LOG") or os.environ.get("REGISTRY_ACCESS_LOG") is None
+    server = KeepAliveServer(host, port, wsgi_app, ssl_context=ssl_context, access_log=access_log)
     where = embedded.describe() if embedded else "the S3 and DynamoDB endpoints configured"
     scheme = "https" if tls_files else "http"
     print(f"registry listening on {scheme}://{host}:{server.port} using {where}", flush=True)

@@ -76,7 +76,7 @@ class EmbeddedAWS:
         install()  # transactions without whole-table copies (local/moto_tx.py)
         _list_moto_modules_once()
         app = _Serialised(DomainDispatcherApplication(create_backend_app))
-        self._server = KeepAliveServer("127.0.0.1", self.port, app).start()
+        self._server = KeepAliveServer("127.0.0.1", self.port, app, whole_body=True).start()
         inprocess.route(self.url, app)   # this process's SDK calls skip the socket
         os.environ["AWS_ENDPOINT_URL_S3"] = self.url
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.url

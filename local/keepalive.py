@@ -1,64 +1,124 @@
-"""A small threaded HTTP/1.1 WSGI server that keeps connections open, for apps that
-answer from memory (the in-memory AWS of `REGISTRY_EMBEDDED=memory`).
+"""A small threaded HTTP/1.1 WSGI server that keeps connections open: the registry's
+local server (`python -m local`) and the in-memory AWS of `REGISTRY_EMBEDDED=memory`.
 
 werkzeug's development server closes every connection after one response, so each
-AWS SDK call paid a TCP connect, a new server thread and a teardown: about 4.4 ms of
-CPU per DynamoDB GetItem against moto on this machine, most of the test suite's time.
-Here a connection serves request after request on one thread (the AWS SDK pools them).
-Request bodies are read whole (Content-Length or chunked) and responses are sent with a
-Content-Length, which is all an in-memory backend needs; it is not a general server.
+request paid a TCP connect, a new server thread and a teardown: about 4.4 ms of CPU per
+DynamoDB GetItem against moto, and a third of a manifest HEAD's CPU in the local server.
+Here a connection serves request after request on one thread (clients and the AWS SDK
+pool them). The request body streams to the app (bounded by Content-Length, or de-chunked
+to its end, as werkzeug's server presents it); what the app leaves unread is drained after
+the answer (up to DRAIN_BYTES; past that the connection is closed), so a client still
+sending reads the answer, and the next request line can be read. `whole_body=True` hands
+the app the body read whole, with its length set (what moto expects). TLS handshakes
+happen on the connection's thread, so a client that connects and stalls holds only its own.
 """
 from __future__ import annotations
 
 import io
 import socket
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
+from urllib.parse import unquote
+
+from werkzeug.serving import DechunkedInput
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+DRAIN_BYTES = 1 << 30            # more unread body than this: close instead of reading it
+DRAIN_STALL_SECONDS = 5.0
+IDLE_SECONDS = 120.0             # an idle (or stalled) connection is closed after this
+_DROPPED = (ConnectionError, socket.timeout, ssl.SSLError, OSError)
+
+
+class _LengthBody(io.RawIOBase):
+    """The body of a request with a Content-Length: reads stop at its end."""
+
+    def __init__(self, rfile: Any, length: int) -> None:
+        self._rfile = rfile
+        self.left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self.left <= 0 or not len(buf):
+            return 0
+        data = self._rfile.read(min(len(buf), self.left))
+        if not data:
+            raise ConnectionError("the client closed the connection before the end of the body")
+        buf[:len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def finished(self) -> bool:
+        return self.left <= 0
+
+
+class _ChunkedBody(DechunkedInput):
+    def finished(self) -> bool:
+        return bool(self._done)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server_version = "oci-registry-local"
     server: "KeepAliveServer"
+    timeout = IDLE_SECONDS
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle(self) -> None:
+        try:
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
+            super().handle()
+        except _DROPPED:
+            pass   # the client went away (or never finished the TLS handshake)
+
+    def version_string(self) -> str:
+        return self.server_version
+
     def log_message(self, format: str, *args: Any) -> None:   # noqa: A002 - the base's name
-        pass  # one line per SDK call would drown the server's own log
+        if self.server.access_log:
+            super().log_message(format, *args)
 
-    def _body(self) -> bytes:
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        if self.server.access_log:
+            super().log_request(code, size)
+
+    def _body(self) -> Any:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass   # trailers
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+            return _ChunkedBody(self.rfile)
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit():
+            return None
+        return _LengthBody(self.rfile, int(raw))
 
-    def _environ(self, body: bytes) -> dict:
+    def _environ(self, body: Any) -> dict:
         path, _, query = self.path.partition("?")
-        from urllib.parse import unquote
-
+        tls = isinstance(self.connection, ssl.SSLSocket)
         env = {
             "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
             "RAW_URI": self.path, "REQUEST_URI": self.path,
             "QUERY_STRING": query, "SERVER_NAME": self.server.server_address[0],
             "SERVER_PORT": str(self.server.server_address[1]), "SERVER_PROTOCOL": self.request_version,
             "REMOTE_ADDR": self.client_address[0], "REMOTE_PORT": str(self.client_address[1]),
-            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "wsgi.input": body, "wsgi.errors": sys.stderr,
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if tls else "http", "wsgi.multithread": True,
+            "wsgi.multiprocess": False, "wsgi.run_once": False, "local.socket": self.connection,
         }
+        if isinstance(body, _ChunkedBody):
+            env["wsgi.input_terminated"] = True   # no length: the stream ends itself
+        else:
+            env["CONTENT_LENGTH"] = str(body.left)
+        if self.server.whole_body:
+            data = body.read()
+            env.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
+            env.pop("wsgi.input_terminated", None)
         content_type = self.headers.get("Content-Type")
         if content_type is not None:
             env["CONTENT_TYPE"] = content_type
@@ -67,70 +127,132 @@ class _Handler(BaseHTTPRequestHandler):
                 continue  # WSGI cannot tell X_Foo from X-Foo: one could spoof the other
             key = name.upper().replace("-", "_")
             if key in ("CONTENT_TYPE", "CONTENT_LENGTH", "TRANSFER_ENCODING"):
-                continue   # the body is read whole: its length is known, any chunking undone
+                continue   # the body's length and chunking are the server's business
             key = "HTTP_" + key
             env[key] = f"{env[key]},{value}" if key in env else value
         return env
 
     def _run(self) -> None:
         body = self._body()
+        if body is None:
+            self.close_connection = True
+            self.send_error(400, "Content-Length is not a number")
+            return
         started: list = []
 
         def start_response(status: str, headers: list, exc_info: Optional[Any] = None) -> Callable:
             started[:] = [status, headers]
             return lambda data: None  # the write() callable: unused by the apps served here
 
-        result = self.server.app(self._environ(body), start_response)
         try:
-            payload = b"".join(result)
+            result = self.server.app(self._environ(body), start_response)
+        except Exception:  # noqa: BLE001 - the app failed before answering: a 500, then close
+            self.server.handle_error(self.connection, self.client_address)
+            self.close_connection = True
+            self.send_error(500)
+            return
+        try:
+            self._send(started, result)
+        except Exception:
+            self.close_connection = True   # headers may be out already: only closing tells the client
+            raise
         finally:
             close = getattr(result, "close", None)
             if close:
                 close()
+        if not body.finished() and not self._drain(body, self.server.drain_bytes):
+            self.close_connection = True
+
+    def _send(self, started: list, result: Any) -> None:
+        chunks = iter(result)
+        first = next(chunks, b"")    # the app calls start_response by its first chunk
         status, headers = started
-        code, _, reason = status.partition(" ")
-        self.send_response_only(int(code), reason)
+        code = int(status.partition(" ")[0])
+        self.send_response(code, status.partition(" ")[2])
         length = None
         for name, value in headers:
-            if name.lower() == "content-length":
+            low = name.lower()
+            if low == "content-length":
                 length = value
-            if name.lower() not in _HOP:
+            elif low == "connection" and value.strip().lower() == "close":
+                self.close_connection = True
+            if low not in _HOP:
                 self.send_header(name, value)
-        no_body = self.command == "HEAD" or int(code) in (204, 304) or 100 <= int(code) < 200
+        no_body = self.command == "HEAD" or code in (204, 304) or 100 <= code < 200
         if no_body:
             if length is not None:
                 self.send_header("Content-Length", length)   # HEAD: the size of what GET returns
-            payload = b""
-        else:
-            self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        if length is None:   # unknown length: gather it (the apps here answer from memory)
+            first = first + b"".join(chunks)
+            length = str(len(first))
+        self.send_header("Content-Length", length)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+        if first:
+            self.wfile.write(first)
+        for chunk in chunks:
+            if chunk:
+                self.wfile.write(chunk)
+
+    def _drain(self, body: Any, limit: int) -> bool:
+        """Read and drop what is left of the body, so a client still sending it gets to read
+        the answer (a refusal's above all: a client whose upload is cut short reports a broken
+        pipe, not the 413 and its reason) and the next request line can be read. False when
+        there is more than `limit`, the client stalls for DRAIN_STALL_SECONDS, or the body is
+        broken: the connection must close then."""
+        self.connection.settimeout(DRAIN_STALL_SECONDS)
+        try:
+            while limit > 0:
+                chunk = body.read(min(limit, 1 << 20))
+                if not chunk:
+                    break
+                limit -= len(chunk)
+        except (OSError, ValueError):
+            return False
+        self.connection.settimeout(self.timeout)
+        return bool(body.finished())
 
     def handle_one_request(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if not self.parse_request():
-                return
-            self._run()
-            self.wfile.flush()
-        except (ConnectionError, socket.timeout):
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
             self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if not self.parse_request():
+            return
+        self._run()
+        self.wfile.flush()
 
 
 class KeepAliveServer(ThreadingHTTPServer):
-    """serve_forever() in a thread; shutdown() then server_close() to stop."""
+    """serve_forever() (in a thread: start()); shutdown() then server_close() to stop."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, app: Callable) -> None:
+    def __init__(self, host: str, port: int, app: Callable, whole_body: bool = False,
+                 ssl_context: Optional[ssl.SSLContext] = None, access_log: bool = False,
+                 drain_bytes: int = DRAIN_BYTES) -> None:
         self.app = app
+        self.drain_bytes = drain_bytes
+        self.whole_body = whole_body
+        self.access_log = access_log
+        if ":" in host:
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), _Handler)
+        if ssl_context is not None:
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
 
     @property
     def port(self) -> int:

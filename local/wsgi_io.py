@@ -106,7 +106,7 @@ def drain(environ: dict) -> None:
         raw = environ.get("CONTENT_LENGTH") or ""
         if raw.isdigit() and int(raw) > DRAIN_BYTES:
             return  # not worth it; the connection is closed after the answer
-        sock = environ.get("werkzeug.socket")
+        sock = environ.get("local.socket") or environ.get("werkzeug.socket")
         if sock is not None:
             sock.settimeout(5)
         stream = environ.get("registry.body") or get_input_stream(environ, safe_fallback=True)

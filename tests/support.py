@@ -73,13 +73,12 @@ def table_binding() -> Iterator[None]:
 def serve(services: Any, lambda_limits: bool = False) -> tuple[Any, threading.Thread, str]:
     """The Chalice app behind a LambdaGateway on a free loopback port, its requests served
     with the container `services`: (server, thread, url)."""
-    from werkzeug.serving import make_server
-
     import app as chalice_app
+    from local.keepalive import KeepAliveServer
     from local.server import LambdaGateway
 
     gateway = LambdaGateway(chalice_app.app, lambda_limits, services=services)
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    server = KeepAliveServer("127.0.0.1", 0, gateway)   # the HTTP server of `python -m local`
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread, f"http://127.0.0.1:{server.port}"

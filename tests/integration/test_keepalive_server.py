@@ -1,0 +1,172 @@
+"""The local server's HTTP/1.1 layer (local/keepalive.py) over real sockets: connections
+kept open across requests, bodies streamed and the unread rest drained, chunked bodies,
+refusals that close, TLS handshakes on the connection's own thread."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from local.keepalive import KeepAliveServer
+
+DRAIN_BYTES = 8 * 1024 * 1024   # the servers here drain this much at most
+
+
+def _app(environ: dict, start_response: Callable) -> Any:
+    """Echo: the SHA-256 of as much of the body as `?read=N` asks for (all by default)."""
+    query = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
+    stream = environ["wsgi.input"]
+    if "boom" in query:
+        raise RuntimeError("the app failed")
+    want = int(query.get("read", -1))
+    data = stream.read() if want < 0 else stream.read(want)
+    body = f"{environ['REQUEST_METHOD']} {len(data)} {hashlib.sha256(data).hexdigest()} " \
+           f"{environ['REMOTE_PORT']}".encode()
+    headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+    if "close" in query:
+        headers.append(("Connection", "close"))
+    start_response("200 OK", headers)
+    return [body]
+
+
+@pytest.fixture()
+def server() -> Iterator[KeepAliveServer]:
+    srv = KeepAliveServer("127.0.0.1", 0, _app, drain_bytes=DRAIN_BYTES).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _answer(conn: http.client.HTTPConnection, method: str, url: str, body: Any = None,
+            headers: Any = None) -> list[str]:
+    conn.request(method, url, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    assert resp.status == 200, text
+    return text.split()
+
+
+def test_one_connection_serves_many_requests(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    ports = {_answer(conn, "GET", "/x")[3] for _ in range(5)}
+    assert len(ports) == 1   # the same client port: one TCP connection for all five
+
+
+def test_bodies_stream_to_the_app_and_what_it_leaves_unread_is_drained(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    body = bytes(range(256)) * 4096   # 1 MiB
+    method, size, digest, port = _answer(conn, "PUT", "/x", body)
+    assert (method, int(size), digest) == ("PUT", len(body), hashlib.sha256(body).hexdigest())
+    # the app reads 10 bytes of 1 MiB; the rest is dropped and the next request is read right
+    assert _answer(conn, "PATCH", "/x?read=10", body)[1] == "10"
+    assert _answer(conn, "GET", "/x")[1:] == ["0", hashlib.sha256(b"").hexdigest(), port]
+
+
+def test_chunked_bodies_arrive_whole(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    parts = [b"a" * 1000, b"b" * 70000, b"c"]
+    conn.request("PUT", "/x", body=iter(parts), encode_chunked=True)
+    resp = conn.getresponse()
+    _, size, digest, _ = resp.read().decode().split()
+    assert int(size) == 71001 and digest == hashlib.sha256(b"".join(parts)).hexdigest()
+    assert _answer(conn, "GET", "/x")[1] == "0"   # and the connection is still usable
+
+
+def test_a_body_too_large_to_drain_closes_the_connection(server: KeepAliveServer):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    size = DRAIN_BYTES * 4
+    sock.sendall(f"PUT /x?read=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+
+    def send() -> None:   # more than the server will drain; it stops reading part way
+        try:
+            sock.sendall(b"z" * (DRAIN_BYTES + 1024 * 1024))
+        except OSError:
+            pass
+    sender = threading.Thread(target=send)
+    sender.start()
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += sock.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200")
+    sock.settimeout(10)
+    try:   # then the server closes (the rest of the body is never read)
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    sender.join(30)
+    sock.close()
+
+
+@pytest.mark.parametrize("request_text, status", [
+    (b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", b"400"),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
+    (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", b"431"),
+])
+def test_malformed_requests_are_refused_and_closed(server: KeepAliveServer, request_text: bytes,
+                                                   status: bytes):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_text)
+        got = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break   # closed by the server
+            got += chunk
+    assert got.split(b" ")[1] == status
+
+
+def test_an_app_failure_is_a_500_and_the_server_goes_on(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/x?boom=1")
+    assert conn.getresponse().status == 500
+    conn2 = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    assert _answer(conn2, "GET", "/x")[0] == "GET"
+
+
+def test_connection_close_from_the_app_and_expect_continue(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/x?close=1")
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.getheader("Connection") == "close" and resp.will_close
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"abc")
+        got = b""
+        while b"PUT 3 " not in got:
+            got += sock.recv(65536)
+
+
+def test_head_keeps_the_length_and_sends_no_body(server: KeepAliveServer):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("HEAD", "/x")
+    resp = conn.getresponse()
+    assert resp.status == 200 and int(resp.getheader("Content-Length")) > 0 and resp.read() == b""
+    assert _answer(conn, "GET", "/x")[0] == "GET"
+
+
+def test_a_stalled_tls_client_holds_up_no_one(tmp_path: Path):
+    from local.tls import ensure_certificates, server_context
+
+    files = ensure_certificates(str(tmp_path / "tls"), "127.0.0.1")
+    srv = KeepAliveServer("127.0.0.1", 0, _app, ssl_context=server_context(files)).start()
+    try:
+        stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=10)   # never says hello
+        time.sleep(0.2)
+        ctx = ssl.create_default_context(cafile=str(files.ca_cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=10)
+        assert _answer(conn, "GET", "/x")[0] == "GET"
+        assert _answer(conn, "GET", "/x")[0] == "GET"
+        stalled.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
