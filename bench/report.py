@@ -93,7 +93,8 @@ def _findings(results: dict) -> list[str]:
             out.append(f"**Throughput.** Manifest HEAD: {a['rps']:.0f} req/s (p99 {a.get('p99_ms', 0):.0f} ms) on the "
                        f"local server against {b['rps']:.0f} req/s (p99 {b.get('p99_ms', 0):.0f} ms) on distribution; "
                        f"the local server spends {a.get('server_cpu_ms_per_request') or 0:.1f} ms of CPU per request "
-                       "(gateway shim and handler; DynamoDB Local answers the read in its own process).")
+                       "(HTTP server, gateway shim and handler; the tag's GetItem comes from the local "
+                       "server's read cache, docs/architecture.md#local-server).")
     sc = _sec(results, "scale")
     if sc:
         tags = sc["results"].get("tags", {}).get("first page", [])
