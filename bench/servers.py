@@ -64,7 +64,7 @@ class InProcessRegistry:
         from chalicelib.http import inject
         from local.embedded import provision
         from local.server import LambdaGateway
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        from local.keepalive import KeepAliveServer
 
         from local.keys import ensure_key_files
 
@@ -101,11 +101,7 @@ class InProcessRegistry:
                                      "status": status[0] if status else 0, "cpu": cpu, "wall": wall})
             return body
 
-        class Quiet(WSGIRequestHandler):
-            def log(self, *a: Any, **k: Any) -> None:  # skopeo's TLS probe logs a 400 otherwise
-                pass
-
-        self._server = make_server("127.0.0.1", 0, recording, threaded=True, request_handler=Quiet)
+        self._server = KeepAliveServer("127.0.0.1", 0, recording)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.port}"
         self.boto.attach([services.s3_client(), services.dynamodb_client()])

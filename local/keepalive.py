@@ -91,11 +91,22 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_request(code, size)
 
     def _body(self) -> Any:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The request body's reader; a str (the reason) for framing that cannot be trusted,
+        answered with 400 and a closed connection, as a proxy in front may frame it otherwise."""
+        codings = [c.strip().lower() for v in self.headers.get_all("Transfer-Encoding", [])
+                   for c in v.split(",") if c.strip()]
+        lengths = {v.strip() for v in self.headers.get_all("Content-Length", [])}
+        if codings:
+            if codings != ["chunked"]:
+                return f"unsupported Transfer-Encoding {', '.join(codings)!r} (only chunked)"
+            if lengths:
+                return "both Content-Length and Transfer-Encoding"
             return _ChunkedBody(self.rfile)
-        raw = (self.headers.get("Content-Length") or "0").strip()
-        if not raw.isdigit():
-            return None
+        if len(lengths) > 1:
+            return "conflicting Content-Length values"
+        raw = lengths.pop() if lengths else "0"
+        if not raw.isdigit() or not raw.isascii():
+            return "Content-Length is not a number"
         return _LengthBody(self.rfile, int(raw))
 
     def _environ(self, body: Any) -> dict:
@@ -134,9 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self) -> None:
         body = self._body()
-        if body is None:
+        if isinstance(body, str):
             self.close_connection = True
-            self.send_error(400, "Content-Length is not a number")
+            self.send_error(400, body)
             return
         started: list = []
 

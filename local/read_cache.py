@@ -7,9 +7,12 @@ botocore client this cache hooks. So a GetItem answer stays true until this proc
 writes again. Each write, whatever its outcome, drops the whole cache when it starts
 and again when it ends, and a read's answer is kept only when no write started, ran or
 ended while the read was on the wire (a generation count), so a reader never keeps a
-value a concurrent write may have replaced. TTL needs nothing: the adapters filter
-expired items themselves (DynamoDB deletes them lazily), and an item read from the cache
-is filtered against the current time as one read from the table would be.
+value a concurrent write may have replaced. A PutItem that succeeded while no other
+write overlapped it leaves its item in the cache: it is what the table now holds (the
+next GetItem of an upload session, just saved, is then no round trip). TTL needs
+nothing: the adapters filter expired items themselves (DynamoDB deletes them lazily), and
+an item read from the cache is filtered against the current time as one read from the
+table would be.
 
 A deployed registry has many Lambda instances writing one table, so the deployed code
 path has no such cache: it is installed by local/__main__.py alone, and
@@ -19,7 +22,9 @@ another process) was most of its CPU (docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import threading
 from collections import OrderedDict
 from typing import Any, Optional
@@ -29,15 +34,19 @@ _READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItem
                     "DescribeTimeToLive", "ListTables", "DescribeContinuousBackups", "DescribeEndpoints",
                     "ListTagsOfResource"})
 _CTX = "local_read_cache"
+# GetItem parameters that shape the answer (ConsistentRead does not: this process is the
+# only writer, so every read sees the latest write).
+_SHAPE = ("ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
 
 
 class ReadCache:
-    """GetItem answers by request body, bounded (least recently used dropped first)."""
+    """GetItem answers by table, key and projection, bounded (least recently used first out)."""
 
     def __init__(self, max_items: int = 20_000) -> None:
         self.max_items = max_items
         self._lock = threading.Lock()
-        self._items: OrderedDict[bytes, tuple[Any, dict]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
+        self._key_names: dict[str, frozenset] = {}   # table -> its key attributes, seen in GetItems
         self._generation = 0
         self._writing = 0
         self.hits = 0
@@ -60,17 +69,19 @@ class ReadCache:
                 self._writing += 1
                 self._generation += 1
                 self._items.clear()
-            context[_CTX] = "write"
+                context[_CTX] = ("write", name, self._generation, params if name == "PutItem" else None)
             return None
         if name != "GetItem":
             return None
-        key = _body(params)
+        request = _body(params)
+        key = _get_key(request)
         with self._lock:
+            self._key_names.setdefault(request.get("TableName", ""), frozenset(request.get("Key") or ()))
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
-                context[_CTX] = "hit"
+                context[_CTX] = ("hit",)
                 http, parsed = hit
                 return http, copy.deepcopy(parsed)
             self.misses += 1
@@ -78,31 +89,66 @@ class ReadCache:
         return None
 
     def _after(self, http_response: Any, parsed: dict, context: dict, **_: Any) -> None:
-        mark = context.get(_CTX)
-        if mark == "write":
-            self._write_ended()
-        elif isinstance(mark, tuple):
-            _, key, generation, writing = mark
-            if getattr(http_response, "status_code", 500) != 200 or writing:
-                return
+        mark = context.get(_CTX) or ("",)
+        ok = getattr(http_response, "status_code", 500) == 200
+        if mark[0] == "write":
+            self._write_ended(mark, http_response if ok else None)
+        elif mark[0] == "read" and ok and not mark[3]:
             with self._lock:
-                if self._generation != generation or self._writing:
+                if self._generation != mark[2] or self._writing:
                     return   # a write overlapped the read: its answer may be stale
-                self._items[key] = (http_response, copy.deepcopy(parsed))
-                if len(self._items) > self.max_items:
-                    self._items.popitem(last=False)
+                self._store(mark[1], http_response, copy.deepcopy(parsed))
 
     def _error(self, context: dict, **_: Any) -> None:
-        if context.get(_CTX) == "write":  # the write may or may not have happened
-            self._write_ended()
+        mark = context.get(_CTX) or ("",)
+        if mark[0] == "write":  # the write may or may not have happened
+            self._write_ended(mark, None)
 
-    def _write_ended(self) -> None:
+    def _write_ended(self, mark: tuple, http_response: Any) -> None:
+        _, name, started_at, params = mark
+        request = _body(params) if params is not None and http_response is not None else {}
         with self._lock:
+            alone = self._generation == started_at and self._writing == 1  # no write overlapped it
             self._writing -= 1
             self._generation += 1
             self._items.clear()
+            if name == "PutItem" and http_response is not None and alone:
+                table = request.get("TableName", "")
+                item = request.get("Item") or {}
+                names = self._key_names.get(table)
+                if names and names <= item.keys():
+                    key = _get_key({"TableName": table, "Key": {n: item[n] for n in names}})
+                    self._store(key, http_response, {"Item": {k: _parsed(v) for k, v in item.items()}})
+
+    def _store(self, key: str, http_response: Any, parsed: dict) -> None:
+        self._items[key] = (http_response, parsed)
+        if len(self._items) > self.max_items:
+            self._items.popitem(last=False)
 
 
-def _body(params: dict) -> bytes:
+def _body(params: dict) -> dict:
     body = params.get("body", b"")
-    return body.encode() if isinstance(body, str) else bytes(body)
+    try:
+        return json.loads(body) if body else {}
+    except ValueError:
+        return {}
+
+
+def _parsed(value: dict) -> dict:
+    """An attribute value of a request body as botocore's parser hands it back: binary
+    values as bytes (base64 text on the wire), maps and lists likewise inside."""
+    kind, inner = next(iter(value.items()))
+    if kind == "B":
+        return {"B": base64.b64decode(inner)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(v) for v in inner]}
+    if kind == "M":
+        return {"M": {k: _parsed(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_parsed(v) for v in inner]}
+    return {kind: copy.deepcopy(inner)}
+
+
+def _get_key(request: dict) -> str:
+    shape = {k: request[k] for k in _SHAPE if k in request}
+    return json.dumps([request.get("TableName"), request.get("Key"), shape], sort_keys=True)

@@ -215,7 +215,7 @@ def test_verification_spans_calls_and_manifests_wait_for_it(client, repo, monkey
 def lambda_front(registry):
     """A second front door on the same registry with Lambda's limits
     (REGISTRY_LAMBDA_LIMITS=1: 6 MB events, 29 s), recording what it received."""
-    from werkzeug.serving import make_server
+    from local.keepalive import KeepAliveServer
 
     import app as chalice_app
     from local.server import LambdaGateway
@@ -236,7 +236,7 @@ def lambda_front(registry):
             return out
 
     gateway = Recording()
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    server = KeepAliveServer("127.0.0.1", 0, gateway)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     with settings(lambda_limits=True):

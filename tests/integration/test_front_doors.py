@@ -29,12 +29,12 @@ DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 def fronts(registry):
     """name -> base URL of a gateway emulating that front door."""
     import app as chalice_app
+    from local.keepalive import KeepAliveServer
     from local.server import LambdaGateway
-    from werkzeug.serving import make_server
 
     servers = {}
     for name in FRONTS:
-        server = make_server("127.0.0.1", 0, LambdaGateway(chalice_app.app, front=name), threaded=True)
+        server = KeepAliveServer("127.0.0.1", 0, LambdaGateway(chalice_app.app, front=name))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers[name] = server
     yield {name: f"http://127.0.0.1:{s.port}" for name, s in servers.items()}

@@ -125,12 +125,12 @@ def tiny_app():
 @contextmanager
 def serve(front: str, limits: bool = True, timeout: float = 0) -> Iterator[str]:
     from local.server import LambdaGateway
-    from werkzeug.serving import make_server
+    from local.keepalive import KeepAliveServer
 
     gateway = LambdaGateway(tiny_app(), lambda_limits=limits, front=front)
     if timeout:
         gateway.front = dataclasses.replace(gateway.front, timeout=timeout)
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
+    server = KeepAliveServer("127.0.0.1", 0, gateway)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.port}"
