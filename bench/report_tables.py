@@ -246,6 +246,8 @@ def env_table(results: dict) -> str:
         if other[worst] > 0.15:
             note += " ⚠ timings are noisy where that share is high; counts are not affected"
         rows.append(["other load", note])
+    for note in results.get("notes") or []:   # sections re-run alone and spliced in, and why
+        rows.append(["note", note])
     return _table(["", ""], rows)
 
 
