@@ -56,6 +56,30 @@ class _LengthBody(io.RawIOBase):
         return self.left <= 0
 
 
+class _ContinueFirst:
+    """The connection's reader for a request that sent `Expect: 100-continue`: the interim
+    100 goes out when the app first reads the body, so a request refused unread (a 413 from
+    its Content-Length) never makes the client send its body."""
+
+    def __init__(self, rfile: Any, wfile: Any) -> None:
+        self._rfile, self._wfile = rfile, wfile
+        self.sent = False
+
+    def _go(self) -> None:
+        if not self.sent:
+            self.sent = True
+            self._wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._wfile.flush()
+
+    def read(self, n: int = -1) -> bytes:
+        self._go()
+        return bytes(self._rfile.read(n))
+
+    def readline(self, limit: int = -1) -> bytes:
+        self._go()
+        return bytes(self._rfile.readline(limit))
+
+
 class _ChunkedBody(DechunkedInput):
     def finished(self) -> bool:
         return bool(self._done)
@@ -90,6 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.access_log:
             super().log_request(code, size)
 
+    def handle_expect_100(self) -> bool:
+        self._continue = _ContinueFirst(self.rfile, self.wfile)   # sent on the body's first read
+        return True
+
     def _body(self) -> Any:
         """The request body's reader; a str (the reason) for framing that cannot be trusted,
         answered with 400 and a closed connection, as a proxy in front may frame it otherwise."""
@@ -101,13 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return f"unsupported Transfer-Encoding {', '.join(codings)!r} (only chunked)"
             if lengths:
                 return "both Content-Length and Transfer-Encoding"
-            return _ChunkedBody(self.rfile)
+            return _ChunkedBody(self._continue or self.rfile)
         if len(lengths) > 1:
             return "conflicting Content-Length values"
         raw = lengths.pop() if lengths else "0"
         if not raw.isdigit() or not raw.isascii():
             return "Content-Length is not a number"
-        return _LengthBody(self.rfile, int(raw))
+        return _LengthBody(self._continue or self.rfile, int(raw))
 
     def _environ(self, body: Any) -> dict:
         path, _, query = self.path.partition("?")
@@ -121,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             "wsgi.input": body, "wsgi.errors": sys.stderr,
             "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if tls else "http", "wsgi.multithread": True,
             "wsgi.multiprocess": False, "wsgi.run_once": False, "local.socket": self.connection,
+            "local.continue": self._continue,
         }
         if isinstance(body, _ChunkedBody):
             env["wsgi.input_terminated"] = True   # no length: the stream ends itself
@@ -171,13 +200,19 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(result, "close", None)
             if close:
                 close()
-        if not body.finished() and not self._drain(body, self.server.drain_bytes):
+        if self._continue is not None and not self._continue.sent:
+            # answered without asking for the body: whether the client sends it anyway is
+            # unknown, so the connection cannot carry another request
+            self.close_connection = True
+        elif not body.finished() and not self._drain(body, self.server.drain_bytes):
             self.close_connection = True
 
     def _send(self, started: list, result: Any) -> None:
         chunks = iter(result)
         first = next(chunks, b"")    # the app calls start_response by its first chunk
         status, headers = started
+        if self._continue is not None and not self._continue.sent:
+            self.close_connection = True   # see _run: the body's fate is unknown
         code = int(status.partition(" ")[0])
         self.send_response(code, status.partition(" ")[2])
         length = None
@@ -229,6 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
         return bool(body.finished())
 
     def handle_one_request(self) -> None:
+        self._continue: Optional[_ContinueFirst] = None
         self.raw_requestline = self.rfile.readline(65537)
         if len(self.raw_requestline) > 65536:
             self.requestline = self.request_version = self.command = ""

@@ -102,6 +102,9 @@ class ThenDrain(list):
 def drain(environ: dict) -> None:
     """Read and drop what is left of a refused body (bounded in size and time),
     so that a client still sending gets to read the refusal."""
+    cont = environ.get("local.continue")
+    if cont is not None and not cont.sent:
+        return  # the client waits for a 100 Continue before sending: it has sent nothing
     try:
         raw = environ.get("CONTENT_LENGTH") or ""
         if raw.isdigit() and int(raw) > DRAIN_BYTES:

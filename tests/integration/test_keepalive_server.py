@@ -181,3 +181,19 @@ def test_a_stalled_tls_client_holds_up_no_one(tmp_path: Path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_expect_continue_is_answered_only_when_the_app_reads_the_body(server: KeepAliveServer):
+    """A request the app answers without reading (a refusal by Content-Length) gets its
+    answer at once, no 100 first, and the connection closes: the client never sends it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PUT /x?read=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 10737418240\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        got = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200") and b"100 Continue" not in got
+    assert b"Connection: close" in got
