@@ -45,12 +45,11 @@ class _LengthBody(io.RawIOBase):
     def readinto(self, buf: Any) -> int:
         if self.left <= 0 or not len(buf):
             return 0
-        data = self._rfile.read(min(len(buf), self.left))
-        if not data:
+        got = self._rfile.readinto(memoryview(buf)[:min(len(buf), self.left)])   # straight in
+        if not got:
             raise ConnectionError("the client closed the connection before the end of the body")
-        buf[:len(data)] = data
-        self.left -= len(data)
-        return len(data)
+        self.left -= got
+        return int(got)
 
     def finished(self) -> bool:
         return self.left <= 0
@@ -78,6 +77,10 @@ class _ContinueFirst:
     def readline(self, limit: int = -1) -> bytes:
         self._go()
         return bytes(self._rfile.readline(limit))
+
+    def readinto(self, buf: Any) -> int:
+        self._go()
+        return int(self._rfile.readinto(buf))
 
 
 class _ChunkedBody(DechunkedInput):
