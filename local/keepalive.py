@@ -156,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if isinstance(body, _ChunkedBody):
             env["wsgi.input_terminated"] = True   # no length: the stream ends itself
-        else:
+        elif "Content-Length" in self.headers:    # as sent: a GET without one has none
             env["CONTENT_LENGTH"] = str(body.left)
         if self.server.whole_body:
             data = body.read()

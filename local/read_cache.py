@@ -39,13 +39,28 @@ _CTX = "local_read_cache"
 _SHAPE = ("ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
 
 
-class ReadCache:
-    """GetItem answers by table, key and projection, bounded (least recently used first out)."""
+class _Answered:
+    """What botocore reads of a response it did not fetch: the status (the raw body of the
+    original response is not kept)."""
 
-    def __init__(self, max_items: int = 20_000) -> None:
+    status_code = 200
+    headers: dict = {}
+
+
+_ANSWERED = _Answered()
+
+
+class ReadCache:
+    """GetItem answers by table, key and projection, bounded by count and by bytes (least
+    recently used out first): items run up to 400 KB (a manifest kept inline, 256 KiB), and
+    whoever may push may also read, so the bound is on what they weigh."""
+
+    def __init__(self, max_items: int = 20_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_items = max_items
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[int, dict]] = OrderedDict()   # key -> (weight, parsed)
+        self._bytes = 0
         self._key_names: dict[str, frozenset] = {}   # table -> its key attributes, seen in GetItems
         self._generation = 0
         self._writing = 0
@@ -68,7 +83,7 @@ class ReadCache:
             with self._lock:
                 self._writing += 1
                 self._generation += 1
-                self._items.clear()
+                self._clear()
                 context[_CTX] = ("write", name, self._generation, params if name == "PutItem" else None)
             return None
         if name != "GetItem":
@@ -82,8 +97,7 @@ class ReadCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 context[_CTX] = ("hit",)
-                http, parsed = hit
-                return http, copy.deepcopy(parsed)
+                return _ANSWERED, copy.deepcopy(hit[1])
             self.misses += 1
             context[_CTX] = ("read", key, self._generation, self._writing)
         return None
@@ -97,7 +111,7 @@ class ReadCache:
             with self._lock:
                 if self._generation != mark[2] or self._writing:
                     return   # a write overlapped the read: its answer may be stale
-                self._store(mark[1], http_response, copy.deepcopy(parsed))
+                self._store(mark[1], len(getattr(http_response, "content", b"") or b""), parsed)
 
     def _error(self, context: dict, **_: Any) -> None:
         mark = context.get(_CTX) or ("",)
@@ -111,19 +125,31 @@ class ReadCache:
             alone = self._generation == started_at and self._writing == 1  # no write overlapped it
             self._writing -= 1
             self._generation += 1
-            self._items.clear()
+            self._clear()
             if name == "PutItem" and http_response is not None and alone:
                 table = request.get("TableName", "")
                 item = request.get("Item") or {}
                 names = self._key_names.get(table)
                 if names and names <= item.keys():
                     key = _get_key({"TableName": table, "Key": {n: item[n] for n in names}})
-                    self._store(key, http_response, {"Item": {k: _parsed(v) for k, v in item.items()}})
+                    self._store(key, len(params.get("body") or b""),
+                                {"Item": {k: _parsed(v) for k, v in item.items()}})
 
-    def _store(self, key: str, http_response: Any, parsed: dict) -> None:
-        self._items[key] = (http_response, parsed)
-        if len(self._items) > self.max_items:
-            self._items.popitem(last=False)
+    def _store(self, key: str, weight: int, parsed: dict) -> None:
+        """Keep a copy of `parsed` (about `weight` bytes on the wire); under the lock."""
+        if weight > self.max_bytes // 16:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= old[0]
+        self._items[key] = (weight, copy.deepcopy(parsed))
+        self._bytes += weight
+        while len(self._items) > self.max_items or self._bytes > self.max_bytes:
+            self._bytes -= self._items.popitem(last=False)[1][0]
+
+    def _clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
 
 
 def _body(params: dict) -> dict:

@@ -197,3 +197,24 @@ def test_expect_continue_is_answered_only_when_the_app_reads_the_body(server: Ke
             got += chunk
     assert got.startswith(b"HTTP/1.1 200") and b"100 Continue" not in got
     assert b"Connection: close" in got
+
+
+def test_content_length_reaches_the_app_only_when_the_client_sent_one():
+    seen: list = []
+
+    def app(environ: dict, start_response: Callable) -> Any:
+        seen.append(environ.get("CONTENT_LENGTH"))
+        environ["wsgi.input"].read()
+        start_response("204 No Content", [])
+        return [b""]
+
+    srv = KeepAliveServer("127.0.0.1", 0, app).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        for method, body in (("GET", None), ("PUT", b"abc"), ("POST", b"")):
+            conn.request(method, "/x", body=body)
+            conn.getresponse().read()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert seen == [None, "3", "0"]   # the Lambda event then carries the client's headers only

@@ -86,3 +86,25 @@ def test_a_read_overlapped_by_a_write_is_not_kept():
         if order == "write starts during the read":
             cache._after(http_response=ok, parsed={}, context=write_ctx)
         assert cache._before(model=get, params={"body": body}, context={}) is None, order  # a miss
+
+
+def test_the_cache_is_bounded_by_bytes_and_keeps_no_oversized_item():
+    cache = ReadCache(max_bytes=16 * 1000)
+    get = SimpleNamespace(name="GetItem")
+
+    def read(n: int, size: int) -> bool:
+        """Read key n (an answer of `size` bytes); whether it came from the cache."""
+        body = ('{"TableName": "t", "Key": {"PK": {"S": "%d"}}}' % n).encode()
+        ctx: dict = {}
+        if cache._before(model=get, params={"body": body}, context=ctx) is not None:
+            return True
+        cache._after(http_response=SimpleNamespace(status_code=200, content=b"x" * size),
+                     parsed={"Item": {"PK": {"S": str(n)}}}, context=ctx)
+        return False
+
+    assert not read(1, 800) and read(1, 800)          # kept
+    assert not read(2, 1001) and not read(2, 1001)    # over a sixteenth of the budget: never kept
+    for n in range(10, 30):                            # 20 x 1000 bytes through a 16,000-byte budget
+        read(n, 1000)
+    assert cache._bytes <= 16 * 1000
+    assert read(29, 1000) and not read(10, 1000)       # the newest stay, the oldest went
