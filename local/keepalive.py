@@ -30,6 +30,10 @@ DRAIN_BYTES = 1 << 30            # more unread body than this: close instead of 
 DRAIN_STALL_SECONDS = 5.0
 IDLE_SECONDS = 120.0             # an idle (or stalled) connection is closed after this
 _DROPPED = (ConnectionError, socket.timeout, ssl.SSLError, OSError)
+MAX_CONNECTIONS = 1024           # open at once; more are answered 429 and closed
+_BUSY_BODY = b'{"errors": [{"code": "TOOMANYREQUESTS", "message": "too many open connections; retry shortly"}]}'
+_BUSY = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class _LengthBody(io.RawIOBase):
@@ -292,9 +296,10 @@ class KeepAliveServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, app: Callable, whole_body: bool = False,
                  ssl_context: Optional[ssl.SSLContext] = None, access_log: bool = False,
-                 drain_bytes: int = DRAIN_BYTES) -> None:
+                 drain_bytes: int = DRAIN_BYTES, max_connections: int = MAX_CONNECTIONS) -> None:
         self.app = app
         self.drain_bytes = drain_bytes
+        self._slots = threading.BoundedSemaphore(max_connections)
         self.whole_body = whole_body
         self.access_log = access_log
         if ":" in host:
@@ -303,6 +308,25 @@ class KeepAliveServer(ThreadingHTTPServer):
         if ssl_context is not None:
             self.socket = ssl_context.wrap_socket(self.socket, server_side=True,
                                                   do_handshake_on_connect=False)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to max_connections open at once; past that a new one
+        gets a 429 at once and is closed (each open connection holds a thread until idle)."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except (OSError, ValueError):
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def port(self) -> int:

@@ -218,3 +218,29 @@ def test_content_length_reaches_the_app_only_when_the_client_sent_one():
         srv.shutdown()
         srv.server_close()
     assert seen == [None, "3", "0"]   # the Lambda event then carries the client's headers only
+
+
+def test_connections_past_the_limit_get_429_and_the_server_recovers():
+    srv = KeepAliveServer("127.0.0.1", 0, _app, max_connections=2).start()
+    try:
+        held = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10) for _ in range(2)]
+        for conn in held:   # two idle keep-alive connections hold both slots
+            assert _answer(conn, "GET", "/x")[0] == "GET"
+        extra = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        extra.request("GET", "/x")
+        resp = extra.getresponse()
+        assert resp.status == 429 and resp.getheader("Retry-After") == "1"
+        assert b"TOOMANYREQUESTS" in resp.read()
+        held[0].close()
+        deadline = time.monotonic() + 10
+        while True:   # the slot frees once the server sees the close
+            again = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            again.request("GET", "/x")
+            resp = again.getresponse()
+            if resp.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert resp.status == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()
