@@ -266,8 +266,8 @@ class DirectClose:
             # since the session began (earlier than the completion: a collection of the blob
             # after that refuses the link, BlobCollected, rather than link bytes it deleted)
             began = s.expires - self.settings.upload_ttl if s.expires else written
-            self._link(s, digest, key, min(written, began))
-            return self._done(s, digest, was_pending)
+            linked = self._link(s, digest, key, min(written, began))
+            return self._done(s, digest, was_pending, session_gone=linked)
         existing = self.meta.get_blob(digest)
         s3_key = existing.s3_key if existing else key
         if existing is None:
@@ -280,13 +280,15 @@ class DirectClose:
                         "uuid": s.upload_id, "reason": "the upload was closed concurrently; push again"})
             elif not self._copy_parts(s, src, key, deadline):
                 return s
-        self._link(s, digest, s3_key, written)
-        self.blobs.delete(src)
-        return self._done(s, digest, was_pending)
+        linked = self._link(s, digest, s3_key, written)
+        self.blobs.delete(src)   # failing, it is answered by _settle: the link is there (201)
+        return self._done(s, digest, was_pending, session_gone=linked)
 
-    def _link(self, s: UploadSession, digest: str, s3_key: str, written: float) -> None:
+    def _link(self, s: UploadSession, digest: str, s3_key: str, written: float) -> bool:
+        """Link the blob, ending the session in the same transaction; False when the repository
+        had the link already (nothing written: the session is still there)."""
         try:
-            self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written)
+            return self.meta.link_blob(s.repo, digest, s.direct_size, s3_key, written, upload_id=s.upload_id)
         except BlobCollected:
             self.meta.delete_upload(s.upload_id)
             raise collected_meanwhile(digest) from None
@@ -294,10 +296,11 @@ class DirectClose:
             self.meta.delete_upload(s.upload_id)
             raise
 
-    def _done(self, s: UploadSession, digest: str, was_pending: bool) -> str:
+    def _done(self, s: UploadSession, digest: str, was_pending: bool, session_gone: bool = False) -> str:
         if was_pending:
             self.meta.clear_verifying(s.repo, digest)
-        self.meta.delete_upload(s.upload_id)
+        if not session_gone:
+            self.meta.delete_upload(s.upload_id)
         return digest
 
     def _copy_parts(self, s: UploadSession, src: str, key: str, deadline: float) -> bool:

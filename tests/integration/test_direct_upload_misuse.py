@@ -101,16 +101,14 @@ def test_aws_calls_per_direct_push_beside_the_chunked_path(client, repo, capsys)
         push_blob(client.http, client.base, repo, BytesSource(small))
     single = dict(aws.calls)
     assert single == {"dynamodb.PutItem": 2, "dynamodb.GetItem": 3, "s3.HeadObject": 1,
-                      "s3.CopyObject": 1, "dynamodb.TransactWriteItems": 1, "s3.DeleteObject": 1,
-                      "dynamodb.DeleteItem": 1}
+                      "s3.CopyObject": 1, "dynamodb.TransactWriteItems": 1, "s3.DeleteObject": 1}
     data = os.urandom(12 * MIB)
     with count_aws_calls() as aws:
         push_blob(client.http, client.base, repo, BytesSource(data), part_size=5 * MIB, single_put=False)
     multipart = dict(aws.calls)
     assert multipart == {"dynamodb.PutItem": 3, "dynamodb.GetItem": 3, "s3.CreateMultipartUpload": 1,
                          "s3.ListParts": 1, "s3.CompleteMultipartUpload": 1, "s3.GetObject": 1,
-                         "s3.CopyObject": 1, "dynamodb.TransactWriteItems": 1, "s3.DeleteObject": 1,
-                         "dynamodb.DeleteItem": 1}
+                         "s3.CopyObject": 1, "dynamodb.TransactWriteItems": 1, "s3.DeleteObject": 1}
     chunked_data = os.urandom(12 * MIB)
     with count_aws_calls() as aws:
         r = client.request("POST", f"/v2/{repo}/blobs/uploads/")
