@@ -233,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         no_body = self.command == "HEAD" or code in (204, 304) or 100 <= code < 200
         if no_body:
-            if length is not None:
+            if length is not None and code != 204 and code >= 200:   # RFC 9110: none on 204 or 1xx
                 self.send_header("Content-Length", length)   # HEAD: the size of what GET returns
             if self.close_connection:
                 self.send_header("Connection", "close")

@@ -220,6 +220,25 @@ def test_content_length_reaches_the_app_only_when_the_client_sent_one():
     assert seen == [None, "3", "0"]   # the Lambda event then carries the client's headers only
 
 
+def test_a_204_carries_no_content_length():
+    def app(environ: dict, start_response: Callable) -> Any:
+        start_response("204 No Content", [("Content-Length", "0"), ("X-Kept", "yes")])
+        return [b""]
+
+    srv = KeepAliveServer("127.0.0.1", 0, app).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"DELETE /x HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while got.count(b"\r\n\r\n") < 2:
+                got += sock.recv(65536)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert got.count(b"HTTP/1.1 204") == 2 and b"X-Kept: yes" in got   # both pipelined answers
+    assert b"Content-Length" not in got
+
+
 def test_connections_past_the_limit_get_429_and_the_server_recovers():
     srv = KeepAliveServer("127.0.0.1", 0, _app, max_connections=2).start()
     try:
