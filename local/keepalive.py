@@ -125,6 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._continue = _ContinueFirst(self.rfile, self.wfile)   # sent on the body's first read
         return True
 
+    def _body_unasked(self) -> bool:
+        """The client waits for a 100 Continue that was never sent: it has sent no body."""
+        return self._continue is not None and not self._continue.sent
+
     def _body(self) -> Any:
         """The request body's reader; a str (the reason) for framing that cannot be trusted,
         answered with 400 and a closed connection, as a proxy in front may frame it otherwise."""
@@ -155,8 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
             "REMOTE_ADDR": self.client_address[0], "REMOTE_PORT": str(self.client_address[1]),
             "wsgi.input": body, "wsgi.errors": sys.stderr,
             "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if tls else "http", "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False, "local.socket": self.connection,
-            "local.continue": self._continue,
+            "wsgi.multiprocess": False, "wsgi.run_once": False,
         }
         if isinstance(body, _ChunkedBody):
             env["wsgi.input_terminated"] = True   # no length: the stream ends itself
@@ -207,19 +210,18 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(result, "close", None)
             if close:
                 close()
-        if self._continue is not None and not self._continue.sent:
-            # answered without asking for the body: whether the client sends it anyway is
-            # unknown, so the connection cannot carry another request
-            self.close_connection = True
-        elif not body.finished() and not self._drain(body, self.server.drain_bytes):
+        unread = not self._body_unasked() and not body.finished()
+        if unread and not self._drain(body, self.server.drain_bytes):
             self.close_connection = True
 
     def _send(self, started: list, result: Any) -> None:
         chunks = iter(result)
         first = next(chunks, b"")    # the app calls start_response by its first chunk
         status, headers = started
-        if self._continue is not None and not self._continue.sent:
-            self.close_connection = True   # see _run: the body's fate is unknown
+        if self._body_unasked():
+            # answered without asking for the body: whether the client sends it anyway is
+            # unknown, so the connection cannot carry another request (and nothing is drained)
+            self.close_connection = True
         code = int(status.partition(" ")[0])
         self.send_response(code, status.partition(" ")[2])
         length = None

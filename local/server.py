@@ -31,7 +31,7 @@ from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, N
 from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
 from chalicelib.http.inject import serving
 
-from .wsgi_io import (Refused, ThenDrain, gateway_error, read_body, read_exact, request_headers, request_path,
+from .wsgi_io import (Refused, gateway_error, read_body, read_exact, request_headers, request_path,
                       respond)
 
 log = logging.getLogger("registry.local")
@@ -167,10 +167,10 @@ class LambdaGateway:
         try:
             return self._serve(environ, start_response, method)
         except Refused as refused:
-            # Answer at once, then drop what is left of the body (the client may
-            # still be sending it), then close the connection.
+            # Answer at once and close; the server (local/keepalive.py) drops what is left of
+            # the body first, so a client still sending it reads the refusal.
             refused.response["headers"]["Connection"] = "close"
-            return ThenDrain(respond(start_response, method, refused.response), environ)
+            return respond(start_response, method, refused.response)
 
     def _serve(self, environ: dict, start_response: Callable, method: str) -> list[bytes]:
         raw_path, path = request_path(environ)
@@ -185,7 +185,7 @@ class LambdaGateway:
                     "reason": f"request line and headers over the {self.front.name} limit "
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
-        stream = environ["registry.body"] = get_input_stream(environ, safe_fallback=True)
+        stream = get_input_stream(environ, safe_fallback=True)
         if not self.lambda_limits and method in ("PATCH", "PUT") and _UPLOAD_PATH.fullmatch(path):
             response = self._split_upload(method, raw_path, path, query, headers, stream, source_ip)
         else:

@@ -8,11 +8,6 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.wsgi import get_input_stream
-
-# Unread request bodies up to this size are drained after a refusal, so the
-# client finishes sending and reads the answer instead of a reset connection.
-DRAIN_BYTES = 64 * 1024 * 1024
 
 
 class Refused(Exception):
@@ -86,41 +81,6 @@ def read_body(environ: dict, stream: Any, cap: int, reason: Optional[str] = None
     if len(body) > cap:
         raise too_large(cap, reason=reason)
     return body
-
-
-class ThenDrain(list):
-    """A response body whose close() (called once it is sent) drains the request."""
-
-    def __init__(self, chunks: list[bytes], environ: dict) -> None:
-        super().__init__(chunks)
-        self.environ = environ
-
-    def close(self) -> None:
-        drain(self.environ)
-
-
-def drain(environ: dict) -> None:
-    """Read and drop what is left of a refused body (bounded in size and time),
-    so that a client still sending gets to read the refusal."""
-    cont = environ.get("local.continue")
-    if cont is not None and not cont.sent:
-        return  # the client waits for a 100 Continue before sending: it has sent nothing
-    try:
-        raw = environ.get("CONTENT_LENGTH") or ""
-        if raw.isdigit() and int(raw) > DRAIN_BYTES:
-            return  # not worth it; the connection is closed after the answer
-        sock = environ.get("local.socket") or environ.get("werkzeug.socket")
-        if sock is not None:
-            sock.settimeout(5)
-        stream = environ.get("registry.body") or get_input_stream(environ, safe_fallback=True)
-        left = DRAIN_BYTES
-        while left > 0:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            left -= len(chunk)
-    except Exception:  # noqa: BLE001 - best effort on a request already refused
-        pass
 
 
 def read_exact(stream: Any, n: int) -> bytes:
