@@ -14,7 +14,7 @@ from support import Client, sha256
 OCI = "application/vnd.oci.image.manifest.v1+json"
 
 
-def _image(client: Client, repo: str, config: str, n: int) -> bytes:
+def _image(config: str, n: int) -> bytes:
     doc = {"schemaVersion": 2, "mediaType": OCI, "annotations": {"n": str(n)},
            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
            "layers": []}
@@ -42,7 +42,7 @@ def test_every_acknowledged_tag_move_is_read_back_while_readers_hammer_the_tag(l
         t.start()
     try:
         for n in range(40):
-            body = _image(writer, repo, config, n)
+            body = _image(config, n)
             r = writer.push_manifest(repo, "moving", body)
             assert r.status_code == 201, r.text
             got = checker.request("HEAD", f"/v2/{repo}/manifests/moving", headers={"Accept": OCI})
