@@ -29,8 +29,10 @@ from werkzeug.wsgi import get_input_stream
 from chalicelib.config import (LAMBDA_BODY_LIMIT_REASON, LAMBDA_PAYLOAD_BYTES, NON_UPLOAD_BODY_BYTES,
                                FrontDoor, front_door)
 from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
+from chalicelib.http.headers import STAGED_BODY_HEADER
 from chalicelib.http.inject import serving
 
+from .prestage import Prestager
 from .wsgi_io import (Refused, gateway_error, read_body, read_exact, request_headers, request_path,
                       respond)
 
@@ -108,6 +110,10 @@ class LambdaGateway:
         self.routes = RouteTable(chalice_app.routes.keys())
         self.lambda_limits = lambda_limits
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=64) if lambda_limits else None
+        # PATCH bodies on to S3 as they arrive (local/prestage.py): never under Lambda limits
+        self.prestager = Prestager(services, SPLIT_BYTES) if (
+            services is not None and not lambda_limits and os.environ.get("REGISTRY_LOCAL_PRESTAGE", "1").strip().lower()
+            not in ("0", "false", "no", "off")) else None
 
     def invoke(self, event: dict) -> dict:
         """Call the Lambda handler the way Lambda would (1.0 response shape)."""
@@ -175,7 +181,8 @@ class LambdaGateway:
     def _serve(self, environ: dict, start_response: Callable, method: str) -> list[bytes]:
         raw_path, path = request_path(environ)
         query = environ.get("QUERY_STRING", "")
-        headers = request_headers(environ)
+        # Only the server's own tokens name a staged body (local/prestage.py): never a client's.
+        headers = [(k, v) for k, v in request_headers(environ) if k.lower() != STAGED_BODY_HEADER]
         source_ip = environ.get("REMOTE_ADDR", "127.0.0.1")
         if self.lambda_limits and self.front.max_header_bytes:
             size = len(f"{method} {environ.get('RAW_URI', raw_path)} HTTP/1.1") + \
@@ -186,7 +193,13 @@ class LambdaGateway:
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
         stream = get_input_stream(environ, safe_fallback=True)
-        if not self.lambda_limits and method in ("PATCH", "PUT") and _UPLOAD_PATH.fullmatch(path):
+        prestager = self.prestager
+        staged = prestager.applies(method, path, headers, _range_start) if prestager else None
+        if prestager and staged:
+            def invoke(h: list[tuple[str, str]], body: bytes) -> dict:
+                return self.invoke(self.event(method, raw_path, path, query, h, body, source_ip))
+            response = prestager.serve(*staged, stream, headers, invoke)
+        elif not self.lambda_limits and method in ("PATCH", "PUT") and _UPLOAD_PATH.fullmatch(path):
             response = self._split_upload(method, raw_path, path, query, headers, stream, source_ip)
         else:
             upload = bool(_UPLOAD_PATH.fullmatch(path) or _UPLOAD_START.fullmatch(path))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # types only: importing these eagerly would cost cold start
     from ..domain.helm import HelmCharts
     from ..domain.metering import Usage, UsageMeter
     from ..domain.registry import Registry
+    from ..domain.registry_base import StagedBody
     from ..domain.tag_admin import TagAdmin
     from ..domain.tag_policy import TagRules
     from ..domain.webhooks import Webhooks
@@ -190,6 +191,17 @@ class Container:
         # SSRF: every delivery checks where the name resolves now (docs/security.md)
         allow_private = self.settings.webhook_allow_private
         return PinnedTransport(lambda ip: allow_private or address_allowed(ip))
+
+    # -- request bodies the local server already put in S3 (local/prestage.py) ------
+    def offer_staged_bodies(self, lookup: Callable[[str], Optional["StagedBody"]]) -> None:
+        """Installed by the local server only; a deployed container offers none."""
+        self._built["staged_bodies"] = lookup
+
+    def staged_body(self, token: Optional[str]) -> Optional["StagedBody"]:
+        """The body the local server stored for the request carrying `token`; None when none
+        is offered or the token is not one of the server's own."""
+        lookup = self._built.get("staged_bodies")
+        return lookup(token) if lookup is not None and token else None
 
     # -- use cases ---------------------------------------------------------------
     def registry(self) -> "Registry":

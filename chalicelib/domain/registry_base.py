@@ -34,6 +34,19 @@ class UploadResult:
 
 
 @dataclass
+class StagedBody:
+    """A PATCH body the local server already wrote to S3 while it arrived (local/prestage.py),
+    at an upload tail key of `upload_id`, with the SHA-256 state of its bytes. An upload that
+    takes it as its first body marks it `adopted`; otherwise the server deletes the object."""
+
+    upload_id: str
+    key: str
+    size: int
+    hash_state: bytes
+    adopted: bool = False
+
+
+@dataclass
 class Page:
     """One page of a listing and whether another follows."""
 

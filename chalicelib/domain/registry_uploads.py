@@ -22,7 +22,7 @@ from ..storage.quota_ports import QuotaExceeded
 from ..storage.ports import UploadSession
 from .gc import collected_meanwhile
 from .ranges import RangeInvalid, parse_content_range
-from .registry_base import UploadResult
+from .registry_base import StagedBody, UploadResult
 from .registry_blobs import BlobsMixin
 from .resumable_hash import ResumableHash
 from .sessions import find_session
@@ -105,17 +105,46 @@ class UploadsMixin(BlobsMixin):
                                       "Location": f"/v2/{s.repo}/blobs/uploads/{s.upload_id}",
                                       "Docker-Upload-UUID": s.upload_id})
 
-    def patch_upload(self, repo: str, upload_id: str, data: bytes,
+    def patch_upload(self, repo: str, upload_id: str, data: Union[bytes, StagedBody],
                      content_range: Optional[str] = None) -> UploadResult:
-        """Append a chunk: hash it, send full parts to S3, keep the short tail."""
+        """Append a chunk: hash it, send full parts to S3, keep the short tail. A body the
+        local server already stored (StagedBody) is taken as it lies when it is the first."""
         s = self._session(repo, upload_id)
         if s.direct:
             raise RegistryError("BLOB_UPLOAD_INVALID", {"reason": "this upload sends its bytes "
                                                         "directly to S3 (docs/direct-upload.md)"})
+        if isinstance(data, StagedBody):
+            self._check_range(s, content_range, data.size)
+            if self._adopt(s, data):
+                return UploadResult(upload_id=upload_id, offset=s.offset)
+            data = self.blobs.get(data.key)   # not a first body: as if it had come inline
         self._check_range(s, content_range, len(data))
         if data:
             self._append(s, data)
         return UploadResult(upload_id=upload_id, offset=s.offset)
+
+    def _adopt(self, s: UploadSession, body: StagedBody) -> bool:
+        """Make `body` the first body of session `s`, as _store_body would have stored it (a
+        tail object of a part or more, hashed without SHA-512): no byte passes through here.
+        False when `s` already has bytes (or the body is not of this session, or too short)."""
+        if (body.upload_id != s.upload_id or s.offset or s.tail_key or s.tail_inline is not None
+                or s.mpu_id or body.size < self.settings.min_part_bytes):
+            return False
+        s.tail_key, s.tail_inline, s.tail_size = body.key, None, body.size
+        s.offset, s.hash_state = body.size, body.hash_state
+        if not self.meta.save_upload(s, 0):
+            raise self._lost_race(s)
+        body.adopted = True
+        return True
+
+    def _lost_race(self, s: UploadSession) -> RegistryError:
+        """416 for a PATCH whose conditional save lost to another: the Range is the session's
+        as the winner left it (re-read), not the one this request meant to write."""
+        try:
+            s = self._session(s.repo, s.upload_id)
+        except RegistryError as gone:   # the winner closed or cancelled it: 404
+            return gone
+        return self._range_error(s, "another request advanced this upload concurrently")
 
     def _append(self, s: UploadSession, data: bytes) -> None:
         """Advance session `s` by `data`, saving it with a conditional write."""
@@ -132,7 +161,7 @@ class UploadsMixin(BlobsMixin):
         s.offset += len(data)
         s.hash_state = h.state()
         if not self.meta.save_upload(s, expected):
-            raise self._range_error(s, "another request advanced this upload concurrently")
+            raise self._lost_race(s)
         if old_tail:
             self._cleanup(self.blobs.delete, old_tail)
 

@@ -8,6 +8,9 @@ API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 # On every response: a stored manifest or error may carry any bytes, so browsers
 # must neither sniff a type nor run anything they render from this origin.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+# Names a PATCH body the local server stored in S3 as it arrived (local/prestage.py); the server
+# drops the header from every client request, and only its own random tokens resolve.
+STAGED_BODY_HEADER = "x-registry-staged-body"
 
 
 def header_values(request: Any, name: str) -> list[str]:

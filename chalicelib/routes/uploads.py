@@ -11,7 +11,7 @@ from ..domain.registry import Registry
 from ..domain.registry import UploadResult
 from ..auth.scopes import PUSH
 from ..http.auth import require_mount_source
-from ..http.headers import body_bytes, header, query
+from ..http.headers import STAGED_BODY_HEADER, body_bytes, header, query
 from .common import empty
 from .dispatch import SEGMENT, endpoint
 
@@ -59,8 +59,9 @@ def start_upload(request: Any, name: str, registry: Registry) -> Response:
 @inject("registry")
 def patch_upload(request: Any, name: str, upload_id: str, registry: Registry) -> Response:
     """Append a chunk (Content-Range optional for streamed uploads)."""
-    r = registry.patch_upload(name, upload_id, body_bytes(request),
-                                          header(request, "content-range"))
+    staged = services().staged_body(header(request, STAGED_BODY_HEADER))   # local server only
+    r = registry.patch_upload(name, upload_id, staged or body_bytes(request),
+                              header(request, "content-range"))
     return _in_progress(name, r)
 
 

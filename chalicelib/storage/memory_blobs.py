@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import uuid
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 from urllib.parse import quote
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -74,6 +74,16 @@ class MemoryBlobStore:
             self._objects[key] = (bytes(data), None)
             self._etags[key] = _etag(data)
             self._mtime[key] = time.time()
+
+    def put_stream(self, key: str, body: Any, size: int) -> None:
+        chunks, got = [], 0
+        while got < size:
+            chunk = body.read(size - got)
+            if not chunk:
+                raise ValueError(f"the body ended after {got} of {size} bytes")
+            chunks.append(chunk)
+            got += len(chunk)
+        self.put(key, b"".join(chunks)[:size])
 
     def list_keys(self, prefix: str, after: str, n: int) -> tuple[list[tuple[str, int, float]], bool]:
         with self._lock:

@@ -29,6 +29,12 @@ class S3BlobStore:
         """Write a whole object."""
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=data)
 
+    def put_stream(self, key: str, body: Any, size: int) -> None:
+        """Write an object of exactly `size` bytes read from file-like `body` as they come
+        (the local server's request bodies, local/prestage.py). Read once: a retry cannot
+        replay it, so `body` refuses to seek back and the call fails instead."""
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentLength=size)
+
     def list_keys(self, prefix: str, after: str, n: int) -> tuple[list[tuple[str, int, float]], bool]:
         """One ListObjectsV2 page: (key, size, last modified) after `after`, and whether more follow."""
         resp = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix, StartAfter=after, MaxKeys=n)

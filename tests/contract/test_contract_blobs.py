@@ -1,6 +1,8 @@
 """BlobStore contract: objects, ranges, copies and multipart uploads, on every implementation."""
 from __future__ import annotations
 
+import io
+import os
 import uuid
 
 import pytest
@@ -37,6 +39,45 @@ def test_put_get_copy_delete(impl, key):
     assert impl.blobs.size(key) is None
     url = impl.blobs.presign_get(key + ".copy", 60)
     assert isinstance(url, str) and url
+
+
+class _RequestBody:
+    """A request body as the local server lends it: read forward once, in pieces."""
+
+    def __init__(self, data: bytes, cut_at: int = -1) -> None:
+        self.data, self.pos, self.cut_at = data, 0, cut_at
+
+    def read(self, n: int = -1) -> bytes:
+        whole = n is None or n < 0   # to the end (moto reads so), else a piece of at most n
+        n = len(self.data) - self.pos if whole else min(n, 256 * 1024)
+        if 0 <= self.cut_at < self.pos + n:
+            raise RuntimeError("the client went away")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence or offset != self.pos:
+            raise io.UnsupportedOperation("read once")
+        return offset
+
+
+def test_put_stream_reads_the_body_once_as_it_comes(impl, key):
+    data = os.urandom(3 * MIB + 5)
+    body = _RequestBody(data)
+    impl.blobs.put_stream(key, body, len(data))
+    assert body.pos == len(data)
+    assert impl.blobs.get(key) == data
+    assert impl.blobs.size(key) == len(data)
+
+
+def test_put_stream_cut_short_stores_nothing(impl, key):
+    with pytest.raises(Exception):
+        impl.blobs.put_stream(key, _RequestBody(os.urandom(3 * MIB), cut_at=MIB), 3 * MIB)
+    assert impl.blobs.size(key) is None
 
 
 def test_missing_object_is_an_s3_error(impl, key):
