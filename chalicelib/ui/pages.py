@@ -43,7 +43,7 @@ def login(ctx: Ctx) -> Response:
         return page(ctx, "login.html", 403, title="Log in",
                      error="Robot accounts cannot log in to the UI; use them with registry clients.")
     s = gw.settings()
-    token = session.new_session_token(p.name, s, gw.signer())
+    token = session.new_session_token(p.name, p.generation, s, gw.signer())
     # A fresh CSRF token with the new session (no token fixed before login survives it).
     cookies = [session.cookie_header(session.SESSION_COOKIE, token, secure=ctx.secure,
                                      max_age=session.SESSION_TTL),

@@ -46,15 +46,16 @@ def cookie_header(name: str, value: str, *, secure: bool, max_age: int, http_onl
     return "; ".join(parts)
 
 
-def new_session_token(username: str, settings: Any, signer: Any) -> str:
-    """A signed UI session token for `username`."""
+def new_session_token(username: str, generation: int, settings: Any, signer: Any) -> str:
+    """A signed UI session token for `username`, bound to the account's credential
+    generation: a password change, rotation or revocation ends every session begun before."""
     claims = access_claims(username, [], issuer=settings.issuer, audience=audience(settings.service),
-                           ttl=SESSION_TTL, kind="ui")
+                           ttl=SESSION_TTL, kind="ui", extra={"gen": generation})
     return encode(claims, signer)
 
 
-def session_subject(token: str, settings: Any, verifier: Any) -> Optional[str]:
-    """The username of a valid UI session token, else None."""
+def session_subject(token: str, settings: Any, verifier: Any) -> Optional[tuple[str, int]]:
+    """(username, credential generation) of a valid UI session token, else None."""
     try:
         claims = verifier.verify(token, audience=audience(settings.service), issuer=settings.issuer,
                                  leeway=settings.token_leeway)
@@ -62,7 +63,10 @@ def session_subject(token: str, settings: Any, verifier: Any) -> Optional[str]:
         return None
     if claims.get("typ") != "ui" or not isinstance(claims.get("sub"), str) or not claims["sub"]:
         return None
-    return claims["sub"]
+    gen = claims.get("gen")
+    if not isinstance(gen, int) or isinstance(gen, bool):
+        return None   # a session from before sessions carried it: log in again
+    return claims["sub"], gen
 
 
 def new_csrf() -> str:

@@ -69,11 +69,12 @@ def context(request: Any) -> Ctx:
     principal = Principal(admin=True) if s.auth_mode == "none" else Principal()
     token = jar.get(session.SESSION_COOKIE)
     if token and s.auth_mode != "none":
-        name = session.session_subject(token, s, gw.verifier())
-        if name:
+        subject = session.session_subject(token, s, gw.verifier())
+        if subject:
             try:
-                p = gw.principal(name)
-                if p.robot_namespace is None:
+                p = gw.principal(subject[0])
+                # credentials changed since the login (password, rotation, revocation): anonymous
+                if p.robot_namespace is None and p.generation == subject[1]:
                     principal = p
             except RegistryError:
                 pass  # revoked or removed: anonymous from now on

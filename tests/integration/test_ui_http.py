@@ -151,6 +151,26 @@ def test_ui_session_token_is_not_an_api_token(registry, world):
     assert r.status_code == 401
 
 
+def test_a_password_change_ends_every_ui_session_begun_before(registry):
+    user = uid()
+    admin_api(registry, "POST", "/admin/users", {"username": user, "password": PASSWORD}, 201)
+    stolen = ui_session(registry, user, PASSWORD)
+    assert stolen.get(registry.url + "/ui/admin", params={"ns": user}).status_code == 200
+    r = requests.put(f"{registry.url}/admin/users/{user}/password", json={"password": PASSWORD + "-new"},
+                     auth=(user, PASSWORD))
+    assert r.status_code == 204, r.text
+    # The old cookie is an anonymous visitor now: no admin page, no robot with a secret.
+    assert stolen.get(registry.url + "/ui/admin", params={"ns": user}).status_code in (302, 303, 401, 404)
+    token = stolen.cookies.get("ui_csrf")   # the double-submit cookie the thief holds too
+    r = stolen.post(registry.url + "/ui/admin/robots", data={"ns": user, "name": "persist", "action": "create",
+                                                             "csrf": token}, allow_redirects=False)
+    assert r.status_code in (302, 303, 401, 404) and "secret" not in r.text.lower(), r.text
+    members = requests.get(f"{registry.url}/admin/namespaces/{user}/members", auth=registry.admin)
+    assert members.status_code == 200 and f"{user}+persist" not in members.text, members.text
+    fresh = ui_session(registry, user, PASSWORD + "-new")
+    assert fresh.get(registry.url + "/ui/admin", params={"ns": user}).status_code == 200
+
+
 def test_non_admin_cannot_administer_other_namespaces(registry, world):
     s = ui_session(registry, world["user"], PASSWORD)
     assert s.get(registry.url + "/ui/admin", params={"ns": "admin"}).status_code == 404

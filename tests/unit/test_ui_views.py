@@ -25,8 +25,8 @@ def test_session_cookie_is_secure_only_over_https():
 def test_session_token_round_trip_and_audience():
     signer = LocalSigner(LocalSigner.generate_pem())
     verifier = Verifier(signer.public_key_pem())
-    token = session.new_session_token("alice", SETTINGS, signer)
-    assert session.session_subject(token, SETTINGS, verifier) == "alice"
+    token = session.new_session_token("alice", 3, SETTINGS, signer)
+    assert session.session_subject(token, SETTINGS, verifier) == ("alice", 3)
     assert session.session_subject(token + "x", SETTINGS, verifier) is None
     other = SimpleNamespace(issuer="iss", service="other", token_leeway=0)
     assert session.session_subject(token, other, verifier) is None
