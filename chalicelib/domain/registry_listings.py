@@ -60,8 +60,12 @@ class ListingsMixin(RegistryBase):
         size = self.page_size(n) or 1
         descriptors: list[dict] = []
         cursor, more = _after(last, MAX_DIGEST_LENGTH), True
-        while more and len(descriptors) < size:
-            page, more = self.meta.referrers(repo, digest, size, cursor)
+        # A filter may skip most records: read them FILTER_FETCH at a time, not `size` (n=1 made
+        # one Query per record), and at most FILTER_SCAN per request; the Link goes on from there.
+        fetch, scanned = (max(size, FILTER_FETCH) if artifact_type else size), 0
+        while more and len(descriptors) < size and scanned < FILTER_SCAN:
+            page, more = self.meta.referrers(repo, digest, fetch, cursor)
+            scanned += len(page)
             for rec in page:
                 cursor = rec.digest
                 if artifact_type and rec.artifact_type != artifact_type:
@@ -79,6 +83,10 @@ class ListingsMixin(RegistryBase):
         return index, cursor if more else None
 
 
+FILTER_FETCH = 100     # records per Query when a filter may skip them
+FILTER_SCAN = 1000     # records one filtered request reads at most
+
+
 def live_tags(store: TagLifecycleStore, repo: str, n: int, last: Optional[str], now: float) -> Page:
     """A page of unexpired tags (and their expiry times): a Query per page of the store,
     usually one; expired tags still waiting for the lifecycle run are skipped."""
@@ -86,7 +94,9 @@ def live_tags(store: TagLifecycleStore, repo: str, n: int, last: Optional[str], 
     expires: dict = {}
     cursor, more = last, True
     while more and len(items) <= n:
-        entries, more = store.tag_entries(repo, n + 1 - len(items), cursor)
+        # expired tags are skipped: never fewer than FILTER_FETCH per Query (n=1 past a long
+        # run of them made a Query per two tags)
+        entries, more = store.tag_entries(repo, max(n + 1 - len(items), FILTER_FETCH), cursor)
         for e in entries:
             cursor = e.tag
             if not is_expired(e.expires_at, now):

@@ -187,3 +187,41 @@ def test_upload_session_expires_without_waiting():
         reg.upload_status("team/app", up.upload_id)
     with _errors("BLOB_UPLOAD_UNKNOWN"):
         reg.finish_upload("team/app", up.upload_id, sha256(b"abc"))
+
+
+def test_filtered_referrers_read_pages_of_a_hundred_and_at_most_a_thousand(reg, stores):
+    meta, _, _ = stores
+    repo, config = "team/refs", b"{}"
+    reg.start_upload(repo, digest=sha256(config), body=config)
+    cfg = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": 2}
+    subject, _ = reg.put_manifest(repo, "base", OCI_MANIFEST, json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg, "layers": []}).encode())
+
+    def refer(kind: str, i: int) -> str:
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg, "layers": [],
+                           "artifactType": kind, "annotations": {"i": str(i)},
+                           "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}}).encode()
+        return reg.put_manifest(repo, sha256(body), OCI_MANIFEST, body)[0]
+
+    others = [refer("application/x-other", i) for i in range(1200)]
+    wanted = refer("application/x-wanted", 0)
+    queries = []
+    real = meta.referrers
+
+    def counted(*args, **kw):
+        queries.append(args)
+        return real(*args, **kw)
+
+    meta.referrers = counted
+    # n=1 over 1,201 records, one matching: Queries of 100 records, not of one, and at most
+    # 10 of them (1,000 records) per request; a Link goes on from where it stopped
+    found, cursor, requests = [], None, 0
+    while not found:
+        before = len(queries)
+        index, cursor = reg.referrers(repo, subject, "application/x-wanted", n=1, last=cursor)
+        requests += 1
+        assert len(queries) - before <= 10
+        found = index["manifests"]
+        assert found or cursor is not None
+    assert [m["digest"] for m in found] == [wanted] and len(queries) <= 14 and requests <= 2
+    assert all(q[2] == 100 for q in queries) and len(others) == 1200
