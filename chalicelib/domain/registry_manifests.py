@@ -25,6 +25,12 @@ log = logging.getLogger("registry")
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # Larger annotations are not repeated in the referrers index (documented limit).
 MAX_REFERRER_ANNOTATIONS_BYTES = 64 * 1024
+# Distinct blobs and manifests one manifest may name. Each is checked (and counted) by one
+# write, so this bounds a push's work and its time under the front door's 29 s; images
+# have tens of layers (overlayfs stacks at most 128), indexes tens of platforms.
+MAX_REFERENCES = 1000
+# Missing references named in a MANIFEST_BLOB_UNKNOWN detail (the counts say how many in all).
+MAX_MISSING_NAMED = 20
 
 
 def _stored_doc(body: bytes) -> dict:
@@ -159,6 +165,11 @@ class ManifestsMixin(RegistryBase):
             tag = validate_tag(reference)
         parsed = manifest_formats.parse(content_type, body, self.settings.extra_manifest_types)
         self._check_media_types(parsed)
+        references = len(set(parsed.blobs)) + len(set(parsed.manifests))
+        if references > MAX_REFERENCES:
+            raise RegistryError("MANIFEST_INVALID", {
+                "reason": f"a manifest may name at most {MAX_REFERENCES} distinct blobs and manifests",
+                "references": references, "limit": MAX_REFERENCES})
         # A signed schema 1 manifest's digest is that of its payload, without signatures.
         if parsed.digest:
             from ..manifests.jws import payload_of  # loads cryptography: only for schema 1
@@ -191,8 +202,11 @@ class ManifestsMixin(RegistryBase):
             self._commit(record, tag, parsed, parts)
         except ReferenceMissing as missing:
             # Unknown index children get this code too, as in distribution.
-            detail: dict[str, Any] = {"blobs": missing.blobs, "manifests": missing.manifests}
-            verifying = self.meta.verifying(repo, missing.blobs) if missing.blobs else []
+            blobs, manifests = missing.blobs[:MAX_MISSING_NAMED], missing.manifests[:MAX_MISSING_NAMED]
+            detail: dict[str, Any] = {"blobs": blobs, "manifests": manifests}
+            if len(blobs) < len(missing.blobs) or len(manifests) < len(missing.manifests):
+                detail.update(missingBlobs=len(missing.blobs), missingManifests=len(missing.manifests))
+            verifying = self.meta.verifying(repo, blobs) if blobs else []
             if verifying:  # direct uploads whose digest is still being proven
                 detail.update(verifying=verifying, reason="blobs still being verified after a direct "
                               "upload: repeat their closing PUT until it answers 201, then push the manifest")

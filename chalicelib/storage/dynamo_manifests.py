@@ -86,7 +86,7 @@ class ManifestTables:
         if overflow:
             # Beyond one transaction's room: check the rest first, pinning the links for good
             # (a reference never taken back: they are never collected).
-            self._check_exist(repo, overflow)
+            self._check_exist(repo, overflow, (repo, manifest.digest) not in self._counted)
         counted = [d for _, _, d, kind in checks if kind == "blob"]
         item = ManifestItem(
             pk, keys.manifest_sk(manifest.digest), digest=manifest.digest,
@@ -179,11 +179,13 @@ class ManifestTables:
                 raise
             item(keys.derived_sk(source_digest, media_type)).save()
 
-    def _check_exist(self, repo: str, checks: list) -> None:
+    def _check_exist(self, repo: str, checks: list, new: bool) -> None:
+        """Each reference exists; a new manifest's blob links gain their pinning reference
+        (a re-put of a counted manifest only reads: it pinned them already)."""
         pk = keys.repo_pk(repo)
         missing = []
         for model, sk, digest, kind in checks:
-            if kind == "blob":
+            if kind == "blob" and new:
                 found = conditional(lambda: BlobLinkItem(pk, sk).update(
                     actions=[BlobLinkItem.mrefs.add(1), BlobLinkItem.gcpk.remove(), BlobLinkItem.gcat.remove()],
                     condition=BlobLinkItem.pk.exists()))

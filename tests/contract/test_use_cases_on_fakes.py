@@ -225,3 +225,24 @@ def test_filtered_referrers_read_pages_of_a_hundred_and_at_most_a_thousand(reg, 
         assert found or cursor is not None
     assert [m["digest"] for m in found] == [wanted] and len(queries) <= 14 and requests <= 2
     assert all(q[2] == 100 for q in queries) and len(others) == 1200
+
+
+def test_references_are_capped_and_a_long_missing_list_is_cut(reg):
+    from chalicelib.domain.registry_manifests import MAX_MISSING_NAMED, MAX_REFERENCES
+
+    repo, config = "team/many", b"{}"
+    reg.start_upload(repo, digest=sha256(config), body=config)
+    cfg = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": 2}
+
+    def manifest(n: int) -> bytes:
+        layers = [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(b"%d" % i), "size": 1}
+                  for i in range(n)]
+        return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg, "layers": layers}).encode()
+
+    with _errors("MANIFEST_INVALID") as err:
+        reg.put_manifest(repo, "big", OCI_MANIFEST, manifest(MAX_REFERENCES))   # + the config
+    assert err.value.detail["references"] == MAX_REFERENCES + 1
+    with _errors("MANIFEST_BLOB_UNKNOWN") as err:
+        reg.put_manifest(repo, "missing", OCI_MANIFEST, manifest(MAX_REFERENCES - 1))
+    assert len(err.value.detail["blobs"]) == MAX_MISSING_NAMED
+    assert err.value.detail["missingBlobs"] == MAX_REFERENCES - 1
