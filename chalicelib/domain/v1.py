@@ -15,6 +15,9 @@ from ..oci.errors import RegistryError
 from .registry import Registry
 
 _V1_ID = re.compile(r"[0-9a-f]{64}")
+# Tags one V1 tag listing converts (the API has no paging; each costs a manifest read, a
+# conversion and a write): the first ones in tag order, so one anonymous GET stays bounded.
+V1_TAGS_MAX = 100
 # Accept set that makes the registry serve (and keep) a schema 1 manifest.
 SCHEMA1 = [mt.DOCKER_V1, f"{mt.DOCKER_V1_SIGNED};q=0.5"]
 
@@ -41,11 +44,14 @@ class V1Pull:
         return images
 
     def tags(self, repo: str) -> dict[str, str]:
-        """Every tag with its top V1 image id (and the images recorded for later lookups)."""
+        """The first V1_TAGS_MAX tags with their top V1 image ids (and the images recorded
+        for later lookups); any tag is still served by tag()."""
         out: dict[str, str] = {}
         last: Optional[str] = None
-        while True:
-            page = self.registry.list_tags(repo, 100, last)
+        examined = 0
+        while examined < V1_TAGS_MAX:
+            page = self.registry.list_tags(repo, V1_TAGS_MAX - examined, last)
+            examined += len(page.items)
             for tag in page.items:
                 try:
                     images = self._images(repo, tag)
@@ -53,9 +59,10 @@ class V1Pull:
                     continue  # artifacts and such have no V1 form
                 self.meta.put_v1_images(repo, images)
                 out[tag] = images[0][0]
-            if not page.more:
+            if not page.more or not page.items:
                 return out
             last = page.items[-1]
+        return out
 
     def tag(self, repo: str, tag: str) -> str:
         """The top V1 image id of one tag."""

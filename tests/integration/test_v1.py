@@ -63,3 +63,16 @@ def test_v1_push_is_refused(registry):
     assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED"
     r = requests.put(f"{registry.url}/v1/images/{'a' * 64}/json", data=b"{}", auth=registry.admin)
     assert r.status_code == 405
+
+
+def test_v1_tag_listing_converts_at_most_a_hundred_tags(registry, client, repo):
+    digest, body, _ = push_oci_image(client, repo, "t000", layers=1)
+    tags = [f"t{i:03d}" for i in range(105)]
+    for tag in tags[1:]:
+        r = client.request("PUT", f"/v2/{repo}/manifests/{tag}", data=body,
+                           headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.status_code == 201, r.text
+    listed = requests.get(f"{registry.url}/v1/repositories/{repo}/tags", auth=registry.admin).json()
+    assert sorted(listed) == tags[:100] and len(set(listed.values())) == 1
+    last = requests.get(f"{registry.url}/v1/repositories/{repo}/tags/t104", auth=registry.admin)
+    assert last.status_code == 200 and last.json() == listed["t000"]   # any tag by name
