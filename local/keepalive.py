@@ -19,6 +19,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
@@ -29,6 +30,7 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 DRAIN_BYTES = 1 << 30            # more unread body than this: close instead of reading it
 DRAIN_STALL_SECONDS = 5.0
 IDLE_SECONDS = 120.0             # an idle (or stalled) connection is closed after this
+HEAD_SECONDS = 10.0              # a TLS handshake, and a request line with its headers, once begun
 _DROPPED = (ConnectionError, socket.timeout, ssl.SSLError, OSError)
 MAX_CONNECTIONS = 1024           # open at once; more are answered 429 and closed
 _BUSY_BODY = b'{"errors": [{"code": "TOOMANYREQUESTS", "message": "too many open connections; retry shortly"}]}'
@@ -105,7 +107,11 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         try:
             if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()
+                key = _DEADLINES.arm(self.connection, self.server.head_seconds)
+                try:
+                    self.connection.do_handshake()
+                finally:
+                    _DEADLINES.disarm(key)
             super().handle()
         except _DROPPED:
             pass   # the client went away (or never finished the TLS handshake)
@@ -274,19 +280,66 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self._continue: Optional[_ContinueFirst] = None
-        self.raw_requestline = self.rfile.readline(65537)
-        if len(self.raw_requestline) > 65536:
-            self.requestline = self.request_version = self.command = ""
-            self.send_error(414)
+        if not self.rfile.peek(1):   # idle until a request begins (up to IDLE_SECONDS)...
             self.close_connection = True
             return
-        if not self.raw_requestline:
-            self.close_connection = True
-            return
-        if not self.parse_request():
-            return
+        key = _DEADLINES.arm(self.connection, self.server.head_seconds)   # ...then its head is due
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(414)
+                self.close_connection = True
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+        finally:
+            _DEADLINES.disarm(key)
         self._run()
         self.wfile.flush()
+
+
+class _Deadlines:
+    """Shuts the sockets whose request head is not complete in time. The idle timeout is
+    per read, so a client trickling a byte every minute (slowloris) would hold its
+    connection, and one of the server's slots, for good; one watchdog thread per process
+    wakes twice a second and ends those."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[int, tuple[float, socket.socket]] = {}
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self, sock: socket.socket, seconds: float) -> int:
+        with self._lock:
+            self._due[id(sock)] = (time.monotonic() + seconds, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="head-deadlines", daemon=True)
+                self._thread.start()
+        return id(sock)
+
+    def disarm(self, key: int) -> None:
+        with self._lock:
+            self._due.pop(key, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._lock:
+                late = [k for k, (due, _) in self._due.items() if due <= now]
+                socks = [self._due.pop(k)[1] for k in late]
+            for sock in socks:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)   # the blocked read returns; the connection ends
+                except OSError:
+                    pass
+
+
+_DEADLINES = _Deadlines()
 
 
 class KeepAliveServer(ThreadingHTTPServer):
@@ -298,8 +351,10 @@ class KeepAliveServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, app: Callable, whole_body: bool = False,
                  ssl_context: Optional[ssl.SSLContext] = None, access_log: bool = False,
-                 drain_bytes: int = DRAIN_BYTES, max_connections: int = MAX_CONNECTIONS) -> None:
+                 drain_bytes: int = DRAIN_BYTES, max_connections: int = MAX_CONNECTIONS,
+                 head_seconds: float = HEAD_SECONDS) -> None:
         self.app = app
+        self.head_seconds = head_seconds
         self.drain_bytes = drain_bytes
         self._slots = threading.BoundedSemaphore(max_connections)
         self.whole_body = whole_body

@@ -263,3 +263,43 @@ def test_connections_past_the_limit_get_429_and_the_server_recovers():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_head_trickled_byte_by_byte_is_cut_off_and_frees_its_slot():
+    srv = KeepAliveServer("127.0.0.1", 0, _app, max_connections=1, head_seconds=1.5).start()
+    try:
+        slow = socket.create_connection(("127.0.0.1", srv.port))
+        slow.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n")
+        started, closed = time.monotonic(), False
+        while time.monotonic() - started < 8:   # a header byte every 0.3 s: never idle 120 s
+            try:
+                slow.sendall(b"X")
+                slow.settimeout(0.3)
+                if slow.recv(1024) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        assert closed and time.monotonic() - started < 4   # the 1.5 s head deadline, not 120 s
+        deadline = time.monotonic() + 10
+        while True:   # its slot is free again
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            conn.request("GET", "/x")
+            resp = conn.getresponse()
+            if resp.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert resp.status == 200
+        # an idle keep-alive connection is not a slow head: it stays open past the deadline
+        idle = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.close()
+        time.sleep(0.2)
+        assert _answer(idle, "GET", "/x")[0] == "GET"
+        time.sleep(2.5)
+        assert _answer(idle, "GET", "/x")[0] == "GET"
+    finally:
+        srv.shutdown()
+        srv.server_close()
