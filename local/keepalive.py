@@ -15,6 +15,7 @@ happen on the connection's thread, so a client that connects and stalls holds on
 from __future__ import annotations
 
 import io
+import re
 import socket
 import ssl
 import sys
@@ -24,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
 
-from werkzeug.serving import DechunkedInput
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 DRAIN_BYTES = 1 << 30            # more unread body than this: close instead of reading it
@@ -89,9 +89,60 @@ class _ContinueFirst:
         return int(self._rfile.readinto(buf))
 
 
-class _ChunkedBody(DechunkedInput):
+class _ChunkedBody(io.RawIOBase):
+    """A `Transfer-Encoding: chunked` body, de-chunked. Strict: a chunk size is 1-16 hex
+    digits (extensions after `;` ignored), each chunk ends with CRLF (or LF), trailers end
+    with an empty line, and a body cut short is an error. (werkzeug's DechunkedInput, used
+    before, let a short read shrink the caller's buffer while reporting it full: CPython
+    then copied past its end, and one crafted request crashed the server.)"""
+
+    _SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+        self._left = 0          # bytes of the current chunk still to read
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
     def finished(self) -> bool:
-        return bool(self._done)
+        return self._done
+
+    def _line(self) -> bytes:
+        line = self._rfile.readline(8194)
+        if not line.endswith(b"\n"):
+            raise OSError("chunked body: a line cut short or too long")
+        return line.rstrip(b"\r\n")
+
+    def _next_chunk(self) -> None:
+        size = self._line().split(b";", 1)[0].strip(b" \t")
+        if not self._SIZE.fullmatch(size):
+            raise OSError("chunked body: invalid chunk size")
+        self._left = int(size, 16)
+        if self._left == 0:
+            for _ in range(100):   # trailer fields, then the empty line
+                if not self._line():
+                    self._done = True
+                    return
+            raise OSError("chunked body: too many trailer lines")
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        if self._done or not len(view):
+            return 0
+        if self._left == 0:
+            self._next_chunk()
+            if self._done:
+                return 0
+        want = min(len(view), self._left)
+        got = self._rfile.readinto(view[:want])
+        if not got:
+            raise ConnectionError("the client closed the connection inside a chunk")
+        self._left -= got
+        if self._left == 0 and self._line() != b"":
+            raise OSError("chunked body: a chunk does not end where its size says")
+        return int(got)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -303,3 +303,32 @@ def test_a_head_trickled_byte_by_byte_is_cut_off_and_frees_its_slot():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.parametrize("body", [
+    b"ffffffffffffffffffff\r\nabc",          # a size of 20 hex digits, then a short chunk
+    b"fffffff\r\nabc",                        # a large chunk cut short
+    b"10\r\nabc",                             # a small chunk cut short
+    b"3\r\nabcX\r\n0\r\n\r\n",                # a chunk longer than its size
+    b"zz\r\nabc\r\n0\r\n\r\n",                # not a size
+    b"3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n",   # extensions and trailers: fine
+])
+@pytest.mark.parametrize("read", ["", "?read=2"])
+def test_malformed_or_cut_chunked_bodies_are_refused_and_the_server_lives(server: KeepAliveServer,
+                                                                         body: bytes, read: str):
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"PATCH /x" + read.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        s.shutdown(socket.SHUT_WR)   # the client sends no more
+        s.settimeout(10)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    status = answer.split(b" ", 2)[1]
+    if body.startswith(b"3;ext"):
+        assert status == b"200" and answer.split(b"\r\n\r\n", 1)[1].split()[1] == (b"2" if read else b"3")
+    else:
+        assert status in (b"400", b"200"), answer[:200]   # 200: the app read only 2 bytes of a chunk
+        if not read:
+            assert status == b"400"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    assert _answer(conn, "GET", "/x")[0] == "GET"   # the server lives on
