@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Optional, Sequence
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -94,7 +95,7 @@ class ManifestTables:
             s3_key=manifest.s3_key, subject=manifest.subject,
             artifact_type=manifest.artifact_type,
             annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-            pushed=int(time.time()), counted=True, blob_refs=json.dumps(counted),
+            pushed=int(time.time()), counted=True, blob_refs=json.dumps(counted), rev=uuid.uuid4().hex,
         )
         if manifest.subject:
             item.gsi1pk = keys.referrers_pk(repo, manifest.subject)
@@ -206,14 +207,24 @@ class ManifestTables:
         """Delete a manifest and every tag pointing at it, atomically; in the same transaction
         each link it counted loses the reference (and is stamped a garbage candidate).
         Its conversions go after it (drop_conversions)."""
+        for _ in range(_CONFLICT_RETRIES + 2):
+            done = self._delete_manifest(repo, digest)
+            if done is not None:
+                return done
+        raise RuntimeError(f"delete of {digest} in {repo}: pushes of it kept coming")
+
+    def _delete_manifest(self, repo: str, digest: str) -> Optional[bool]:
+        """One attempt; None when a put of the manifest came between its reads and its write
+        (it may have added a tag this attempt would leave naming nothing): read again."""
         pk = keys.repo_pk(repo)
         try:
             held = ManifestItem.get(pk, keys.manifest_sk(digest), consistent_read=True,
-                                    attributes_to_get=["PK", "SK", "counted", "blobs"])
+                                    attributes_to_get=["PK", "SK", "counted", "blobs", "rev"])
         except DoesNotExist:
             return False
         self._counted.pop((repo, digest))
         refs = json.loads(held.blob_refs or "[]") if held.counted else []
+        same = ManifestItem.rev == held.rev if held.rev else ManifestItem.rev.does_not_exist()
         tags = [t.sk for t in TagItem.query(
             pk, TagItem.sk.startswith(keys.TAG_PREFIX), filter_condition=TagItem.digest == digest,
             attributes_to_get=["PK", "SK"], consistent_read=True)]
@@ -228,7 +239,7 @@ class ManifestTables:
                 with OwnedTransaction(connection=_connection()) as t:
                     if first:
                         t.owner = "manifest"
-                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)), condition=ManifestItem.pk.exists()
+                        t.delete(ManifestItem(pk, keys.manifest_sk(digest)), condition=ManifestItem.pk.exists() & same
                                  & (ManifestItem.counted.exists() if held.counted else ManifestItem.counted.does_not_exist()))
                         for d in refs:   # only links still there and counted (unlinked ones are not re-created)
                             t.owner = d
@@ -240,8 +251,8 @@ class ManifestTables:
                         t.delete(TagItem(pk, sk), condition=TagItem.digest == digest)
             except TransactWriteError as err:
                 refused = t.refused(_reasons(err))
-                if "manifest" in refused:
-                    return False
+                if "manifest" in refused:   # gone (False), or put again since the reads (retry)
+                    return None if first and _exists(pk, keys.manifest_sk(digest)) else False
                 gone = [d for d in refused if d in refs]
                 if gone:
                     refs = [d for d in refs if d not in gone]
@@ -330,3 +341,7 @@ def drop_conversions(repo: str, digest: str) -> None:
         conditional(lambda: ManifestItem(pk, keys.manifest_sk(it.digest)).delete(
             condition=ManifestItem.counted.does_not_exist()))
         it.delete()
+
+
+def _exists(pk: str, sk: str) -> bool:
+    return bool(ManifestItem.count(pk, ManifestItem.sk == sk, consistent_read=True))

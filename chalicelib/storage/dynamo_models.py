@@ -137,6 +137,8 @@ class ManifestItem(TagItem):
     # (JSON list); absent on conversions and manifests pushed before refcounts.
     counted = BooleanAttribute(null=True)
     blob_refs = UnicodeAttribute(null=True, attr_name="blobs")
+    # New on every put: a delete goes through only if no put (a new tag) came after its reads.
+    rev = UnicodeAttribute(null=True)
 
 
 class BlobLinkItem(Item):
