@@ -10,7 +10,7 @@ from ..auth import passwords
 from ..auth.policy import ROLES, Principal, allowed_actions, can_administer, namespace_of
 from ..auth.scopes import Scope
 from ..oci.errors import RegistryError
-from ..oci.names import MAX_NAME_LENGTH, NAME_RE, validate_name
+from ..oci.names import MAX_NAME_LENGTH, NAME_RE, listing_after, validate_name
 from ..storage.ports import AccountRecord, AccountStore, NamespaceRoster
 
 # Account names become DynamoDB keys (capped at 2048 bytes): grammar and length are
@@ -151,7 +151,7 @@ class Accounts:
     def catalog(self, p: Principal, n: int, last: Optional[str]) -> tuple[list[str], bool]:
         """Up to `n` repository names after `last` that `p` may pull, and whether more follow."""
         out: list[str] = []
-        cursor = last
+        cursor = listing_after(last, MAX_NAME_LENGTH)
         for _ in range(CATALOG_SCAN_PAGES):
             page, more = self.store.list_repos_with_visibility(max(n, 100), cursor)
             for name, public in page:

@@ -6,20 +6,13 @@ from typing import Optional
 from ..oci import mediatypes as mt
 from ..oci.digest import MAX_DIGEST_LENGTH, parse_digest
 from ..oci.errors import RegistryError
-from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, validate_name
+from ..oci.names import MAX_NAME_LENGTH, MAX_TAG_LENGTH, listing_after, validate_name
 from ..storage.ports import TagLifecycleStore
 from .registry_base import Page, RegistryBase
 from .tag_policy import is_expired
 
 
-def _after(last: Optional[str], longest: int) -> Optional[str]:
-    """A listing's `last`, cut to one character beyond the longest possible key.
-
-    Every key is at most `longest` characters, so it sorts after `last` exactly
-    when it sorts after that prefix; the cut keeps DynamoDB key conditions under
-    their size limit (a 400 from AWS, a 500 here, before).
-    """
-    return last[: longest + 1] if last else last
+_after = listing_after
 
 
 class ListingsMixin(RegistryBase):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from .errors import RegistryError
 
@@ -44,3 +45,18 @@ def validate_tag(tag: str) -> str:
 def is_upload_id(upload_id: str) -> bool:
     """True when `upload_id` has the form of the session ids this registry hands out."""
     return isinstance(upload_id, str) and bool(UPLOAD_ID_RE.fullmatch(upload_id))
+
+
+def listing_after(last: Optional[str], longest: int) -> Optional[str]:
+    """A listing's `last` (after which keys are listed) made safe for a DynamoDB key
+    condition, listing exactly the same keys. Keys (names, tags, digests) are ASCII and at
+    most `longest` long, so: at the first other character the rest is replaced by DEL (the
+    highest ASCII character, in no key), and the result is cut one character beyond the
+    longest key. Uncut, a long or non-ASCII `last` passed DynamoDB's 1 KiB key limit: 503."""
+    if not last:
+        return last
+    for i, ch in enumerate(last):
+        if ord(ch) > 0x7E:
+            last = last[:i] + "\x7f"
+            break
+    return last[: longest + 1]

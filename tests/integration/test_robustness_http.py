@@ -1,9 +1,11 @@
 """HTTP-core hardening (issue 14): routes, Content-Range, and path values that become keys."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from support import sha256
+from support import Client, sha256
 
 
 def error_of(r) -> dict:
@@ -149,3 +151,30 @@ def test_bad_content_range_with_an_empty_body_is_416(client, repo, value):
                                                        "Content-Type": "application/octet-stream"})
     assert r.status_code == 416, (value, r.status_code, r.text)
     assert error_of(r)["code"] == "BLOB_UPLOAD_INVALID" and r.headers["Range"] == "0-9"
+
+
+@pytest.mark.backends("memory", "strict")   # DynamoDB Local enforces the key size limit
+@pytest.mark.parametrize("last", ["x" * 1025, "\U0001F600" * 300, "v0\u00e9" + "z" * 400, "a\x7f" * 600])
+def test_long_or_non_ascii_last_lists_as_a_cut_last_would(client, repo, last):
+    client.push_image(repo, "v1")
+    digest = sha256(b"x")
+    for path in (f"/v2/{repo}/tags/list", f"/v2/{repo}/referrers/{digest}", "/v2/_catalog"):
+        r = client.request("GET", path, params={"last": last, "n": "5"})
+        assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    # every key is ASCII: "v0é…" sorts after "v0" and before "v1" (UTF-8 byte order)
+    expect = ["v1"] if last.startswith("v0") or last < "v1" else []
+    assert client.request("GET", f"/v2/{repo}/tags/list", params={"last": last}).json()["tags"] == expect
+
+
+@pytest.mark.backends("memory", "strict")
+def test_catalog_last_of_a_non_admin_is_cut_too(registry, repo):
+    import requests
+
+    user = "u" + uuid.uuid4().hex[:10]
+    r = requests.post(registry.url + "/admin/users", json={"username": user, "password": "catalog-pass-123"},
+                      auth=registry.admin)
+    assert r.status_code == 201, r.text
+    c = Client(registry.url, auth=(user, "catalog-pass-123"))
+    for last in ("x" * 1025, "\U0001F600" * 300):
+        r = c.request("GET", "/v2/_catalog", params={"last": last})
+        assert r.status_code == 200 and r.json()["repositories"] == [], r.text[:200]
