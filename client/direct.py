@@ -224,9 +224,11 @@ class DirectUpload:
                     r.close()
                 time.sleep(min(float((r.headers.get("Retry-After") if r is not None else None) or 2 ** failures), 10))
                 continue
-            if r.status_code == 404 and (failures or answered) and self._blob_exists(digest):
+            if r.status_code == 404 and self._blob_exists(digest):
+                # An earlier close of ours, or another client's close of this very session
+                # (two pushes of one file resume the same session), committed it and ended it.
                 r.close()
-                return digest  # an earlier (or a concurrent) close committed it and ended the session
+                return digest
             answered += 1
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
