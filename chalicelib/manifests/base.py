@@ -135,7 +135,9 @@ def check_annotations(a: Any, where: str) -> Optional[dict]:
 
 
 def check_schema_version(doc: dict, expected: int = 2) -> None:
-    if doc.get("schemaVersion") != expected:
+    version = doc.get("schemaVersion")
+    # an integer, not 2.0 (equal in Python, refused by Go clients' int field) nor true
+    if type(version) is not int or version != expected:
         raise invalid(f"schemaVersion must be {expected}", schemaVersion=doc.get("schemaVersion"))
 
 

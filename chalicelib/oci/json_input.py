@@ -48,7 +48,15 @@ def loads(data: Union[bytes, str], *, floats: bool = True) -> Any:
     MAX_DEPTH deep; with `floats=False`, every number must be written as an integer;
     with floats, those written with a fraction or exponent are `Fractional`.
 
+    Bytes must be UTF-8 without a byte order mark (RFC 8259 8.1): Python's json would
+    also take a BOM, UTF-16 or UTF-32, which Go's encoding/json (every container client)
+    refuses, so a manifest accepted here could be pulled by none.
+
     Every failure (syntax, encoding, the rules above) is a ValueError."""
+    if isinstance(data, (bytes, bytearray)):
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise ValueError("a byte order mark before the JSON (UTF-8 without one is required)")
+        data = bytes(data).decode("utf-8")   # UnicodeDecodeError is a ValueError: not UTF-8
     try:
         doc = json.loads(data, parse_constant=_refuse_constant, object_pairs_hook=_unique,
                          parse_float=Fractional if floats else _no_float)

@@ -100,6 +100,30 @@ def test_manifest_with_duplicate_keys_is_refused(client, repo):
     assert client.request("GET", f"/v2/{repo}/manifests/dup").status_code == 404
 
 
+@pytest.mark.parametrize("encode", [
+    lambda text: b"\xef\xbb\xbf" + text.encode(),           # a UTF-8 byte order mark
+    lambda text: text.encode("utf-16"),                      # UTF-16 (with its BOM)
+    lambda text: text.encode("utf-16-le"),                   # UTF-16 without one
+    lambda text: text.replace('"schemaVersion":2', '"schemaVersion":2.0').encode(),
+    lambda text: text.replace('"schemaVersion":2', '"schemaVersion":true').encode(),
+    lambda text: text.encode("latin-1") + b"\xff",           # not UTF-8
+])
+def test_manifests_go_clients_cannot_read_are_refused(client, repo, encode):
+    """Python's json takes these; Go's encoding/json (skopeo, containerd, podman) does not:
+    a manifest accepted here must be one they can pull."""
+    config = client.push_blob(repo, b"{}")
+    text = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+            '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},'
+            '"layers":[]}' % config)
+    r = client.request("PUT", f"/v2/{repo}/manifests/odd", data=encode(text),
+                       headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 400 and _err(r)["code"] == "MANIFEST_INVALID", r.text
+    assert client.request("GET", f"/v2/{repo}/manifests/odd").status_code == 404
+    r = client.request("PUT", f"/v2/{repo}/manifests/odd", data=text.encode(),
+                       headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
+
+
 @pytest.mark.parametrize("extra", [',"name":"%s"', ',"description":NaN'])
 def test_helm_config_is_read_strictly(registry, client, extra):
     """A chart whose config (Chart.yaml as JSON) is not strict JSON is stored, never indexed."""
