@@ -52,7 +52,13 @@ def main() -> int:
         if os.environ.get("REGISTRY_EMBEDDED", "").strip().lower() == "memory":
             # moto records no SHA-256 checksums, so a direct upload could never be proven there.
             os.environ.setdefault("REGISTRY_DIRECT_UPLOADS", "0")
-        embedded = start_backend(data_dir=data_dir)
+        from .backends import BackendError
+
+        try:
+            embedded = start_backend(data_dir=data_dir)
+        except BackendError as exc:   # a clear line, not a traceback: the fix is the user's
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
     try:
         return _serve(port, host, lambda_limits, data_dir, embedded)
     except KeyboardInterrupt:

@@ -113,6 +113,7 @@ class StrictBackends:
         self._log = log
         self._procs: list[subprocess.Popen] = []
         self.credentials: Optional[Credentials] = None
+        self._lock_fd: Optional[int] = None
 
     @property
     def s3_url(self) -> str:
@@ -138,6 +139,7 @@ class StrictBackends:
         """Start both backends in parallel and wait until each answers a real request."""
         _check_installed()
         prepare_data_dir(self.data_dir)
+        self._take_data_dir()
         self._stop_leftovers()
         self.credentials = load_credentials(self.data_dir)
         if self._log is None:
@@ -205,6 +207,26 @@ class StrictBackends:
             if probes:
                 time.sleep(0.1)
 
+    def _take_data_dir(self) -> None:
+        """Hold `<data dir>/registry.lock` for as long as these backends run (the OS lets go
+        at exit, kill -9 included). A second registry on the same data directory stops here,
+        before _stop_leftovers would kill the backends of the one already serving."""
+        import fcntl
+
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.data_dir / "registry.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise BackendError(f"another local registry (pid {holder}) is using {self.data_dir}: stop it "
+                               f"first, or give this one its own REGISTRY_DATA_DIR") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
     # A kill -9 of the local server takes its backends along (PDEATHSIG), but a backend whose
     # parent was not us (e.g. hypercorn's worker) may outlive it: stop every backend process
     # working in this data directory first, so two never write the same files.
@@ -230,6 +252,9 @@ class StrictBackends:
         if self._log is not None and self._log is not sys.stdout:
             self._log.close()
             self._log = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)   # the data directory is free for the next start
+            self._lock_fd = None
 
 
 def backend_processes(data_dir: Path) -> list[int]:

@@ -7,6 +7,7 @@ registry started again: everything pulls byte-identical.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -245,3 +246,29 @@ def test_a_dead_backend_gives_503_with_retry_after_never_500_or_201(server: Serv
     r = client.request("POST", "/v2/dead/app/blobs/uploads/", params={"digest": sha256(b"x")}, data=b"x",
                        headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 503 and r.headers.get("Retry-After"), (r.status_code, r.text)
+
+
+def test_a_second_registry_on_the_same_data_refuses_and_leaves_the_first_serving(server: Server, tmp: Path):
+    import requests
+
+    server.start()
+    pids = set(server.backend_pids())
+    second = Server(server.data_dir, tmp / "second.log")
+    env = {**_server_env(second.port), "REGISTRY_DATA_DIR": str(server.data_dir)}
+    env.pop("REGISTRY_TOKEN_KEY_FILE", None)
+    done = subprocess.run([sys.executable, "-m", "local"], cwd=str(REPO_ROOT), env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "another local registry" in done.stderr and str(server.data_dir.resolve()) in done.stderr
+    assert set(server.backend_pids()) == pids   # its backends were left alone
+    digest, body = "sha256:" + hashlib.sha256(b"still-here").hexdigest(), b"still-here"
+    auth = (ADMIN_USER, ADMIN_PASSWORD)
+    r = requests.post(f"http://{server.host}/v2/lock/check/blobs/uploads/", params={"digest": digest},
+                      data=body, auth=auth, timeout=30)
+    if r.status_code == 401:   # token auth: fetch one as a client would
+        realm = r.headers["WWW-Authenticate"].split('realm="')[1].split('"')[0]
+        token = requests.get(realm, params={"service": r.headers["WWW-Authenticate"].split('service="')[1].split('"')[0],
+                                            "scope": "repository:lock/check:pull,push"}, auth=auth, timeout=30).json()["token"]
+        r = requests.post(f"http://{server.host}/v2/lock/check/blobs/uploads/", params={"digest": digest},
+                          data=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 201, r.text
