@@ -41,6 +41,7 @@ log = logging.getLogger("registry.local")
 LAMBDA_PAYLOAD_LIMIT = LAMBDA_PAYLOAD_BYTES  # bytes of invocation event (synchronous)
 API_GATEWAY_TIMEOUT = 29.0
 SPLIT_BYTES = 16 * 1024 * 1024
+MAX_OBJECT_BYTES = 5 * 1024**4   # S3's largest object: no blob can be larger
 _UPLOAD_PATH = re.compile(r"/v2/.+/blobs/uploads/[^/]+", re.DOTALL)
 _UPLOAD_START = re.compile(r"/v2/.+/blobs/uploads/?", re.DOTALL)
 build_event = rest_event  # the REST (1.0) event, kept under its old name
@@ -191,6 +192,10 @@ class LambdaGateway:
                 raise Refused(431, "UNSUPPORTED", {
                     "reason": f"request line and headers over the {self.front.name} limit "
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > MAX_OBJECT_BYTES:   # no S3 object can hold it: say so now
+            raise Refused(413, "SIZE_INVALID", {"reason": f"a body of {length} bytes is over S3's "
+                                                          f"object limit ({MAX_OBJECT_BYTES} bytes)"})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
         stream = get_input_stream(environ, safe_fallback=True)
         prestager = self.prestager

@@ -46,6 +46,9 @@ def parse_content_range(value: str, body_length: Optional[int] = None) -> ChunkR
     if total is not None and end >= total:
         raise RangeInvalid(f"Content-Range {value!r} ends beyond its total length")
     chunk = ChunkRange(start, end)
-    if body_length and chunk.length != body_length:
+    # An empty body matches only "n-n": the inclusive form has no empty range, and the
+    # registry itself reports an empty upload as "0-0".
+    empty_ok = body_length == 0 and chunk.end == chunk.start
+    if body_length is not None and chunk.length != body_length and not empty_ok:
         raise RangeInvalid(f"Content-Range {value!r} does not match {body_length} bytes")
     return chunk

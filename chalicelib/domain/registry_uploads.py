@@ -88,7 +88,7 @@ class UploadsMixin(BlobsMixin):
         s = self._session(repo, upload_id)
         return UploadResult(upload_id=upload_id, offset=s.offset)
 
-    def _check_range(self, s: UploadSession, content_range: Optional[str], length: int) -> None:
+    def _check_range(self, s: UploadSession, content_range: Optional[str], length: Optional[int]) -> None:
         if content_range is None:
             return
         try:
@@ -224,7 +224,7 @@ class UploadsMixin(BlobsMixin):
             if isinstance(out, str):
                 self.notify.uploaded(repo, s.direct_size or 0)
             return out if isinstance(out, str) else UploadResult(upload_id=upload_id, offset=out.offset)
-        self._check_range(s, content_range, len(data))
+        self._check_range(s, content_range, len(data) or None)   # a close without bytes: only where it starts
         h = ResumableHash(s.hash_state)
         h.update(data)
         size = s.offset + len(data)

@@ -29,9 +29,9 @@ def page_params(request: Any) -> tuple[Optional[int], Optional[str]]:
     n: Optional[int] = None
     if raw_n not in (None, ""):
         try:
-            n = int(raw_n)
-            if n < 0:
+            if not (raw_n.isascii() and raw_n.isdigit()):   # int() also takes "+2", " 2", "２"
                 raise ValueError
+            n = int(raw_n)
         except ValueError:
             raise RegistryError("UNSUPPORTED", {"reason": "n must be a non-negative integer", "n": raw_n},
                                 status=400) from None

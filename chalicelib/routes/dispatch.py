@@ -71,7 +71,8 @@ class Router:
             if route.regex.pattern == pattern:
                 route.handlers.update({m: handler for m in methods})
                 return
-        self.routes.append(Route(re.compile(pattern), {m: handler for m in methods}))
+        # DOTALL: `.+` spans a %0a in a name too, so the name check answers 400, not a 404
+        self.routes.append(Route(re.compile(pattern, re.DOTALL), {m: handler for m in methods}))
         self.routes.sort(key=lambda r: specificity(r.regex.pattern))
 
     def resolve(self, path: str, method: str) -> Union[tuple[Handler, dict], set[str], None]:

@@ -4,6 +4,7 @@ refusals that close, TLS handshakes on the connection's own thread."""
 from __future__ import annotations
 
 import hashlib
+import json
 import http.client
 import socket
 import ssl
@@ -132,6 +133,11 @@ def test_malformed_requests_are_refused_and_closed(server: KeepAliveServer, requ
                 break   # closed by the server
             got += chunk
     assert got.split(b" ")[1] == status
+    head, _, body = got.partition(b"\r\n\r\n")
+    if status != b"400" or b"zz" not in request_text:   # the app's own 400 (a bad chunk) aside
+        # the registry's error format and security headers, not http.server's HTML page
+        assert b"Content-Type: application/json" in head and b"X-Content-Type-Options: nosniff" in head, head
+        assert json.loads(body)["errors"][0]["code"] in ("UNSUPPORTED", "SIZE_INVALID"), body
 
 
 def test_an_app_failure_is_a_500_and_the_server_goes_on(server: KeepAliveServer):

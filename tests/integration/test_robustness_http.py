@@ -178,3 +178,39 @@ def test_catalog_last_of_a_non_admin_is_cut_too(registry, repo):
     for last in ("x" * 1025, "\U0001F600" * 300):
         r = c.request("GET", "/v2/_catalog", params={"last": last})
         assert r.status_code == 200 and r.json()["repositories"] == [], r.text[:200]
+
+
+@pytest.mark.parametrize("content_range, status", [("0-9", 416), (None, 202)])
+def test_an_empty_patch_matches_no_range(client, repo, content_range, status):
+    r = client.request("POST", f"/v2/{repo}/blobs/uploads/")
+    headers = {"Content-Range": content_range} if content_range else {}
+    r = client.request("PATCH", r.headers["Location"], data=b"", headers=headers)
+    assert r.status_code == status, r.text
+    if status == 416:
+        assert r.headers["Range"] == "0-0"
+
+
+@pytest.mark.parametrize("path", ["/v2/a%0ab/tags/list", "/v2/a%0a/b/manifests/x"])
+def test_a_newline_in_a_name_is_name_invalid(client, path):
+    r = client.request("GET", path)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "NAME_INVALID", r.text
+
+
+@pytest.mark.parametrize("n", ["+2", " 2", "\uff12", "2.0", "-1", "0x2"])
+def test_n_is_ascii_digits_only(client, repo, n):
+    client.push_image(repo, "v1")
+    r = client.request("GET", f"/v2/{repo}/tags/list", params={"n": n})
+    assert r.status_code == 400, r.text
+
+
+def test_a_body_larger_than_any_s3_object_is_refused_before_it_is_sent(registry, client, repo):
+    import socket
+    from urllib.parse import urlsplit
+
+    r = client.request("POST", f"/v2/{repo}/blobs/uploads/")
+    path = urlsplit(client.url(r.headers["Location"])).path
+    u = urlsplit(registry.url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {10 ** 23}\r\n\r\n".encode())
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
