@@ -14,6 +14,7 @@ from ..domain.v1 import V1Pull
 from ..http.basic import checker, require
 from ..http.errors import error_boundary
 from ..oci.errors import RegistryError
+from ..oci.names import validate_name
 from .common import empty
 
 bp = Blueprint(__name__)
@@ -49,10 +50,11 @@ def repositories() -> Response:
 @error_boundary
 def _repositories(request: Any, path: str) -> Response:
     _read_only(request.method)
-    m = re.fullmatch(r"(?P<name>.+)/(?:(?P<images>images)|tags(?:/(?P<tag>[^/]+))?)/?", path)
+    m = re.fullmatch(r"(?P<name>.+)/(?:(?P<images>images)|tags(?:/(?P<tag>[^/]+))?)/?", path, re.DOTALL)
     if not m:
         raise RegistryError("UNSUPPORTED", {"reason": "no such V1 endpoint", "path": path}, status=404)
     name = m.group("name")
+    validate_name(name)   # a bad name is 400 before any auth decision, as under /v2/
     require(request, name, PULL)
     v1 = V1Pull(services().registry())
     if m.group("images"):

@@ -76,3 +76,9 @@ def test_v1_tag_listing_converts_at_most_a_hundred_tags(registry, client, repo):
     assert sorted(listed) == tags[:100] and len(set(listed.values())) == 1
     last = requests.get(f"{registry.url}/v1/repositories/{repo}/tags/t104", auth=registry.admin)
     assert last.status_code == 200 and last.json() == listed["t000"]   # any tag by name
+
+
+def test_a_bad_v1_name_is_name_invalid_before_auth(registry):
+    for path in ("/v1/repositories/FZ/a/tags", "/v1/repositories/a%0ab/tags"):
+        r = requests.get(f"{registry.url}{path}")
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "NAME_INVALID", r.text
