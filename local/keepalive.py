@@ -260,6 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.raw_requestline:
                 self.close_connection = True
                 return
+            if len(self.raw_requestline.split()) == 2:   # HTTP/0.9: no version, no headers to wait for
+                self.close_connection = True
+                return
             if not self.parse_request():
                 return
         finally:

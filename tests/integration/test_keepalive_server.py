@@ -338,3 +338,12 @@ def test_malformed_or_cut_chunked_bodies_are_refused_and_the_server_lives(server
             assert status == b"400"
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     assert _answer(conn, "GET", "/x")[0] == "GET"   # the server lives on
+
+
+def test_an_http_0_9_request_is_closed_at_once(server: KeepAliveServer):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET /x\r\n")
+        started = time.monotonic()
+        assert s.recv(65536) == b"" and time.monotonic() - started < 3
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    assert _answer(conn, "GET", "/x")[0] == "GET"
