@@ -121,10 +121,15 @@ class Prestager:
         reader = _Reader(stream, size, h)
         try:
             blobs.put_stream(key, reader, size)
-        except Exception:
+        except Exception as exc:   # noqa: BLE001 - botocore's errors, imported lazily
             if reader.cut:   # the client's fault; S3 stored nothing of a request cut short
                 raise Refused(400, "SIZE_INVALID", {"reason": reader.cut}) from None
-            raise
+            # The S3 write failed (the embedded S3 down or timing out on a stalled client):
+            # the body is spent, so the client sends it again, as after any 503.
+            log.warning("staging a PATCH body failed: %r", exc)
+            refused = Refused(503, "UNKNOWN", {"reason": "storage unavailable, retry later"})
+            refused.response["headers"]["Retry-After"] = "1"
+            raise refused from None
         if reader.left:   # the S3 client stopped short: never lend a body it did not store whole
             blobs.delete(key)
             raise RuntimeError(f"the S3 client read {size - reader.left} of the body's {size} bytes")

@@ -170,3 +170,21 @@ def test_a_body_cut_short_stores_nothing(client, repo, registry, counts):
     assert _leftovers(registry, _upload_id(loc)) == []
     assert client.request("GET", loc).headers["Range"] == "0-0"
     assert counts()["adopted"] == 0
+
+
+def test_an_s3_that_fails_while_a_body_streams_is_503_with_retry_after(registry, repo):
+    import boto3
+    from botocore.config import Config
+
+    from tests.support import Client
+
+    dead = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="y",
+                        config=Config(retries={"max_attempts": 1}, connect_timeout=1, s3={"addressing_style": "path"}))
+    with registry.variant(clients={"s3": dead}) as url:
+        client = Client(url, auth=registry.admin)
+        loc = _start(client, repo)
+        r = client.request("PATCH", loc, data=os.urandom(5 * MIB))
+        assert r.status_code == 503 and r.headers.get("Retry-After") == "1", r.text
+        assert r.json()["errors"][0]["code"] == "UNKNOWN"
+        assert client.request("GET", loc).headers["Range"] == "0-0"   # nothing moved
