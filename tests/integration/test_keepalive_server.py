@@ -245,6 +245,20 @@ def test_a_204_carries_no_content_length():
     assert b"Content-Length" not in got
 
 
+def _served_again(port: int) -> http.client.HTTPConnection:
+    """A connection answered 200, once the server has freed a slot (within 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/x")
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status == 200 or time.monotonic() > deadline:
+            assert resp.status == 200
+            return conn
+        time.sleep(0.05)
+
+
 def test_connections_past_the_limit_get_429_and_the_server_recovers():
     srv = KeepAliveServer("127.0.0.1", 0, _app, max_connections=2).start()
     try:
@@ -257,15 +271,7 @@ def test_connections_past_the_limit_get_429_and_the_server_recovers():
         assert resp.status == 429 and resp.getheader("Retry-After") == "1"
         assert b"TOOMANYREQUESTS" in resp.read()
         held[0].close()
-        deadline = time.monotonic() + 10
-        while True:   # the slot frees once the server sees the close
-            again = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-            again.request("GET", "/x")
-            resp = again.getresponse()
-            if resp.status == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert resp.status == 200
+        _served_again(srv.port)   # the slot frees once the server sees the close
     finally:
         srv.shutdown()
         srv.server_close()
@@ -290,15 +296,7 @@ def test_a_head_trickled_byte_by_byte_is_cut_off_and_frees_its_slot():
                 closed = True
                 break
         assert closed and time.monotonic() - started < 4   # the 1.5 s head deadline, not 120 s
-        deadline = time.monotonic() + 10
-        while True:   # its slot is free again
-            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-            conn.request("GET", "/x")
-            resp = conn.getresponse()
-            if resp.status == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert resp.status == 200
+        conn = _served_again(srv.port)   # its slot is free again
         # an idle keep-alive connection is not a slow head: it stays open past the deadline
         idle = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
         conn.close()
