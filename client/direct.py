@@ -202,7 +202,7 @@ class DirectUpload:
 
     def close(self, digest: str, poll: Callable[[int], None] = lambda n: None) -> str:
         """PUT <Location>?digest=, repeated while the registry verifies; the digest on 201."""
-        last_progress, verified, failures, answered = time.monotonic(), -1, 0, 0
+        last_progress, verified, failures = time.monotonic(), -1, 0
         while True:
             try:
                 r = self.http.put(self._url(self.location or ""), params={"digest": digest},
@@ -229,7 +229,6 @@ class DirectUpload:
                 # (two pushes of one file resume the same session), committed it and ended it.
                 r.close()
                 return digest
-            answered += 1
             if r.status_code != 202:
                 raise _error(r, "closing the upload")
             r.close()

@@ -18,6 +18,7 @@ import signal
 import sys
 from typing import Any
 
+from . import switched_off
 from .server import LambdaGateway
 
 
@@ -82,7 +83,7 @@ def _serve(port: int, host: str, lambda_limits: bool, data_dir: str, embedded: o
 
     services = inject.services()
     provision(services)
-    if embedded and os.environ.get("REGISTRY_LOCAL_READ_CACHE", "1").strip().lower() not in ("0", "false", "no", "off"):
+    if embedded and not switched_off("REGISTRY_LOCAL_READ_CACHE"):
         # this process is the embedded DynamoDB's only writer (local/read_cache.py says why that matters)
         from .read_cache import ReadCache
 

@@ -15,7 +15,6 @@ happen on the connection's thread, so a client that connects and stalls holds on
 from __future__ import annotations
 
 import io
-import json
 import socket
 import ssl
 import sys
@@ -25,6 +24,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import unquote
 
 from .http_bodies import DEADLINES, ChunkedBody, ContinueFirst, LengthBody
+from .wsgi_io import gateway_error
 
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -135,20 +135,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
         """What the server itself refuses (framing, request line, headers, a failed app) in
-        the registry's error format, with its security headers, and the connection closed:
-        http.server's own answer is an HTML page without them."""
+        the registry's error format, with its security headers (the gateway's own refusals,
+        wsgi_io.gateway_error), and the connection closed: http.server's own answer is an
+        HTML page without them."""
         short = self.responses.get(code, ("Error",))[0]
         reason = message or short
         code_name = "UNKNOWN" if code >= 500 else "SIZE_INVALID" if code in (413, 414, 431) else "UNSUPPORTED"
-        body = json.dumps({"errors": [{"code": code_name, "message": reason,
-                                       "detail": {"reason": explain or reason}}]}).encode()
+        error = gateway_error(code, code_name, {"reason": explain or reason})
+        body = error["body"].encode()
         self.log_error("code %d, message %s", code, reason)
         self.close_connection = True
         self.send_response(code, short)
-        for name, value in (("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff"),
-                            ("Content-Security-Policy", "sandbox"),
-                            ("Docker-Distribution-API-Version", "registry/2.0"), ("Connection", "close"),
-                            ("Content-Length", str(len(body)))):
+        for name, value in {**error["headers"], "Connection": "close", "Content-Length": str(len(body))}.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):

@@ -22,20 +22,19 @@ import re
 import secrets
 import threading
 import uuid
-from werkzeug.exceptions import HTTPException
 from typing import Any, Callable, Optional
 
 from chalicelib.domain.registry_base import StagedBody
 from chalicelib.domain.resumable_hash import ResumableHash
 from chalicelib.http.headers import STAGED_BODY_HEADER
+from chalicelib.oci.names import UPLOAD_ID_RE
 from chalicelib.storage import keys
 
-from .wsgi_io import Refused
+from .wsgi_io import BODY_READ_ERRORS, Refused
 
 log = logging.getLogger("registry.local")
 BLOCK = 1 << 20
-_SESSION = re.compile(r"/v2/.+/blobs/uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
-                      re.DOTALL)
+_SESSION = re.compile(rf"/v2/.+/blobs/uploads/({UPLOAD_ID_RE.pattern})", re.DOTALL)
 
 
 class BodyCut(Exception):
@@ -61,7 +60,7 @@ class _Reader:
             return b""
         try:
             chunk = self._stream.read(min(self.left, max(amt, BLOCK)))
-        except (OSError, ValueError, HTTPException) as exc:
+        except BODY_READ_ERRORS as exc:
             self.cut = f"the request body could not be read: {exc.__class__.__name__}"
             raise BodyCut(self.cut) from None
         if not chunk:
@@ -95,21 +94,17 @@ class Prestager:
         with self._lock:
             return self._bodies.get(token)
 
-    def applies(self, method: str, path: str, headers: list[tuple[str, str]],
-                range_start: Callable[[list], Optional[int]]) -> Optional[tuple[str, int]]:
-        """(upload id, body length) when this request's body is staged, else None."""
+    def applies(self, method: str, path: str, length: Optional[int],
+                range_start: Optional[int]) -> Optional[tuple[str, int]]:
+        """(upload id, body length) when this request's body is staged, else None. `length`:
+        the client's Content-Length (None for a chunked body); `range_start`: where its
+        Content-Range starts (None without one)."""
         match = _SESSION.fullmatch(path) if method == "PATCH" else None
-        if match is None or any(k.lower() == "transfer-encoding" for k, _ in headers):
+        if match is None or length is None or range_start not in (None, 0):
             return None
-        lengths = [v.strip() for k, v in headers if k.lower() == "content-length"]
-        if len(lengths) != 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+        if not self._services.settings.min_part_bytes <= length <= self._max:
             return None
-        size = int(lengths[0])
-        if not self._services.settings.min_part_bytes <= size <= self._max:
-            return None
-        if range_start(headers) not in (None, 0):
-            return None
-        return match.group(1), size
+        return match.group(1), length
 
     def serve(self, upload_id: str, size: int, stream: Any, headers: list[tuple[str, str]],
               invoke: Callable[[list[tuple[str, str]], bytes], dict]) -> dict:

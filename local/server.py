@@ -32,6 +32,7 @@ from chalicelib.http.events import RouteTable, handle, rest_event, v2_event
 from chalicelib.http.headers import STAGED_BODY_HEADER
 from chalicelib.http.inject import serving
 
+from . import switched_off
 from .prestage import Prestager
 from .wsgi_io import (Refused, gateway_error, read_body, read_exact, request_headers, request_path,
                       respond)
@@ -113,8 +114,7 @@ class LambdaGateway:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=64) if lambda_limits else None
         # PATCH bodies on to S3 as they arrive (local/prestage.py): never under Lambda limits
         self.prestager = Prestager(services, SPLIT_BYTES) if (
-            services is not None and not lambda_limits and os.environ.get("REGISTRY_LOCAL_PRESTAGE", "1").strip().lower()
-            not in ("0", "false", "no", "off")) else None
+            services is not None and not lambda_limits and not switched_off("REGISTRY_LOCAL_PRESTAGE")) else None
 
     def invoke(self, event: dict) -> dict:
         """Call the Lambda handler the way Lambda would (1.0 response shape)."""
@@ -192,14 +192,17 @@ class LambdaGateway:
                 raise Refused(431, "UNSUPPORTED", {
                     "reason": f"request line and headers over the {self.front.name} limit "
                               f"({self.front.max_header_bytes} bytes)", "bytes": size})
-        length = environ.get("CONTENT_LENGTH") or ""
-        if length.isdigit() and int(length) > MAX_OBJECT_BYTES:   # no S3 object can hold it: say so now
+        # keepalive.py passes a Content-Length only when the client sent one, valid and alone
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        length = int(raw_length) if raw_length.isdigit() else None
+        if length is not None and length > MAX_OBJECT_BYTES:   # no S3 object can hold it: say so now
             raise Refused(413, "SIZE_INVALID", {"reason": f"a body of {length} bytes is over S3's "
                                                           f"object limit ({MAX_OBJECT_BYTES} bytes)"})
         # Bounded by Content-Length, or de-chunked to its end (werkzeug).
         stream = get_input_stream(environ, safe_fallback=True)
         prestager = self.prestager
-        staged = prestager.applies(method, path, headers, _range_start) if prestager else None
+        staged = prestager.applies(method, path, length, _range_start(headers)) if (
+            prestager and method == "PATCH") else None
         if prestager and staged:
             def invoke(h: list[tuple[str, str]], body: bytes) -> dict:
                 return self.invoke(self.event(method, raw_path, path, query, h, body, source_ip))

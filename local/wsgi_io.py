@@ -10,6 +10,10 @@ from urllib.parse import unquote, urlsplit
 from werkzeug.exceptions import HTTPException
 
 
+# What reading a request body raises when the client's framing or connection fails.
+BODY_READ_ERRORS = (OSError, ValueError, HTTPException)
+
+
 class Refused(Exception):
     """The front door refuses the request before the function sees it."""
 
@@ -90,7 +94,7 @@ def read_exact(stream: Any, n: int) -> bytes:
     while got < n:
         try:
             chunk = stream.read(min(n - got, 1 << 20))
-        except (OSError, ValueError, HTTPException) as exc:
+        except BODY_READ_ERRORS as exc:
             raise Refused(400, "SIZE_INVALID", {"reason": f"the request body could not be read: "
                                                            f"{exc.__class__.__name__}"}) from None
         if not chunk:

@@ -12,9 +12,6 @@ from .registry_base import Page, RegistryBase
 from .tag_policy import is_expired
 
 
-_after = listing_after
-
-
 class ListingsMixin(RegistryBase):
     """Paged listings: a Query per page (the tags list may need more under expiry)."""
 
@@ -27,10 +24,10 @@ class ListingsMixin(RegistryBase):
                 raise RegistryError("NAME_UNKNOWN", {"name": repo})
             return Page([], False)
         if self.tag_rules is not None:
-            page = live_tags(self.tag_rules.store, repo, size, _after(last, MAX_TAG_LENGTH), self.tag_rules.clock())
+            page = live_tags(self.tag_rules.store, repo, size, listing_after(last, MAX_TAG_LENGTH), self.tag_rules.clock())
             tags, more = page.items, page.more
         else:
-            tags, more = self.meta.list_tags(repo, size, _after(last, MAX_TAG_LENGTH))
+            tags, more = self.meta.list_tags(repo, size, listing_after(last, MAX_TAG_LENGTH))
             page = Page(tags, more)
         if not tags and not last and not self.meta.repo_exists(repo):
             raise RegistryError("NAME_UNKNOWN", {"name": repo})
@@ -41,7 +38,7 @@ class ListingsMixin(RegistryBase):
         size = self.page_size(n)
         if size == 0:
             return Page([], False)
-        names, more = self.meta.list_repos(size, _after(last, MAX_NAME_LENGTH))
+        names, more = self.meta.list_repos(size, listing_after(last, MAX_NAME_LENGTH))
         return Page(names, more)
 
     def referrers(self, repo: str, digest: str, artifact_type: Optional[str],
@@ -52,7 +49,7 @@ class ListingsMixin(RegistryBase):
         parse_digest(digest, code="DIGEST_INVALID")
         size = self.page_size(n) or 1
         descriptors: list[dict] = []
-        cursor, more = _after(last, MAX_DIGEST_LENGTH), True
+        cursor, more = listing_after(last, MAX_DIGEST_LENGTH), True
         # A filter may skip most records: read them FILTER_FETCH at a time, not `size` (n=1 made
         # one Query per record), and at most FILTER_SCAN per request; the Link goes on from there.
         fetch, scanned = (max(size, FILTER_FETCH) if artifact_type else size), 0

@@ -48,8 +48,10 @@ class Gateway:
     def login(self, username: str, password: str, source: str) -> Principal:
         return self.accounts().login(username, password, source)
 
-    def principal(self, name: str) -> Principal:
-        return self.accounts().principal(name)
+    def session_principal(self, name: str, generation: int) -> Principal:
+        """The account behind a UI session, if its credentials did not change since the
+        login (the refresh tokens' rule: Accounts.refreshed); else RegistryError."""
+        return self.accounts().refreshed(name, generation)
 
     def blob_bytes(self, repo: str, digest: str, limit: int) -> Optional[bytes]:
         """A blob of `repo` when it exists and is at most `limit` bytes (else None)."""

@@ -72,12 +72,11 @@ def context(request: Any) -> Ctx:
         subject = session.session_subject(token, s, gw.verifier())
         if subject:
             try:
-                p = gw.principal(subject[0])
-                # credentials changed since the login (password, rotation, revocation): anonymous
-                if p.robot_namespace is None and p.generation == subject[1]:
+                p = gw.session_principal(*subject)
+                if p.robot_namespace is None:
                     principal = p
             except RegistryError:
-                pass  # revoked or removed: anonymous from now on
+                pass  # revoked, removed or credentials changed since the login: anonymous from now on
     csrf = jar.get(session.CSRF_COOKIE) or ""
     new: list[str] = []
     if not session.CSRF_RE.fullmatch(csrf):
