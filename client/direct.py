@@ -278,12 +278,15 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
               part_size: Optional[int] = None, workers: int = 8,
               progress: Callable[[int], None] = lambda n: None,
               s3: Optional[requests.Session] = None, single_put: bool = True,
-              limit: Optional[RateLimit] = None) -> str:
+              limit: Optional[RateLimit] = None, part_sums: Optional[tuple[int, list]] = None) -> str:
     """Upload `source` as a blob of `repo` straight to S3; returns its digest.
 
     With `location` (an interrupted session), parts S3 holds are skipped.
     `single_put=False` asks for parallel parts even where one PUT would do.
     `limit` caps the upload rate (shared by all parts).
+    `part_sums` (part size, part checksums), taken with `digest` in one earlier pass
+    (client/layout.py), spares hashing the source again when the part size is the same;
+    S3 still refuses any part whose bytes changed since.
     Raises DirectUploadError, or ValueError when the registry offers no direct
     uploads (use the standard upload path then).
     """
@@ -296,7 +299,10 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
         part_size = state["partSize"]
         held = {p["number"] for p in state.get("parts", [])}
     part_size = part_size or default_part_size(source.size)
-    blob_digest, checksums = hash_source(source, part_size)
+    if digest and part_sums is not None and part_sums[0] == part_size:
+        blob_digest, checksums = digest, list(part_sums[1])
+    else:
+        blob_digest, checksums = hash_source(source, part_size)
     if digest and digest != blob_digest:
         raise DirectUploadError(f"the source hashes to {blob_digest}, not {digest}")
     if state.get("state") in ("verifying", "copying") or (state.get("method") == "put"
@@ -321,7 +327,7 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
         if not (isinstance(exc.detail, dict) and exc.detail.get("pushAgain")) or not single_put:
             raise
     return push_blob(http, base, repo, source, digest=blob_digest, part_size=part_size, workers=workers,
-                     progress=progress, s3=s3, single_put=False, limit=limit)
+                     progress=progress, s3=s3, single_put=False, limit=limit, part_sums=(part_size, checksums))
 
 
 def _send_parts(up: DirectUpload, source: Source, part_size: int, checksums: list, todo: list,

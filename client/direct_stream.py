@@ -1,6 +1,6 @@
 """Parts sent to S3 while the blob is still being written (the gateway's streaming uploads).
 
-    stream = PartStream(upload, "/spool/file", size, part_size, workers=4)
+    stream = PartStream(upload, "/spool/file", size, part_size, workers=4, budget=PartBudget(...))
     stream.feed(block)   # after the block is in the file: hashes it, sends every part it completes
     stream.finish()      # waits for every part; raises the first failure
 
@@ -8,8 +8,11 @@ With `size` None the upload is open (the registry fixes its size from the parts 
 close): every part is `part_size` bytes, and `finish` sends the shorter last one.
 
 Bytes are hashed once, as they arrive; a completed part is planned (its SHA-256 is in the
-presigned URL) and uploaded from the file by a worker while later bytes keep arriving, so
-the upload overlaps the client's transfer. Memory: one 1 MiB read per worker.
+presigned URL) and uploaded by a worker while later bytes keep arriving, so the upload
+overlaps the client's transfer. With a `budget`, a part is sent from the blocks fed (kept,
+not copied) and `feed` waits while the budget's bytes are all held by parts in flight; the
+file is then only the spool's fallback (spool_file.py writes it past the page cache).
+Without one, parts are read back from the file (memory: one 1 MiB read per worker).
 """
 from __future__ import annotations
 
@@ -23,13 +26,63 @@ from typing import Callable, Optional
 import requests
 
 from .direct import PART_RETRIES, DirectUpload, DirectUploadError, FileSource, _Slice
-from .throttle import RateLimit
+from .throttle import RateLimit, take
+
+
+class PartBudget:
+    """Bytes of parts held in memory, shared by every stream of a gateway (its RSS bound)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    def fits(self, part_size: int) -> bool:
+        """Parts this large stream from memory (two at least fit, so one fills while one goes)."""
+        return 2 * part_size <= self.limit
+
+    def take(self, n: int, failed: Callable[[], bool]) -> None:
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                if failed():
+                    raise DirectUploadError("a part of this upload failed")
+                self._cond.wait(0.25)
+            self.used += n
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+class _Held:
+    """A part's blocks as a streamed request body (sent as they are: no join, no copy)."""
+
+    def __init__(self, blocks: list, limit: Optional[RateLimit]) -> None:
+        self.blocks, self.limit = blocks, limit
+        self.left = sum(len(b) for b in blocks)
+        self.at = 0
+
+    def __len__(self) -> int:
+        return self.left
+
+    def read(self, n: int = -1) -> bytes:
+        if self.at >= len(self.blocks):
+            return b""
+        data = self.blocks[self.at]
+        self.at += 1
+        self.left -= len(data)
+        take(self.limit, len(data))
+        return data
 
 
 class PartStream:
     def __init__(self, up: DirectUpload, path: str, size: Optional[int], part_size: int, workers: int = 4,
-                 limit: Optional[RateLimit] = None, progress: Callable[[int], None] = lambda n: None) -> None:
+                 limit: Optional[RateLimit] = None, progress: Callable[[int], None] = lambda n: None,
+                 budget: Optional[PartBudget] = None) -> None:
         self.up, self.size, self.part_size = up, size, part_size
+        self.budget = budget if budget is not None and budget.fits(part_size) else None
+        self.held: list = []          # the blocks of the part being fed (memory mode)
+        self.holding = False          # whether that part's bytes are taken from the budget
         self.source = FileSource(path)
         self.limit, self.progress = limit, progress
         self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="parts")
@@ -53,6 +106,11 @@ class PartStream:
                 raise DirectUploadError(f"more than the {self.size} bytes declared")
             piece = view[:room]
             self.part.update(piece)
+            if self.budget is not None:
+                if not self.holding:
+                    self.budget.take(self.part_size, self.failed)
+                    self.holding = True
+                self.held.append(piece)  # a view of the block: kept, not copied
             self.pos += len(piece)
             view = view[len(piece):]
             if self.pos == self.part_end():
@@ -61,21 +119,27 @@ class PartStream:
     def _submit(self, sized: bool) -> None:
         start = (self.number - 1) * self.part_size
         checksum = base64.b64encode(self.part.digest()).decode()
-        self.futures.append(self.pool.submit(self._send, self.source, self.number, checksum, start,
-                                             self.pos - start, sized))
+        held, self.held, self.holding = self.held, [], False
+        future = self.pool.submit(self._send, self.source, self.number, checksum, start, self.pos - start,
+                                  sized, held)
+        if held:  # the part's budget goes back when it is sent, failed or dropped unsent
+            future.add_done_callback(lambda f: self.budget.give(self.part_size) if self.budget else None)
+        self.futures.append(future)
         self.number += 1
         self.part = hashlib.sha256()
 
     def failed(self) -> bool:
         return self.error is not None or any(f.done() and f.exception() for f in self.futures)
 
-    def _send(self, src: FileSource, number: int, checksum: str, offset: int, length: int, sized: bool) -> None:
+    def _send(self, src: FileSource, number: int, checksum: str, offset: int, length: int, sized: bool,
+              held: list) -> None:
         part = (number, checksum, length) if sized else (number, checksum)
         for attempt in range(PART_RETRIES + 1):
             try:
                 doc = self.up.plan(self.size, parts=[part])
                 p = doc["parts"][0]
-                self.up.send(p["url"], p["headers"], _Slice(src, offset, length, self.limit))
+                body = _Held(held, self.limit) if held else _Slice(src, offset, length, self.limit)
+                self.up.send(p["url"], p["headers"], body)
                 self.progress(length)
                 return
             except (DirectUploadError, requests.ConnectionError) as exc:
@@ -104,6 +168,9 @@ class PartStream:
     def close(self) -> None:
         """Stop: queued parts are dropped, running ones end on their own."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.holding and self.budget is not None:
+            self.held, self.holding = [], False
+            self.budget.give(self.part_size)
         with self._lock:
             if self.source is not None:
                 src, self.source = self.source, None  # type: ignore[assignment]

@@ -7,7 +7,7 @@ Every request passes through unchanged (the token dance too: the client's own
 Authorization header is forwarded; gateway_auth.py says how an expiring token is
 renewed), except blob upload bodies of sessions where the registry offers direct
 uploads (`OCI-Direct-Upload` on the POST): PATCH/PUT bodies are written to a spool file
-(memory: one 1 MiB block per connection) and answered as a registry would (202 + Range,
+(memory: the parts in flight, at most 128 MiB in all) and answered as a registry would (202 + Range,
 Location pointing at the gateway) while their parts already go to S3 in parallel
 (gateway_spool.py); at the closing `PUT ?digest=` the gateway checks the digest, waits
 for the last parts (or sends the spooled file when the client gave no length), closes
@@ -273,7 +273,7 @@ class Handler(BaseHTTPRequestHandler):
             length = None if chunked else int(self.headers.get("Content-Length") or 0)
             http = spool.session(self.headers.get("Authorization"), self.gw.book)
             try:
-                spool.begin(length, self.gw.upstream, http, self.gw.s3, self.gw.workers)
+                spool.begin(length, self.gw.upstream, http, self.gw.s3, self.gw.workers, self.gw.budget)
             except (DirectUploadError, requests.RequestException) as err:  # the close sends the spooled file
                 self.gw.log("stream-refused", name=spool.name, error=str(err))
             spool.write(self._body())
@@ -319,7 +319,7 @@ class Handler(BaseHTTPRequestHandler):
                 if spool.upload is not None:  # planned for another size: a fresh session
                     self._drop_upstream(http, location)
                     location = None
-                push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.path),
+                push_blob(http, self.gw.upstream, spool.name, Blob(digest, spool.size, path=spool.ready()),
                           digest=digest, location=location, workers=self.gw.workers, s3=self.gw.s3)
         except DirectUploadError as err:
             raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None

@@ -24,8 +24,9 @@ from typing import Any, Iterator, Optional
 import requests
 
 from .direct import DirectUpload, DirectUploadError, default_part_size
-from .direct_stream import PartStream
+from .direct_stream import PartBudget, PartStream
 from .gateway_auth import ForwardedAuth, TokenBook
+from .spool_file import SpoolFile
 
 STREAM_MIN = 64 * 1024 * 1024  # the registry's default single-PUT limit: smaller blobs go in one PUT
 OPEN_PART = 16 * 1024 * 1024   # parts of an upload of unknown size (so at most ~156 GiB)
@@ -40,6 +41,7 @@ class Spool:
         self.location = upstream_location  # absolute URL of the upstream session
         fd, self.path = tempfile.mkstemp(prefix="gateway-upload-", dir=spool_dir)
         self.fd: Optional[int] = fd
+        self.file = SpoolFile(fd, self.path)
         self.size = 0
         # The whole blob's SHA-256, for refusing a wrong digest before contacting the registry;
         # dropped once bytes stream to S3 (the registry proves the digest of what it links, and
@@ -67,9 +69,9 @@ class Spool:
         return self.http
 
     def begin(self, length: Optional[int], base: str, http: requests.Session, s3: requests.Session,
-              workers: int) -> None:
+              workers: int, budget: Optional[PartBudget] = None) -> None:
         """Before a body: start streaming to S3 when its length allows, or give streaming up."""
-        self._ctx = (base, http, s3, workers)
+        self._ctx = (base, http, s3, workers, budget)
         if self.stream is not None:
             if self.stream.size is not None and (length is None or self.size + length > self.stream.size):
                 self.give_up()  # more than announced, or no length: the spool path
@@ -83,13 +85,16 @@ class Spool:
             self.open_pending = True
 
     def _start(self, size: Optional[int], part: int) -> None:
-        base, http, s3, workers = self._ctx
+        base, http, s3, workers, budget = self._ctx
         up = DirectUpload(http, base, self.name, self.location, s3)
         doc = up.plan(size, self.hint, part_size=part)
         if doc.get("method") != "multipart" or doc.get("partSize") != part:
             raise DirectUploadError(f"the registry planned {doc.get('method')} with partSize {doc.get('partSize')}")
         self.upload = up
-        self.stream = PartStream(up, self.path, size, part, workers)
+        self.file.sync()  # parts read back from the file (no budget, or _start_open) see every byte
+        self.stream = PartStream(up, self.path, size, part, workers, budget=budget)
+        if self.stream.budget is None:
+            self.file.plain()  # parts too large for memory are read back from the file as they complete
         self.hash = None
 
     def _start_open(self) -> None:
@@ -101,6 +106,7 @@ class Spool:
         except (DirectUploadError, requests.RequestException):
             return  # not offered as asked: the spool path at the close
         assert self.stream is not None and self.fd is not None
+        self.file.sync()
         offset = 0
         while offset < self.size:
             block = os.pread(self.fd, min(BLOCK, self.size - offset), offset)
@@ -108,6 +114,11 @@ class Spool:
                 break
             self.stream.feed(block)
             offset += len(block)
+
+    def ready(self) -> str:
+        """The path, with every byte received in the file (for sending it whole)."""
+        self.file.sync()
+        return self.path
 
     def give_up(self) -> None:
         if self.stream is not None:
@@ -123,9 +134,7 @@ class Spool:
     def write(self, chunks: Iterator[bytes]) -> None:
         assert self.fd is not None
         for data in chunks:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view):]
+            self.file.write(data)
             if self.hash is not None:
                 self.hash.update(data)
             self.size += len(data)
@@ -144,6 +153,7 @@ class Spool:
         if self.http is not None:
             self.http.close()
         if self.fd is not None:
+            self.file.close()
             os.close(self.fd)
             self.fd = None
         try:

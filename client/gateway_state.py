@@ -12,10 +12,12 @@ import requests
 
 from .api import normalize_url
 from .gateway_auth import TokenBook
+from .direct_stream import PartBudget
 from .gateway_hints import Hints
 from .gateway_spool import Spool
 
 IDLE_SECONDS = 3600  # an upload session untouched this long is dropped with its spool file
+PART_MEMORY = 128 * 1024 * 1024  # parts held in memory while they stream, all uploads together
 
 
 class Gateway:
@@ -34,6 +36,7 @@ class Gateway:
         self.s3.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.book = TokenBook(self.upstream, self.http)
         self.hints = Hints()  # blobs a client found missing: what its next upload is probably for
+        self.budget = PartBudget(PART_MEMORY)  # the peak RSS stays under 256 MiB (bench/s_gateway.py)
         self.sessions: dict[str, Spool] = {}
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()

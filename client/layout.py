@@ -13,6 +13,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -50,6 +51,29 @@ class Source:
     def close(self) -> None:
         for fn in self.cleanup:
             fn()
+
+
+def hashed_blobs(ranges: list[tuple[str, int, int, str]]) -> list[Blob]:
+    """Blobs for (path, offset, size, media type) byte ranges, hashed in parallel (hashlib
+    lets go of the GIL), each in one pass that also takes the SHA-256 of every part the
+    direct upload path will send (Blob.part_sums): no second read before the upload."""
+    from .direct import DirectUploadError, default_part_size, hash_source
+
+    def one(r: tuple[str, int, int, str]) -> Blob:
+        path, offset, size, media_type = r
+        blob = Blob("", size, path=path, offset=offset, media_type=media_type)
+        part = default_part_size(size)
+        try:
+            blob.digest, sums = hash_source(blob, part)
+        except DirectUploadError:
+            raise ClientError(f"{path}: shorter than {size} bytes (changed while being read)") from None
+        blob.part_sums = (part, sums)
+        return blob
+
+    if len(ranges) < 2:
+        return [one(r) for r in ranges]
+    with ThreadPoolExecutor(min(len(ranges), os.cpu_count() or 2, 8)) as pool:
+        return list(pool.map(one, ranges))
 
 
 def file_digest(path: str, offset: int = 0, size: Optional[int] = None) -> tuple[str, int]:
@@ -186,16 +210,16 @@ def read_docker_archive(path: str, ref: Optional[str]) -> Source:
         config = tar.extractfile(cfg_member).read()
         blobs: list[Blob] = [Blob("sha256:" + hashlib.sha256(config).hexdigest(), len(config), data=config,
                                   media_type=OCI_CONFIG)]
-        layers = []
+        ranges = []
         for name in entry.get("Layers") or []:
             m = member(name)
-            digest, size = file_digest(path, m.offset_data, m.size)
             with open(path, "rb") as fh:
                 fh.seek(m.offset_data)
                 gz = fh.read(2) == b"\x1f\x8b"
-            media_type = OCI_LAYER + ("+gzip" if gz else "")
-            blobs.append(Blob(digest, size, path=path, offset=m.offset_data, media_type=media_type))
-            layers.append({"mediaType": media_type, "digest": digest, "size": size})
+            ranges.append((path, m.offset_data, m.size, OCI_LAYER + ("+gzip" if gz else "")))
+        hashed = hashed_blobs(ranges)
+        blobs.extend(hashed)
+        layers = [{"mediaType": b.media_type, "digest": b.digest, "size": b.size} for b in hashed]
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": OCI_CONFIG, "digest": blobs[0].digest, "size": blobs[0].size},
                 "layers": layers}
@@ -239,18 +263,20 @@ def write_docker_archive(path: str, repo_tag: str, config: bytes, layers: list[t
 # -- plain files as an artifact ------------------------------------------------------
 def read_files(paths: list[str], artifact_type: str, annotations: Optional[dict] = None) -> Source:
     """Files (`PATH[:MEDIATYPE]`) -> an OCI 1.1 artifact manifest with the empty config."""
-    blobs, layers = [Blob("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", 2,
-                          data=b"{}", media_type=OCI_EMPTY)], []
+    blobs = [Blob("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", 2,
+                  data=b"{}", media_type=OCI_EMPTY)]
+    ranges = []
     for spec in paths:
         path, media_type = spec, "application/octet-stream"
         if not os.path.isfile(path) and ":" in spec:
             path, _, media_type = spec.rpartition(":")
         if not os.path.isfile(path):
             raise ClientError(f"{path}: no such file (directories are not supported; tar them first)")
-        digest, size = file_digest(path)
-        blobs.append(Blob(digest, size, path=path, media_type=media_type))
-        layers.append({"mediaType": media_type, "digest": digest, "size": size,
-                       "annotations": {TITLE: os.path.basename(path)}})
+        ranges.append((path, 0, os.path.getsize(path), media_type))
+    hashed = hashed_blobs(ranges)
+    blobs.extend(hashed)
+    layers = [{"mediaType": b.media_type, "digest": b.digest, "size": b.size,
+               "annotations": {TITLE: os.path.basename(b.path or "")}} for b in hashed]
     doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
            "config": {"mediaType": OCI_EMPTY, "digest": blobs[0].digest, "size": 2}, "layers": layers}
     if annotations:

@@ -35,6 +35,9 @@ class Blob:
     offset: int = 0
     data: Optional[bytes] = None
     media_type: str = "application/octet-stream"
+    # (part size, SHA-256 of every part in base64), taken while the digest was computed:
+    # the direct path then sends parts without reading the blob once more (client/direct.py)
+    part_sums: Optional[tuple[int, list]] = None
 
     def read(self, start: int, length: int) -> bytes:
         length = max(0, min(length, self.size - start))
@@ -208,7 +211,8 @@ class Uploader:
 
         try:
             push_blob(self.repo.session, self.repo.base, self.repo.name, blob, digest=blob.digest,
-                      location=location, workers=self.workers, progress=progress, limit=self.limit)
+                      location=location, workers=self.workers, progress=progress, limit=self.limit,
+                      part_sums=blob.part_sums)
         except DirectUploadError as err:
             raise ClientError(str(err), status=err.status, code=err.code, detail=err.detail) from None
 

@@ -319,6 +319,37 @@ def test_gateway_refuses_bad_uploads_and_keeps_nothing(limited, gateway, uniq):
         assert c.request("GET", "/v2/").status_code == 200
 
 
+def test_a_wrong_digest_hint_sends_the_spool_file_again(limited, gateway, uniq):
+    """A client found blob A missing, then uploaded blob B: the gateway streamed B's parts
+    to A's key (the hint), so at the close it sends the spool file afresh; the spool was
+    written past the page cache (spool_file.py) and holds every byte."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    other = "sha256:" + hashlib.sha256(f"not pushed {uniq}".encode()).hexdigest()
+    data = random.Random(77).randbytes(70 * MiB + 4097)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with server_log_on_failure(limited):
+        assert c.request("HEAD", f"/v2/{repo}/blobs/{other}").status_code == 404   # the hint
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        r = c.request("PATCH", location, data=data)
+        assert r.status_code == 202, r.text
+        r = c.request("PUT", location, params={"digest": digest})
+        assert r.status_code == 201, r.text
+    log = _gateway_log(gateway)
+    assert [e["hint"] for e in log if e.get("event") == "hint-missed" and e.get("digest") == digest] == [other]
+    assert [e.get("how") for e in log if e.get("event") == "upload" and e.get("digest") == digest] == ["spooled"]
+    reader = Client(limited.url, auth=ADMIN)
+    reader.login(repo, "pull")
+    r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+    assert r.status_code == 200 and r.content == data
+    assert reader.request("HEAD", f"/v2/{repo}/blobs/{other}").status_code == 404
+
+
 def test_a_streamed_blob_with_a_wrong_digest_is_refused_and_never_visible(limited, gateway, uniq):
     """Over 64 MiB with its length announced, the body streams to S3 as it arrives; the
     gateway then leaves the digest to the registry's proof: a wrong one is DIGEST_INVALID
