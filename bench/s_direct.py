@@ -4,9 +4,11 @@ REGISTRY_LAMBDA_LIMITS=1, served in this process with every request's body size 
 
 - AWS calls per blob push, direct (single PUT, multipart in place and staged) beside the chunked path;
 - the largest request body the registry handled, over every push below, and 413s;
-- `regcli push` of 5 files of 100 MiB (5 blobs at a time, 8 parts each) against
-  PutObject of the same files to the same S3, all at once; and one blob after another
-  with the library (client/direct.py) against PutObject one after another.
+- `regcli push` of 5 files of 100 MiB (5 blobs at a time, 16 MiB parts, 8 at a time each)
+  against PutObject of the same files to the same S3, all at once, and against the S3
+  service's own multipart uploads of them (the floor of any push with parallel parts);
+  and one blob after another with the library (client/direct.py) against PutObject one
+  after another.
 """
 from __future__ import annotations
 
@@ -149,6 +151,52 @@ def _put_objects(srv: Any, paths: list, concurrent: bool) -> float:
     return took
 
 
+def _multipart_objects(srv: Any, paths: list) -> float:
+    """The floor of any push with parallel parts: the S3 service's own multipart uploads of
+    the same files, as `regcli push` sends them (16 MiB parts, 8 at a time per file, all
+    files at once, each part with its SHA-256 checksum, computed before the clock starts),
+    with no registry and no verification."""
+    import base64
+
+    from chalicelib.http.inject import services
+    from client.direct import default_part_size
+
+    s3, bucket = services().s3_client(), services().settings.bucket_name
+    plans = []
+    for p in paths:
+        size = p.stat().st_size
+        part = default_part_size(size)
+        with open(p, "rb") as f:
+            sums = [base64.b64encode(hashlib.sha256(f.read(part)).digest()).decode()
+                    for _ in range(0, size, part)]
+        plans.append((p, part, sums))
+
+    def one(plan: tuple) -> None:
+        p, part, sums = plan
+        key = f"bench/mpu-{p.name}"
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
+
+        def send(n: int) -> dict:
+            with open(p, "rb") as f:
+                f.seek((n - 1) * part)
+                body = f.read(part)
+            r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=n, Body=body,
+                               ChecksumSHA256=sums[n - 1])
+            return {"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": sums[n - 1]}
+
+        with ThreadPoolExecutor(8) as pool:
+            parts = list(pool.map(send, range(1, len(sums) + 1)))
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(plans)) as pool:
+        list(pool.map(one, plans))
+    took = time.perf_counter() - t0
+    for p in paths:
+        s3.delete_object(Bucket=bucket, Key=f"bench/mpu-{p.name}")
+    return took
+
+
 def _cli_push(srv: Any, paths: list, work: Path, tag: str) -> float:
     env = {**os.environ, "DOCKER_CONFIG": str(work / "docker"), "XDG_CACHE_HOME": str(work / "cache"),
            "PYTHONPATH": str(ROOT)}
@@ -195,7 +243,7 @@ def run(quick: bool, work: Path) -> dict:
         out["calls"] = _calls(srv, rec, counter, work)
         counter.detach()
         rounds = 1 if quick else 5   # PutObject alone varies by 2x between rounds on this VM
-        runs: dict = {"cli": [], "put_all": [], "seq": [], "put_seq": []}
+        runs: dict = {"cli": [], "put_all": [], "mpu_all": [], "seq": [], "put_seq": []}
         for r in range(rounds):
             # fresh bytes each round (a blob the registry has is not uploaded again); the
             # order alternates, and each timing starts with the dirty pages written out
@@ -204,6 +252,7 @@ def run(quick: bool, work: Path) -> dict:
                 random_file(p, mib * MIB)
             rec.take()
             steps = [("put_all", lambda: _put_objects(srv, paths, True)),
+                     ("mpu_all", lambda: _multipart_objects(srv, paths)),
                      ("cli", lambda: _cli_push(srv, paths, work, f"all{r}")),
                      ("put_seq", lambda: _put_objects(srv, paths, False)),
                      ("seq", lambda: _library_push(srv, paths))]
@@ -212,13 +261,17 @@ def run(quick: bool, work: Path) -> dict:
                 runs[name].append(round(step(), 2))
             for p in paths:
                 p.unlink()
-        cli, put_all, seq, put_seq = (median(runs[k]) for k in ("cli", "put_all", "seq", "put_seq"))
+        cli, put_all, mpu_all, seq, put_seq = (median(runs[k]) for k in
+                                               ("cli", "put_all", "mpu_all", "seq", "put_seq"))
         out["push"] = {"blobs": count, "mib": mib, "rounds": rounds, "runs_s": runs,
                        "cli_all_s": round(cli, 2), "put_object_all_s": round(put_all, 2),
                        "cli_ratio": round(cli / put_all, 2),
+                       "multipart_all_s": round(mpu_all, 2), "multipart_ratio": round(mpu_all / put_all, 2),
+                       "cli_over_multipart": round(cli / mpu_all, 2),
                        "sequential_s": round(seq, 2), "put_object_sequential_s": round(put_seq, 2),
                        "sequential_ratio": round(seq / put_seq, 2)}
-        log(f"direct: {count}x{mib} MiB: regcli push {cli:.2f}s vs PutObject {put_all:.2f}s; "
+        log(f"direct: {count}x{mib} MiB: regcli push {cli:.2f}s vs PutObject {put_all:.2f}s "
+            f"(S3's own multipart {mpu_all:.2f}s); "
             f"one after another {seq:.2f}s vs {put_seq:.2f}s (medians of {rounds}: {runs})")
         records = rec.take()
         out["requests"] = {"count": len(records), "max_body_bytes": max((r[2] for r in records), default=0),
