@@ -110,6 +110,12 @@ class PartStream:
                 if not self.holding:
                     self.budget.take(self.part_size, self.failed)
                     self.holding = True
+                    start = (self.number - 1) * self.part_size
+                    if self.pos > start:  # parked (park()): the part's first bytes come back from the file
+                        back = self.source.read(start, self.pos - start)
+                        if len(back) != self.pos - start:
+                            raise DirectUploadError("the spool file is shorter than the bytes received")
+                        self.held = [back]
                 self.held.append(piece)  # a view of the block: kept, not copied
             self.pos += len(piece)
             view = view[len(piece):]
@@ -127,6 +133,14 @@ class PartStream:
         self.futures.append(future)
         self.number += 1
         self.part = hashlib.sha256()
+
+    def park(self) -> None:
+        """The client went away in the middle of a part (it may resume with a PATCH from its
+        Range, or never come back): the part's bytes leave memory and its budget goes back;
+        they are in the file, and the next feed reads them from there."""
+        if self.holding and self.budget is not None:
+            self.held, self.holding = [], False
+            self.budget.give(self.part_size)
 
     def failed(self) -> bool:
         return self.error is not None or any(f.done() and f.exception() for f in self.futures)

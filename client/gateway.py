@@ -276,7 +276,11 @@ class Handler(BaseHTTPRequestHandler):
                 spool.begin(length, self.gw.upstream, http, self.gw.s3, self.gw.workers, self.gw.budget)
             except (DirectUploadError, requests.RequestException) as err:  # the close sends the spooled file
                 self.gw.log("stream-refused", name=spool.name, error=str(err))
-            spool.write(self._body())
+            try:
+                spool.write(self._body())
+            except (ValueError, ConnectionError):
+                spool.park()  # the client left mid-body; it may come back with a PATCH from its Range
+                raise
             if self.command == "PATCH":
                 return self._send(202, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
                                         "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})

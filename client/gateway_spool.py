@@ -120,6 +120,13 @@ class Spool:
         self.file.sync()
         return self.path
 
+    def park(self) -> None:
+        """The body was cut short: what arrived stays in the file, not in memory (an abandoned
+        upload must not hold part memory every other upload waits for)."""
+        self.file.sync()
+        if self.stream is not None:
+            self.stream.park()
+
     def give_up(self) -> None:
         if self.stream is not None:
             self.stream.close()

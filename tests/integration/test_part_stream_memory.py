@@ -114,3 +114,30 @@ def test_files_are_read_once_before_their_parts_go(client, repo, tmp_path):
     assert push_blob(client.http, client.base, repo, counted, digest=b.digest, part_sums=b.part_sums) == b.digest
     assert Counted.read_bytes == b.size
     assert pull(client, repo, b.digest) == b.digest
+
+
+def test_a_part_cut_short_leaves_memory_and_comes_back_from_the_file(client, repo, tmp_path):
+    """The gateway parks a stream whose client left mid-part: the budget goes back at once
+    (an abandoned upload holds none), and a resumed body reads the part's first bytes back
+    from the spool file, so the same parts complete the blob."""
+    data = os.urandom(13 * MIB + 5)
+    budget = PartBudget(15 * MIB)
+    up, stream = _stream(client, repo, tmp_path, len(data), budget)
+    cut = 7 * MIB + 3          # part 1 sent, part 2 two MiB in
+    spool = tmp_path / "spool"
+    with open(spool, "wb") as f:
+        f.write(data[:cut])    # what the gateway's spool holds when the client leaves
+    for at in range(0, cut, MIB):
+        stream.feed(data[at:min(at + MIB, cut)])
+    stream.park()
+    deadline = time.monotonic() + 60
+    while budget.used and time.monotonic() < deadline:   # part 1, in flight, gives back when sent
+        time.sleep(0.05)
+    assert budget.used == 0
+    with open(spool, "ab") as f:
+        f.write(data[cut:])
+    for at in range(cut, len(data), MIB):
+        stream.feed(data[at:min(at + MIB, len(data))])
+    stream.finish()
+    assert up.close(sha256(data)) == sha256(data)
+    assert pull(client, repo, sha256(data)) == sha256(data)
