@@ -143,7 +143,9 @@ class PartStream:
             self.budget.give(self.part_size)
 
     def failed(self) -> bool:
-        return self.error is not None or any(f.done() and f.exception() for f in self.futures)
+        """A part failed, or the stream was closed (by another thread: parts cancelled)."""
+        return self.error is not None or any(f.cancelled() or (f.done() and f.exception())
+                                             for f in self.futures)
 
     def _send(self, src: FileSource, number: int, checksum: str, offset: int, length: int, sized: bool,
               held: list) -> None:
