@@ -240,6 +240,40 @@ def test_a_streamed_upload_cut_mid_body_resumes_from_its_range(limited, gateway,
         _assert_streamed_then_readable(limited, gateway, repo, digest, data)
 
 
+def test_abandoned_streams_do_not_stall_the_others(limited, gateway, uniq):
+    """Nine clients leave in the middle of a part and never come back; each had a part of
+    16 MiB in memory, more than the gateway's 128 MiB for all streams together. Their parts
+    leave memory when their bodies are cut, so the next client's stream still goes."""
+    import hashlib
+    import socket
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    announced, sent = 80 * MiB, 20 * MiB   # part 1 sent, part 2 four MiB in
+    chunk = random.Random(5).randbytes(sent)
+    with server_log_on_failure(limited):
+        for _ in range(9):
+            location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+            with socket.create_connection(("127.0.0.1", gateway.port), timeout=60) as sock:
+                sock.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {gateway.host}\r\n"
+                             f"Authorization: Bearer {c.http.auth.token}\r\nContent-Length: {announced}\r\n"
+                             "\r\n".encode())
+                sock.sendall(chunk)
+            deadline = time.monotonic() + 60
+            while c.request("GET", location).headers.get("Range") != f"0-{sent - 1}":
+                assert time.monotonic() < deadline, "the gateway did not read the cut body"
+                time.sleep(0.1)
+        data = random.Random(6).randbytes(70 * MiB)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        r = c.request("PUT", location, params={"digest": digest}, data=data, timeout=120)
+        assert r.status_code == 201, r.text
+        _assert_streamed_then_readable(limited, gateway, repo, digest, data)
+
+
 def test_gateway_passes_registry_errors_through(limited, gateway, tmp):
     """Anything that is not an upload body is the registry's own answer (here: the challenge)."""
     import requests
