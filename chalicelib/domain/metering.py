@@ -58,7 +58,9 @@ def request_counts(kind: str, method: str, status: int, content_type: str, redir
 
 
 MAX_KNOWN = 100_000            # namespaces remembered as existing, per process
-MAX_CHECKS_PER_FLUSH = 100     # existence reads one flush may make; beyond, unproven counts drop
+MAX_CHECKS_PER_FLUSH = 100     # existence reads one flush may make; beyond, unproven counts wait
+UNPROVEN_GRACE_S = 300.0       # counts of a namespace not (yet) shown to exist wait this long for it
+MAX_UNPROVEN = 10_000          # namespaces whose counts may wait so at once; others drop at the flush
 
 
 class UsageMeter:
@@ -79,6 +81,10 @@ class UsageMeter:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._pending: dict[tuple[str, str], dict[str, int]] = {}
+        # When a namespace not known to exist was first counted: its counts wait for it to be
+        # proven (a push's first request, a 401 or a 404, comes before anything exists) up to
+        # UNPROVEN_GRACE_S, so whether they count does not depend on when a flush falls.
+        self._since: dict[str, float] = {}
         self._events = 0
         self._oldest: Optional[float] = None
         self._flushing = False
@@ -95,6 +101,9 @@ class UsageMeter:
                 if len(self._known) >= MAX_KNOWN:
                     self._known.clear()  # bounded memory; proven again by the next success
                 self._known.add(namespace)
+                self._since.pop(namespace, None)
+            elif namespace not in self._known and len(self._since) < MAX_UNPROVEN:
+                self._since.setdefault(namespace, now)
             row = self._pending.setdefault((utc_day(now), namespace), {})
             for name, value in counts.items():
                 row[name] = row.get(name, 0) + int(value)
@@ -138,7 +147,8 @@ class UsageMeter:
                 if not known and self._exists is not None:
                     checks += 1
                     if checks > MAX_CHECKS_PER_FLUSH or not self._namespace_exists(ns):
-                        log.info("usage of unknown namespace %.80s dropped", ns)
+                        if not self._wait_for_proof(day, ns, counts):
+                            log.info("usage of unknown namespace %.80s dropped", ns)
                         continue
                 try:
                     store.add_usage(day, ns, counts)
@@ -158,6 +168,19 @@ class UsageMeter:
             with self._lock:
                 self._known.add(ns)
         return found
+
+    def _wait_for_proof(self, day: str, ns: str, counts: dict[str, int]) -> bool:
+        """Counts of a namespace not shown to exist go back to the buffer while its grace
+        lasts (True); after it, or when too many wait, they are dropped (False)."""
+        with self._lock:
+            since = self._since.get(ns)
+            expired = ns not in self._known and (since is None or self._clock() - since >= UNPROVEN_GRACE_S)
+            if expired:
+                self._since.pop(ns, None)
+        if expired:
+            return False
+        self._restore(day, ns, counts)
+        return True
 
     def _restore(self, day: str, ns: str, counts: dict[str, int]) -> None:
         with self._lock:

@@ -230,3 +230,27 @@ def test_concurrent_records_start_one_background_flush_at_a_time():
     meter.flush()
     assert set(started) <= {"usage-flush", "MainThread"}
     assert store.usage_on("2026-11-29")[0].counts["requests"] == 400
+
+
+def test_a_new_namespaces_first_requests_wait_for_it_to_be_proven():
+    """A push into a new namespace starts with requests that fail (a 401, a 404) before
+    anything there exists; a flush falling between them and the first success keeps their
+    counts for the next flush instead of dropping them. A namespace never proven is
+    dropped once its grace is over."""
+    from chalicelib.domain.metering import UNPROVEN_GRACE_S
+
+    store, clock = MemoryUsageStore(), Clock()
+    exists: set = set()
+    meter = UsageMeter(lambda: store, flush_seconds=3600, flush_events=10_000, clock=clock,
+                       exists=lambda ns: ns in exists)
+    meter.record("newns", {"requests": 1}, background=False)             # the push's first 401
+    meter.record("stranger", {"requests": 1}, background=False)          # never exists
+    assert meter.flush() == 0                                            # neither proven yet
+    assert "newns" in {ns for _, ns in meter.pending()} and store.usage_on("2026-11-29") == []
+    meter.record("newns", {"requests": 1}, background=False, proven=True)  # the POST's 202
+    assert meter.flush() == 1
+    assert {r.namespace: r.counts["requests"] for r in store.usage_on("2026-11-29")} == {"newns": 2}
+    clock.t += UNPROVEN_GRACE_S
+    meter.flush()
+    assert meter.pending() == {}
+    assert [r.namespace for r in store.usage_on("2026-11-29")] == ["newns"]   # the stranger never counted
