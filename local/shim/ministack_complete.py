@@ -16,7 +16,8 @@ from typing import Any, Optional
 
 from ministack.services import s3
 
-from ministack_files import ASSEMBLY, FileRange, _upload_spool, _write_all, forget_upload, upload_lock
+from ministack_files import (ASSEMBLY, FileRange, _upload_spool, _write_all, forget_upload, upload_lock,
+                             wait_for_writes)
 
 
 def _invalid_part(number: Optional[int] = None) -> tuple:
@@ -105,6 +106,7 @@ def complete_multipart_upload(bucket_name: str, key: str, body: bytes, query_par
         lock = _LOCKS.setdefault((bucket_name, key), threading.Lock())
     upload_id = s3._qp(query_params, "uploadId")
     with lock, upload_lock(upload_id):  # and no part written into the upload meanwhile
+        wait_for_writes(upload_id)         # parts still on their way to disk land first
         result = _complete(bucket_name, key, body, query_params, headers)
     if result[0] < 300:
         forget_upload(upload_id)

@@ -8,8 +8,9 @@ they are; this module changes only where bytes wait:
 
 - an uploaded part is written to disk as soon as ministack accepts it: into one assembly
   file per upload, at (number - 1) x the upload's part size (the size of the first part to
-  arrive; clients use one size for all parts but the last), or, when a part is bigger than
-  that or copied from an object, into a file of its own;
+  arrive; clients use one size for all parts but the last), by a writer thread while the
+  event loop goes on (up to 64 MiB waiting; the completion waits for them), or, when a
+  part is bigger than that or copied from an object, into a file of its own;
 - CompleteMultipartUpload of parts 1..N that lie end to end in the assembly file renames
   that file into the object (no byte copied: copying 1 GiB took 3 s on this disk, most of
   a 1 GiB push's close); other parts are concatenated file to file. The final ETag comes
@@ -31,6 +32,7 @@ import shutil
 import struct
 import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Optional
 
 from ministack.core.responses import StreamingResponse
@@ -40,18 +42,83 @@ CHUNK = 1 << 20
 _LAZY: contextvars.ContextVar[bool] = contextvars.ContextVar("s3_lazy_bodies", default=False)
 _ORIG: dict[str, Any] = {}
 ASSEMBLY = "assembly"  # the file in an upload's spool that parts are written into
-_UPLOAD_LOCKS: dict[str, threading.Lock] = {}  # upload id -> lock: a part's write against completion
+_UPLOAD_LOCKS: dict[str, threading.Condition] = {}  # upload id -> lock: a part's write against completion
 _UPLOAD_LOCKS_LOCK = threading.Lock()
+_PENDING: dict[str, dict[int, Any]] = {}  # upload id -> part number -> bytes still being written (its lock held)
+_WRITER = ThreadPoolExecutor(4, thread_name_prefix="part-writer")
+MAX_BACKLOG = 64 * 1024 * 1024  # bytes of parts waiting for the writers; beyond, a part is written at once
+_backlog = 0
+_BACKLOG_LOCK = threading.Lock()
 
 
-def upload_lock(upload_id: str) -> threading.Lock:
+def upload_lock(upload_id: str) -> threading.Condition:
+    """The upload's lock (as a Condition: a completion waits on it for parts still being written)."""
     with _UPLOAD_LOCKS_LOCK:
-        return _UPLOAD_LOCKS.setdefault(upload_id, threading.Lock())
+        return _UPLOAD_LOCKS.setdefault(upload_id, threading.Condition(threading.Lock()))
 
 
 def forget_upload(upload_id: str) -> None:
     with _UPLOAD_LOCKS_LOCK:
         _UPLOAD_LOCKS.pop(upload_id, None)
+
+
+def wait_for_writes(upload_id: str, number: Optional[int] = None) -> None:
+    """With the upload's lock held: until no part (or not part `number`) is still being
+    written to disk in the background."""
+    cond = upload_lock(upload_id)
+    while _PENDING.get(upload_id) and (number is None or number in _PENDING[upload_id]):
+        cond.wait(1.0)
+
+
+def _write_later(upload_id: str, number: int, part: dict, path: str, at: int) -> bool:
+    """With the upload's lock held: write the part's bytes at `at` of `path` on a writer
+    thread (False when the backlog is full: the caller writes now). The part keeps its
+    bytes until they are on disk, then becomes a FileRange; CompleteMultipartUpload waits
+    for every such write of its upload (wait_for_writes). ministack's event loop is one
+    thread: writing a 16 MiB part there stopped every other request for the time the
+    kernel took (41 % of its time while a 1 GiB layer streamed in)."""
+    global _backlog
+    data, size = part["body"], part["size"]
+    with _BACKLOG_LOCK:
+        if _backlog + size > MAX_BACKLOG:
+            return False
+        _backlog += size
+    _PENDING.setdefault(upload_id, {})[number] = data
+
+    def job() -> None:
+        global _backlog
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                view, pos = memoryview(data), at
+                while view:
+                    n = os.pwrite(fd, view, pos)
+                    view, pos = view[n:], pos + n
+            finally:
+                os.close(fd)
+            written = True
+        except OSError:   # the upload was aborted meanwhile (its folder is gone)
+            written = False
+        finally:
+            with _BACKLOG_LOCK:
+                _backlog -= size
+        with _UPLOAD_LOCKS_LOCK:
+            cond = _UPLOAD_LOCKS.get(upload_id)
+        if cond is None:   # completed or aborted and forgotten
+            _PENDING.pop(upload_id, None)
+            return
+        with cond:
+            if written and part.get("body") is data:
+                part["body"] = FileRange(path, at, size)
+            mine = _PENDING.get(upload_id, {})
+            if mine.get(number) is data:
+                del mine[number]
+            if not mine:
+                _PENDING.pop(upload_id, None)
+            cond.notify_all()
+
+    _WRITER.submit(job)
+    return True
 
 
 class _Fd:
@@ -255,6 +322,9 @@ def _spill_part(query_params: dict, result: tuple) -> tuple:
             part["body"] = FileRange(path, 0, size)
             return result
         path = os.path.join(folder, ASSEMBLY)
+        wait_for_writes(upload_id, number)   # the same part sent again: its earlier bytes land first
+        if _write_later(upload_id, number, part, path, (number - 1) * slot_size):
+            return result
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             os.lseek(fd, (number - 1) * slot_size, os.SEEK_SET)

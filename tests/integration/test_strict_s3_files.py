@@ -181,3 +181,27 @@ def test_a_200_mib_push_leaves_the_s3_process_far_below_the_blob_size(registry, 
     # depends on the tests before this one (84 MiB alone, 140 late in a full run)
     growth = {pid: _rss_mib(pid) - before[pid] for pid in ministack}
     assert ministack and max(growth.values()) < 100, growth  # was > 400 MiB: every part, then the joined object
+
+
+def test_parts_written_in_the_background_land_before_completion_and_in_order(s3):
+    """Parts go to disk on writer threads (the event loop goes on): sixteen parts sent at
+    once, part 2 sent again with other bytes right after, then completed at once: the
+    object is the parts' latest bytes, byte for byte."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, bucket = s3
+    key = f"uploads/test-{uuid.uuid4().hex}"
+    mpu = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = _parts([5 * MIB] * 16)
+
+    def send(n: int, data: bytes) -> dict:
+        etag = client.upload_part(Bucket=bucket, Key=key, UploadId=mpu, PartNumber=n, Body=data)["ETag"]
+        return {"PartNumber": n, "ETag": etag}
+
+    with ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(send, range(1, 17), parts))
+    parts[1] = hashlib.sha256(b"again").digest() * (5 * MIB // 32)
+    done[1] = send(2, parts[1])
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=mpu, MultipartUpload={"Parts": done})
+    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(b"".join(parts)).hexdigest()
