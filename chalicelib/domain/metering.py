@@ -85,6 +85,7 @@ class UsageMeter:
         # proven (a push's first request, a 401 or a 404, comes before anything exists) up to
         # UNPROVEN_GRACE_S, so whether they count does not depend on when a flush falls.
         self._since: dict[str, float] = {}
+        self._absent: set[str] = set()   # of those, read once and absent: not read again meanwhile
         self._events = 0
         self._oldest: Optional[float] = None
         self._flushing = False
@@ -102,6 +103,7 @@ class UsageMeter:
                     self._known.clear()  # bounded memory; proven again by the next success
                 self._known.add(namespace)
                 self._since.pop(namespace, None)
+                self._absent.discard(namespace)
             elif namespace not in self._known and len(self._since) < MAX_UNPROVEN:
                 self._since.setdefault(namespace, now)
             row = self._pending.setdefault((utc_day(now), namespace), {})
@@ -145,8 +147,13 @@ class UsageMeter:
                 with self._lock:
                     known = ns in self._known
                 if not known and self._exists is not None:
-                    checks += 1
-                    if checks > MAX_CHECKS_PER_FLUSH or not self._namespace_exists(ns):
+                    with self._lock:
+                        absent = ns in self._absent   # read once already while its counts wait
+                    proven = False
+                    if not absent and checks < MAX_CHECKS_PER_FLUSH:
+                        checks += 1
+                        proven = self._read_existence(ns)
+                    if not proven:
                         if not self._wait_for_proof(day, ns, counts):
                             log.info("usage of unknown namespace %.80s dropped", ns)
                         continue
@@ -169,6 +176,16 @@ class UsageMeter:
                 self._known.add(ns)
         return found
 
+    def _read_existence(self, ns: str) -> bool:
+        """One read; a namespace read absent is not read again while its counts wait (until
+        a success proves it or its grace ends)."""
+        if self._namespace_exists(ns):
+            return True
+        with self._lock:
+            if ns in self._since:
+                self._absent.add(ns)
+        return False
+
     def _wait_for_proof(self, day: str, ns: str, counts: dict[str, int]) -> bool:
         """Counts of a namespace not shown to exist go back to the buffer while its grace
         lasts (True); after it, or when too many wait, they are dropped (False)."""
@@ -177,19 +194,23 @@ class UsageMeter:
             expired = ns not in self._known and (since is None or self._clock() - since >= UNPROVEN_GRACE_S)
             if expired:
                 self._since.pop(ns, None)
+                self._absent.discard(ns)
         if expired:
             return False
-        self._restore(day, ns, counts)
+        self._restore(day, ns, counts, due=False)
         return True
 
-    def _restore(self, day: str, ns: str, counts: dict[str, int]) -> None:
+    def _restore(self, day: str, ns: str, counts: dict[str, int], due: bool = True) -> None:
+        """Counts back into the buffer; `due` False: they wait for the next flush without
+        making one due (a namespace waiting for proof starts no flush of its own)."""
         with self._lock:
             row = self._pending.setdefault((day, ns), {})
             for name, value in counts.items():
                 row[name] = row.get(name, 0) + value
-            self._events += 1
-            if self._oldest is None:
-                self._oldest = self._clock()
+            if due:
+                self._events += 1
+                if self._oldest is None:
+                    self._oldest = self._clock()
 
 
 _DATE = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}", re.ASCII)  # yyyy-mm-dd, 1970-2999

@@ -254,3 +254,20 @@ def test_a_new_namespaces_first_requests_wait_for_it_to_be_proven():
     meter.flush()
     assert meter.pending() == {}
     assert [r.namespace for r in store.usage_on("2026-11-29")] == ["newns"]   # the stranger never counted
+
+
+def test_a_namespace_read_absent_is_not_read_again_while_its_counts_wait():
+    """One existence read per waiting namespace, as before counts waited: flushes meanwhile
+    make no read for it (a flush is one write per namespace and day, nothing more)."""
+    store, clock = MemoryUsageStore(), Clock()
+    reads: list = []
+    meter = UsageMeter(lambda: store, flush_seconds=3600, flush_events=10_000, clock=clock,
+                       exists=lambda ns: reads.append(ns) or False)
+    meter.record("ghost", {"requests": 1}, background=False)
+    for _ in range(3):
+        assert meter.flush() == 0
+        clock.t += 10
+    assert reads == ["ghost"]
+    meter.record("ghost", {"requests": 1}, background=False, proven=True)
+    assert meter.flush() == 1 and reads == ["ghost"]
+    assert store.usage_on("2026-11-29")[0].counts["requests"] == 2
