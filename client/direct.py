@@ -304,7 +304,8 @@ def push_blob(http: requests.Session, base: str, repo: str, source: Source, *,
     else:
         blob_digest, checksums = hash_source(source, part_size)
     if digest and digest != blob_digest:
-        raise DirectUploadError(f"the source hashes to {blob_digest}, not {digest}")
+        raise DirectUploadError(f"the source hashes to {blob_digest}, not {digest}", 400, "DIGEST_INVALID",
+                                {"expected": digest, "actual": blob_digest})
     if state.get("state") in ("verifying", "copying") or (state.get("method") == "put"
                                                           and state.get("uploaded")):
         return up.close(blob_digest)

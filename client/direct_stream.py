@@ -29,6 +29,9 @@ from .direct import PART_RETRIES, DirectUpload, DirectUploadError, FileSource, _
 from .throttle import RateLimit, take
 
 
+WAIT_S = 20.0  # how long a stream waits for part memory before it gives streaming up
+
+
 class PartBudget:
     """Bytes of parts held in memory, shared by every stream of a gateway (its RSS bound)."""
 
@@ -40,11 +43,22 @@ class PartBudget:
         """Parts this large stream from memory (two at least fit, so one fills while one goes)."""
         return 2 * part_size <= self.limit
 
-    def take(self, n: int, failed: Callable[[], bool]) -> None:
+    def take(self, n: int, failed: Callable[[], bool], sending: Callable[[], bool],
+             patience: float = WAIT_S) -> None:
+        """Wait for `n` bytes of room; DirectUploadError when a part of the caller's upload
+        failed, or after `patience` seconds in which none of its own parts was on its way
+        (others hold it all, perhaps clients that stopped sending: the caller falls back to
+        its spool file instead of waiting on). Its own parts in flight, however slow, are
+        progress: it waits for them."""
+        deadline = time.monotonic() + patience
         with self._cond:
             while self.used and self.used + n > self.limit:
                 if failed():
                     raise DirectUploadError("a part of this upload failed")
+                if sending():
+                    deadline = time.monotonic() + patience
+                elif time.monotonic() > deadline:
+                    raise DirectUploadError(f"no part memory for {patience:.0f} s")
                 self._cond.wait(0.25)
             self.used += n
 
@@ -108,7 +122,7 @@ class PartStream:
             self.part.update(piece)
             if self.budget is not None:
                 if not self.holding:
-                    self.budget.take(self.part_size, self.failed)
+                    self.budget.take(self.part_size, self.failed, self.sending)
                     self.holding = True
                     start = (self.number - 1) * self.part_size
                     if self.pos > start:  # parked (park()): the part's first bytes come back from the file
@@ -141,6 +155,9 @@ class PartStream:
         if self.holding and self.budget is not None:
             self.held, self.holding = [], False
             self.budget.give(self.part_size)
+
+    def sending(self) -> bool:
+        return any(not f.done() for f in self.futures)
 
     def failed(self) -> bool:
         """A part failed, or the stream was closed (by another thread: parts cancelled)."""

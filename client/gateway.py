@@ -37,6 +37,7 @@ from .gateway_state import Gateway
 from .upload import Blob
 
 BLOCK = 1024 * 1024
+CLIENT_IDLE_S = 60
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
        "transfer-encoding", "upgrade", "host", "content-length"}
 SESSION = re.compile(r"/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/?]+)")
@@ -71,6 +72,9 @@ def _oci_error(code: str, message: str, detail: Any = None) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     gw: Gateway  # set on the subclass made by serve()
+    # a client that sends nothing for this long (a body stalled mid-way, an idle keep-alive)
+    # is let go: its upload is parked (its part memory freed, its session lock released)
+    timeout = CLIENT_IDLE_S
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet: the JSON/event log says what matters
         pass
@@ -248,6 +252,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _session(self, spool: Spool, path: str) -> None:
         with spool.lock:
+            if spool.dropped:  # closed (PUT) or deleted while this request waited for the lock
+                self.close_connection = True  # its body, if any, is not read
+                return self._send(404, {"Content-Type": "application/json"},
+                                  _oci_error("BLOB_UPLOAD_UNKNOWN", "the upload session is closed",
+                                             {"uuid": path.rsplit("/", 1)[-1]}))
             if self.command == "GET":
                 return self._send(204, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
                                         "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
@@ -278,9 +287,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.gw.log("stream-refused", name=spool.name, error=str(err))
             try:
                 spool.write(self._body())
-            except (ValueError, ConnectionError):
-                spool.park()  # the client left mid-body; it may come back with a PATCH from its Range
-                raise
+            except (ValueError, ConnectionError, TimeoutError):  # the client left, or went quiet
+                spool.park()  # it may come back with a PATCH from its Range
+                raise ConnectionError("the request body was cut short") from None
             if self.command == "PATCH":
                 return self._send(202, {"Location": path, "Range": f"0-{max(spool.size - 1, 0)}",
                                         "Docker-Upload-UUID": path.rsplit("/", 1)[-1]})
@@ -344,9 +353,22 @@ class Handler(BaseHTTPRequestHandler):
             pass  # it expires on its own
 
 
+def _two_arenas() -> None:
+    """glibc gives threads that allocate arenas of their own (up to 8 per core) and keeps the
+    blocks freed in them: six concurrent 65-200 MiB pushes, three times, left the gateway at
+    383 MiB idle (452 MiB peak); with two arenas, 95 MiB idle (236 MiB peak)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
 def serve(upstream: str, host: str = "127.0.0.1", port: int = 5001, workers: int = 8,
           spool_dir: Optional[str] = None, json_lines: bool = False) -> None:
     """Run in the foreground until interrupted."""
+    _two_arenas()
     gw = Gateway(upstream, workers, spool_dir, json_lines)
     handler = type("BoundHandler", (Handler,), {"gw": gw})
     server = ThreadingHTTPServer((host, port), handler)

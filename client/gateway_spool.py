@@ -52,6 +52,7 @@ class Spool:
         self.stream: Optional[PartStream] = None
         self.upload: Optional[DirectUpload] = None
         self.fell_back = False  # streaming was tried and given up: spool path at the close
+        self.dropped = False  # closed or deleted: a request that waited for the lock gets 404
         self.open_pending = False  # no length known: stream (open size) once STREAM_MIN is spooled
         self._ctx: tuple = ()
         self.auth: Optional[ForwardedAuth] = None
@@ -155,6 +156,7 @@ class Spool:
             self.used = time.monotonic()
 
     def drop(self) -> None:
+        self.dropped = True
         if self.stream is not None:
             self.stream.close()
         if self.http is not None:

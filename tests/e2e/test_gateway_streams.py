@@ -133,3 +133,120 @@ def test_a_wrong_digest_hint_sends_the_spool_file_again(limited, gateway, uniq):
     r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
     assert r.status_code == 200 and r.content == data
     assert reader.request("HEAD", f"/v2/{repo}/blobs/{other}").status_code == 404
+
+
+def _stalled_patch(gateway, c, location: str, announced: int, sent: bytes):
+    """A PATCH that announced `announced` bytes, sent `sent`, and then says nothing more
+    with its socket left open (a client that hangs); the caller closes it."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=60)
+    sock.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {gateway.host}\r\n"
+                 f"Authorization: Bearer {c.http.auth.token}\r\nContent-Length: {announced}\r\n\r\n".encode())
+    sock.sendall(sent)
+    return sock
+
+
+def test_clients_that_hang_mid_part_do_not_stall_the_others(limited, gateway, uniq):
+    """Eight clients stop sending in the middle of a part and keep their sockets open: their
+    parts hold all of the gateway's part memory. The next client's stream waits for some
+    (20 s), then falls back to its spool file, and its blob still arrives whole."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    hung = []
+    try:
+        with server_log_on_failure(limited):
+            for i in range(8):
+                location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+                hung.append(_stalled_patch(gateway, c, location, 80 * MiB, random.Random(i).randbytes(5 * MiB)))
+            time.sleep(1)
+            data = random.Random(9).randbytes(70 * MiB)
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+            r = c.request("PUT", location, params={"digest": digest}, data=data, timeout=120)
+            assert r.status_code == 201, r.text
+    finally:
+        for sock in hung:
+            sock.close()
+    log = gateway_log(gateway)
+    assert [e.get("how") for e in log if e.get("event") == "upload" and e.get("digest") == digest] == ["spooled"]
+    reader = Client(limited.url, auth=ADMIN)
+    reader.login(repo, "pull")
+    r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
+    assert r.status_code == 200 and r.content == data
+
+
+def test_a_wrong_digest_after_streaming_was_given_up_is_digest_invalid(limited, gateway, uniq):
+    """A sized body streams; a second body (more than announced) makes the gateway give the
+    stream up for its spool file; a wrong digest at the close is then 400 DIGEST_INVALID,
+    as for any wrong digest, and neither digest is a blob."""
+    import hashlib
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    data = random.Random(10).randbytes(66 * MiB)
+    more = random.Random(11).randbytes(4 * MiB)
+    digest = "sha256:" + hashlib.sha256(data + more).hexdigest()
+    wrong = "sha256:" + hashlib.sha256(data).hexdigest()
+    with server_log_on_failure(limited):
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        assert c.request("PATCH", location, data=data).status_code == 202
+        assert c.request("PATCH", location, data=more,
+                         headers={"Content-Range": f"{len(data)}-{len(data) + len(more) - 1}"}).status_code == 202
+        r = c.request("PUT", location, params={"digest": wrong})
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+        for d in (wrong, digest):
+            assert c.request("HEAD", f"/v2/{repo}/blobs/{d}").status_code == 404
+
+
+def test_a_request_waiting_on_a_session_that_closes_gets_an_answer(limited, gateway, uniq):
+    """A PATCH holds the session while its body comes in; a DELETE and another PATCH wait for
+    it. Whichever runs after the DELETE finds the session closed: 404 BLOB_UPLOAD_UNKNOWN,
+    never a connection dropped without an answer (it was an AssertionError)."""
+    import threading
+
+    import requests
+
+    from support import Client
+
+    c = Client(f"http://{gateway.host}", auth=ADMIN)
+    repo = f"admin/{uniq}"
+    c.login(repo, "pull,push")
+    headers = {"Authorization": f"Bearer {c.http.auth.token}"}
+    base = f"http://{gateway.host}"
+    with server_log_on_failure(limited):
+        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        first = _stalled_patch(gateway, c, location, 2 * MiB, b"x" * MiB)
+        answers: dict = {}
+
+        def send(name: str, method: str, **kw) -> None:
+            try:
+                answers[name] = requests.request(method, base + location, headers=headers, timeout=60, **kw)
+            except requests.RequestException as err:
+                answers[name] = err
+
+        waiting = [threading.Thread(target=send, args=("delete", "DELETE"))]
+        waiting.append(threading.Thread(target=send, args=("patch", "PATCH"), kwargs={"data": b"y" * 1000}))
+        for t in waiting:
+            t.start()
+            time.sleep(0.5)   # the DELETE first in line, then the PATCH
+        first.sendall(b"x" * MiB)   # the held PATCH ends: the others run
+        first.recv(65536)
+        first.close()
+        for t in waiting:
+            t.join(60)
+    assert answers["delete"].status_code == 204, answers
+    patch = answers["patch"]
+    assert isinstance(patch, requests.Response), patch   # an answer, not a dropped connection
+    assert patch.status_code in (202, 404), patch.text
+    if patch.status_code == 404:
+        assert patch.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert "Traceback" not in gateway.log_text()

@@ -27,8 +27,8 @@ class _Watched(PartBudget):
         self.peak = 0
         self.lock = threading.Lock()
 
-    def take(self, n, failed):
-        super().take(n, failed)
+    def take(self, n, failed, sending, patience=20.0):
+        super().take(n, failed, sending, patience)
         with self.lock:
             self.peak = max(self.peak, self.used)
 
