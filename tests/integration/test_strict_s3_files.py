@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import uuid
 from pathlib import Path
 
@@ -43,8 +44,11 @@ def test_multipart_upload_waits_on_disk_and_reads_back_byte_for_byte(registry, s
     mpu = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     etags = [client.upload_part(Bucket=bucket, Key=key, UploadId=mpu, PartNumber=i + 1, Body=p)["ETag"]
              for i, p in enumerate(parts)]
-    spooled = sorted((_spool(registry) / mpu).iterdir())   # parts end to end in one file
-    assert [(p.name, p.stat().st_size) for p in spooled] == [("assembly", sum(map(len, parts)))]
+    want = [("assembly", sum(map(len, parts)))]   # parts end to end in one file
+    deadline = time.monotonic() + 30   # writer threads land them shortly after each answer
+    while (spooled := [(p.name, p.stat().st_size) for p in sorted((_spool(registry) / mpu).iterdir())]) != want:
+        assert time.monotonic() < deadline, spooled
+        time.sleep(0.05)
     done = {"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]}
     resp = client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=mpu, MultipartUpload=done)
     want_etag = hashlib.md5(b"".join(bytes.fromhex(_etag(p)) for p in parts)).hexdigest() + "-3"  # as S3 builds it
