@@ -156,20 +156,18 @@ def _multipart_objects(srv: Any, paths: list) -> float:
     the same files, as `regcli push` sends them (16 MiB parts, 8 at a time per file, all
     files at once, each part with its SHA-256 checksum, computed before the clock starts),
     with no registry and no verification."""
-    import base64
-
     from chalicelib.http.inject import services
-    from client.direct import default_part_size
+    from client.direct import FileSource, default_part_size, hash_source
 
     s3, bucket = services().s3_client(), services().settings.bucket_name
     plans = []
     for p in paths:
-        size = p.stat().st_size
-        part = default_part_size(size)
-        with open(p, "rb") as f:
-            sums = [base64.b64encode(hashlib.sha256(f.read(part)).digest()).decode()
-                    for _ in range(0, size, part)]
-        plans.append((p, part, sums))
+        src = FileSource(str(p))
+        try:
+            part = default_part_size(src.size)
+            plans.append((p, part, hash_source(src, part)[1]))
+        finally:
+            src.close()
 
     def one(plan: tuple) -> None:
         p, part, sums = plan

@@ -88,14 +88,7 @@ def _write_later(upload_id: str, number: int, part: dict, path: str, at: int) ->
     def job() -> None:
         global _backlog
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                view, pos = memoryview(data), at
-                while view:
-                    n = os.pwrite(fd, view, pos)
-                    view, pos = view[n:], pos + n
-            finally:
-                os.close(fd)
+            _write_at(path, data, at)
             written = True
         except OSError:   # the upload was aborted meanwhile (its folder is gone)
             written = False
@@ -244,6 +237,16 @@ def _write_file(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _write_at(path: str, data: bytes, at: int) -> None:
+    """`data` at offset `at` of the file at `path` (created 0600 if missing)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.lseek(fd, at, os.SEEK_SET)
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -325,12 +328,7 @@ def _spill_part(query_params: dict, result: tuple) -> tuple:
         wait_for_writes(upload_id, number)   # the same part sent again: its earlier bytes land first
         if _write_later(upload_id, number, part, path, (number - 1) * slot_size):
             return result
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            os.lseek(fd, (number - 1) * slot_size, os.SEEK_SET)
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
+        _write_at(path, data, (number - 1) * slot_size)
         part["body"] = FileRange(path, (number - 1) * slot_size, size)
     return result
 
