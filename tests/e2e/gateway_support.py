@@ -1,5 +1,6 @@
-"""Shared by the push gateway's e2e modules: a registry under Lambda's limits with a
-gateway in front (one of each per module), and what the gateway's log says."""
+"""Shared by the e2e modules of the CLI and the push gateway: a registry under Lambda's
+limits, a gateway in front of it (one of each per module), what the gateway's log says,
+and a read of a blob back from the registry."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LimitedRegistry]:
-    reg = LimitedRegistry(tmp_path_factory.mktemp("gw-registry"))
+    reg = LimitedRegistry(tmp_path_factory.mktemp("limited-registry"))
     yield reg
     reg.stop()
 
@@ -34,10 +35,15 @@ def gateway_log(gateway: Gateway) -> list[dict]:
 def assert_streamed_then_readable(limited: LimitedRegistry, gateway: Gateway, repo: str, digest: str,
                                    data: bytes) -> None:
     """The gateway sent the blob's parts to S3 while reading them, and the registry serves the bytes."""
-    from support import Client
-
     log = gateway_log(gateway)
     assert [e.get("how") for e in log if e.get("digest") == digest] == ["streamed"], log
+    assert_readable(limited, repo, digest, data)
+
+
+def assert_readable(limited: LimitedRegistry, repo: str, digest: str, data: bytes) -> None:
+    """The registry itself serves the blob's bytes, whole."""
+    from support import Client
+
     reader = Client(limited.url, auth=ADMIN)
     reader.login(repo, "pull")
     r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)

@@ -17,22 +17,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from e2e.clients import REPO_ROOT, Podman, Skopeo, build_oci_layout, run
-from e2e.direct_registry import ADMIN, LimitedRegistry
+from e2e.direct_registry import ADMIN
+from e2e.gateway_support import limited  # noqa: F401 (the module's registry under Lambda's limits)
 from e2e.helpers import require_binaries, server_log_on_failure
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LimitedRegistry]:
-    reg = LimitedRegistry(tmp_path_factory.mktemp("limited-registry"))
-    yield reg
-    reg.stop()
 
 
 class CLI:

@@ -7,7 +7,8 @@ import random
 import time
 
 from e2e.direct_registry import ADMIN
-from e2e.gateway_support import MiB, assert_streamed_then_readable, gateway, gateway_log, limited  # noqa: F401
+from e2e.gateway_support import (MiB, assert_readable, assert_streamed_then_readable, gateway,  # noqa: F401
+                                 gateway_log, limited)
 from e2e.helpers import server_log_on_failure
 
 
@@ -74,7 +75,6 @@ def test_abandoned_streams_do_not_stall_the_others(limited, gateway, uniq):
     """Nine clients leave in the middle of a part and never come back; each had a part of
     16 MiB in memory, more than the gateway's 128 MiB for all streams together. Their parts
     leave memory when their bodies are cut, so the next client's stream still goes."""
-    import hashlib
     import socket
 
     from support import Client
@@ -97,10 +97,7 @@ def test_abandoned_streams_do_not_stall_the_others(limited, gateway, uniq):
                 assert time.monotonic() < deadline, "the gateway did not read the cut body"
                 time.sleep(0.1)
         data = random.Random(6).randbytes(70 * MiB)
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
-        r = c.request("PUT", location, params={"digest": digest}, data=data, timeout=120)
-        assert r.status_code == 201, r.text
+        digest = _push_whole(c, repo, data)
         assert_streamed_then_readable(limited, gateway, repo, digest, data)
 
 
@@ -128,11 +125,21 @@ def test_a_wrong_digest_hint_sends_the_spool_file_again(limited, gateway, uniq):
     log = gateway_log(gateway)
     assert [e["hint"] for e in log if e.get("event") == "hint-missed" and e.get("digest") == digest] == [other]
     assert [e.get("how") for e in log if e.get("event") == "upload" and e.get("digest") == digest] == ["spooled"]
+    assert_readable(limited, repo, digest, data)
     reader = Client(limited.url, auth=ADMIN)
     reader.login(repo, "pull")
-    r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
-    assert r.status_code == 200 and r.content == data
     assert reader.request("HEAD", f"/v2/{repo}/blobs/{other}").status_code == 404
+
+
+def _push_whole(c, repo: str, data: bytes) -> str:
+    """One monolithic upload (POST, then PUT with the body and its digest): 201; the digest."""
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    r = c.request("PUT", location, params={"digest": digest}, data=data, timeout=120)
+    assert r.status_code == 201, r.text
+    return digest
 
 
 def _stalled_patch(gateway, c, location: str, announced: int, sent: bytes):
@@ -151,8 +158,6 @@ def test_clients_that_hang_mid_part_do_not_stall_the_others(limited, gateway, un
     """Eight clients stop sending in the middle of a part and keep their sockets open: their
     parts hold all of the gateway's part memory. The next client's stream waits for some
     (20 s), then falls back to its spool file, and its blob still arrives whole."""
-    import hashlib
-
     from support import Client
 
     c = Client(f"http://{gateway.host}", auth=ADMIN)
@@ -166,19 +171,13 @@ def test_clients_that_hang_mid_part_do_not_stall_the_others(limited, gateway, un
                 hung.append(_stalled_patch(gateway, c, location, 80 * MiB, random.Random(i).randbytes(5 * MiB)))
             time.sleep(1)
             data = random.Random(9).randbytes(70 * MiB)
-            digest = "sha256:" + hashlib.sha256(data).hexdigest()
-            location = c.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
-            r = c.request("PUT", location, params={"digest": digest}, data=data, timeout=120)
-            assert r.status_code == 201, r.text
+            digest = _push_whole(c, repo, data)
     finally:
         for sock in hung:
             sock.close()
     log = gateway_log(gateway)
     assert [e.get("how") for e in log if e.get("event") == "upload" and e.get("digest") == digest] == ["spooled"]
-    reader = Client(limited.url, auth=ADMIN)
-    reader.login(repo, "pull")
-    r = reader.request("GET", f"/v2/{repo}/blobs/{digest}", allow_redirects=True)
-    assert r.status_code == 200 and r.content == data
+    assert_readable(limited, repo, digest, data)
 
 
 def test_a_wrong_digest_after_streaming_was_given_up_is_digest_invalid(limited, gateway, uniq):
