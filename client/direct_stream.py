@@ -142,8 +142,9 @@ class PartStream:
         held, self.held, self.holding = self.held, [], False
         future = self.pool.submit(self._send, self.source, self.number, checksum, start, self.pos - start,
                                   sized, held)
-        if held:  # the part's budget goes back when it is sent, failed or dropped unsent
-            future.add_done_callback(lambda f: self.budget.give(self.part_size) if self.budget else None)
+        if held and self.budget is not None:  # its budget goes back when it is sent, failed or dropped unsent
+            budget, size = self.budget, self.part_size
+            future.add_done_callback(lambda f: budget.give(size))
         self.futures.append(future)
         self.number += 1
         self.part = hashlib.sha256()
@@ -201,9 +202,7 @@ class PartStream:
     def close(self) -> None:
         """Stop: queued parts are dropped, running ones end on their own."""
         self.pool.shutdown(wait=False, cancel_futures=True)
-        if self.holding and self.budget is not None:
-            self.held, self.holding = [], False
-            self.budget.give(self.part_size)
+        self.park()  # the part being fed, if any, gives its budget back
         with self._lock:
             if self.source is not None:
                 src, self.source = self.source, None  # type: ignore[assignment]
